@@ -1,0 +1,57 @@
+-- Apply one sealed event to a basket's state, atomically.
+-- KEYS[1] state hash, KEYS[2] event-id marker
+-- ARGV: 1 type, 2 occurred_at (unix ms), 3 sealed customer ("" = absent),
+--       4 has_email "1"/"0", 5 consent "1"/"0", 6 contents JSON ("" = absent),
+--       7 state TTL s, 8 event TTL s, 9 number of steps, 10 task id stem
+-- Reply: {outcome, version, last_activity_ms, status, sent, old_task, task}
+local s = redis.call('HMGET', KEYS[1], 'v', 'at', 'status', 'sent', 'task', 'has_email', 'consent')
+local v = tonumber(s[1]) or 0
+local at = tonumber(s[2]) or 0
+local status = s[3] or ''
+local sent = tonumber(s[4]) or 0
+local task = s[5] or ''
+
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[8]) then
+  return {'duplicate', v, at, status, sent, '', task}
+end
+if status == 'purchased' then
+  return {'ignored', v, at, status, sent, '', ''}
+end
+local typ = ARGV[1]
+local occurred = tonumber(ARGV[2])
+-- A purchase always wins, even when it arrives after newer basket activity.
+if typ ~= 'order.completed' and occurred < at then
+  return {'ignored', v, at, status, sent, '', ''}
+end
+
+v = v + 1
+if occurred > at then at = occurred end
+if typ == 'order.completed' then status = 'purchased'
+elseif typ == 'basket.cleared' then status = 'cleared'
+elseif typ == 'checkout.started' then status = 'checkout'
+else status = 'active' end
+
+local has_email = s[6] or '0'
+local consent = s[7] or '0'
+local fields = {'v', v, 'at', at, 'status', status}
+if ARGV[3] ~= '' then
+  has_email = ARGV[4]
+  consent = ARGV[5]
+  table.insert(fields, 'customer'); table.insert(fields, ARGV[3])
+  table.insert(fields, 'has_email'); table.insert(fields, has_email)
+  table.insert(fields, 'consent'); table.insert(fields, consent)
+end
+if ARGV[6] ~= '' then
+  table.insert(fields, 'contents'); table.insert(fields, ARGV[6])
+end
+
+local want = ''
+if (status == 'active' or status == 'checkout') and has_email == '1' and consent == '1' and sent < tonumber(ARGV[9]) then
+  want = ARGV[10] .. ':s' .. (sent + 1) .. ':v' .. v
+end
+table.insert(fields, 'task'); table.insert(fields, want)
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('EXPIRE', KEYS[1], ARGV[7])
+local old = ''
+if task ~= want then old = task end
+return {'applied', v, at, status, sent, old, want}

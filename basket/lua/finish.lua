@@ -1,0 +1,25 @@
+-- Record how a claimed step ended and name the next step's task.
+-- KEYS[1] state hash, KEYS[2] step claim
+-- ARGV: 1 outcome, 2 claimed version, 3 step, 4 number of steps, 5 task id stem
+-- Reply: {next_task, version, next_step, last_activity_ms, old_task}
+redis.call('SET', KEYS[2], ARGV[1], 'KEEPTTL')
+local s = redis.call('HMGET', KEYS[1], 'v', 'status', 'has_email', 'consent', 'sent', 'task', 'at')
+if not s[1] then return {'', 0, 0, 0, ''} end
+local v = tonumber(s[1])
+local sent = tonumber(s[5]) or 0
+local task = s[6] or ''
+local step = tonumber(ARGV[3])
+if ARGV[1] ~= 'sent' then
+  -- The sequence stops here, unless newer activity already wants another task.
+  if s[1] == ARGV[2] then redis.call('HSET', KEYS[1], 'task', '') end
+  return {'', v, 0, tonumber(s[7]), ''}
+end
+if step > sent then sent = step end
+local want = ''
+if (s[2] == 'active' or s[2] == 'checkout') and s[3] == '1' and s[4] == '1' and sent < tonumber(ARGV[4]) then
+  want = ARGV[5] .. ':s' .. (sent + 1) .. ':v' .. v
+end
+redis.call('HSET', KEYS[1], 'sent', sent, 'task', want)
+local old = ''
+if task ~= want then old = task end
+return {want, v, sent + 1, tonumber(s[7]), old}

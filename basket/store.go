@@ -1,0 +1,282 @@
+package basket
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/basketassist/basketassist/secrets"
+)
+
+// Store keeps basket state in Redis. Every key of one basket shares the hash
+// tag {storefront:basket_id}, so each script touches a single cluster slot.
+//
+// Keys, under the configured prefix (default "ba:"):
+//
+//	{sf:id}:basket      hash: v (version), at (last activity, unix ms), status,
+//	                    customer (sealed), has_email, consent, contents (JSON),
+//	                    sent (highest step sent), task (the reminder task wanted now)
+//	{sf:id}:evt:<id>    marker of an applied event id (event retention)
+//	{sf:id}:step:<n>    claim of reminder step n: sending|sent|suppressed|bounced|failed
+type Store struct {
+	rdb  redis.UniversalClient
+	keys *secrets.Keys
+	opts StoreOptions
+}
+
+// StoreOptions configures a Store. Zero durations fall back to the defaults noted.
+type StoreOptions struct {
+	Prefix string // key prefix; "" means none
+	// Steps is the number of configured reminder steps.
+	Steps int
+	// BasketTTL is how long a basket lives after its last activity (default 30 days).
+	BasketTTL time.Duration
+	// ClaimTTL is how long a step claim is remembered (default 30 days).
+	ClaimTTL time.Duration
+	// EventTTL is how long an event id is remembered for deduplication (default 7 days).
+	EventTTL time.Duration
+}
+
+// Status is where a basket stands.
+type Status string
+
+// Basket statuses. Purchased is final; a cleared basket becomes active again
+// if a newer update arrives.
+const (
+	Active    Status = "active"
+	Checkout  Status = "checkout"
+	Purchased Status = "purchased"
+	Emptied   Status = "cleared"
+)
+
+// NewStore returns a Store using rdb for state and keys for sealing.
+func NewStore(rdb redis.UniversalClient, keys *secrets.Keys, opts StoreOptions) *Store {
+	if opts.BasketTTL <= 0 {
+		opts.BasketTTL = 30 * 24 * time.Hour
+	}
+	if opts.ClaimTTL <= 0 {
+		opts.ClaimTTL = 30 * 24 * time.Hour
+	}
+	if opts.EventTTL <= 0 {
+		opts.EventTTL = 7 * 24 * time.Hour
+	}
+	return &Store{rdb: rdb, keys: keys, opts: opts}
+}
+
+func (s *Store) tag(storefront, basketID string) string {
+	return s.opts.Prefix + "{" + storefront + ":" + basketID + "}"
+}
+
+func (s *Store) stateKey(storefront, basketID string) string {
+	return s.tag(storefront, basketID) + ":basket"
+}
+
+func (s *Store) claimKey(storefront, basketID string, step int) string {
+	return s.tag(storefront, basketID) + ":step:" + strconv.Itoa(step)
+}
+
+// TaskPrefix is the stem of reminder task ids for a basket. A task id is
+// "<stem>:s<step>:v<version>", e.g. "remind:pink:b_42:s1:v3": readable in
+// asynqmon and free of personal data.
+func TaskPrefix(storefront, basketID string) string {
+	return "remind:" + storefront + ":" + basketID
+}
+
+// Outcome says what Apply did with an event.
+type Outcome string
+
+// Apply outcomes.
+const (
+	Applied   Outcome = "applied"
+	Duplicate Outcome = "duplicate" // the event id was seen before
+	Ignored   Outcome = "ignored"   // older than the state, or the basket was purchased
+)
+
+// ApplyResult is the result of Apply.
+type ApplyResult struct {
+	Outcome      Outcome
+	Version      int64
+	LastActivity time.Time
+	Status       Status
+	// Sent is the highest reminder step already sent (0 for none).
+	Sent int
+	// OldTask is the reminder task id that is no longer wanted ("" for none).
+	OldTask string
+	// Task is the reminder task id that should exist now ("" for none). For a
+	// Duplicate it is the task the state already wants, so that a retry after
+	// a crash between Apply and scheduling still schedules it.
+	Task string
+}
+
+//go:embed lua/apply.lua
+var applySrc string
+var applyScript = redis.NewScript(applySrc)
+
+// Apply records e in the basket's state in one atomic step: deduplicate the
+// event id, refuse stale events, update version, status, customer and
+// contents, and name the reminder task the new state wants.
+func (s *Store) Apply(ctx context.Context, e Sealed) (ApplyResult, error) {
+	var contents []byte
+	if e.Basket != nil {
+		var err error
+		if contents, err = json.Marshal(e.Basket); err != nil {
+			return ApplyResult{}, fmt.Errorf("encode basket %s: %w", e.BasketID, err)
+		}
+	}
+	if e.Type == Cleared {
+		contents = []byte("{}")
+	}
+	keys := []string{s.stateKey(e.Storefront, e.BasketID), s.tag(e.Storefront, e.BasketID) + ":evt:" + e.ID}
+	args := []any{
+		string(e.Type), e.OccurredAt.UnixMilli(), e.Customer, flag(e.HasEmail), flag(e.Consent), contents,
+		seconds(s.opts.BasketTTL), seconds(s.opts.EventTTL), s.opts.Steps, TaskPrefix(e.Storefront, e.BasketID),
+	}
+	res, err := applyScript.Run(ctx, s.rdb, keys, args...).Slice()
+	if err != nil {
+		return ApplyResult{}, fmt.Errorf("apply event %s to basket %s: %w", e.ID, e.BasketID, err)
+	}
+	if len(res) != 7 {
+		return ApplyResult{}, fmt.Errorf("apply event %s: unexpected script reply %v", e.ID, res)
+	}
+	return ApplyResult{
+		Outcome:      Outcome(str(res[0])),
+		Version:      num(res[1]),
+		LastActivity: time.UnixMilli(num(res[2])).UTC(),
+		Status:       Status(str(res[3])),
+		Sent:         int(num(res[4])),
+		OldTask:      str(res[5]),
+		Task:         str(res[6]),
+	}, nil
+}
+
+// Basket is a basket's state as loaded for sending.
+type Basket struct {
+	Storefront   string
+	ID           string
+	Version      int64
+	LastActivity time.Time
+	Customer     *Customer
+	Contents     Contents
+}
+
+// Drop reasons returned by Claim when a reminder must not be sent.
+const (
+	DropGone       = "gone"       // expired, forgotten or never existed
+	DropPurchased  = "purchased"  // the shopper bought
+	DropCleared    = "cleared"    // the basket was emptied
+	DropSuperseded = "superseded" // newer activity; a newer task owns the basket
+	DropNoConsent  = "no_consent" // no address, or no consent to basket emails
+	DropInDoubt    = "in_doubt"   // an earlier attempt crashed mid-send: never risk a second email
+)
+
+// ErrDropped wraps the reason a reminder is not to be sent.
+type ErrDropped struct{ Reason string }
+
+func (e *ErrDropped) Error() string { return "basket: reminder dropped: " + e.Reason }
+
+//go:embed lua/claim.lua
+var claimSrc string
+var claimScript = redis.NewScript(claimSrc)
+
+// Claim checks, at send time, that step of basket version is still wanted
+// and marks it as being sent, atomically. It returns *ErrDropped when the
+// reminder must not go out (see the Drop reasons, and "already_<state>" when
+// the step was handled before). Only one caller can win the claim, so a
+// retried or duplicated task never sends twice.
+func (s *Store) Claim(ctx context.Context, storefront, basketID string, version int64, step int) (Basket, error) {
+	keys := []string{s.stateKey(storefront, basketID), s.claimKey(storefront, basketID, step)}
+	res, err := claimScript.Run(ctx, s.rdb, keys, version, seconds(s.opts.ClaimTTL)).Slice()
+	if err != nil {
+		return Basket{}, fmt.Errorf("claim step %d of basket %s: %w", step, basketID, err)
+	}
+	if str(res[0]) == "drop" {
+		return Basket{}, &ErrDropped{Reason: str(res[1])}
+	}
+	b := Basket{Storefront: storefront, ID: basketID, Version: version, LastActivity: time.UnixMilli(num(res[3])).UTC()}
+	if b.Customer, err = openCustomer(s.keys, storefront, basketID, []byte(str(res[1]))); err != nil {
+		return Basket{}, err
+	}
+	if c := str(res[2]); c != "" {
+		if err := json.Unmarshal([]byte(c), &b.Contents); err != nil {
+			return Basket{}, fmt.Errorf("decode contents of basket %s: %w", basketID, err)
+		}
+	}
+	return b, nil
+}
+
+// Release forgets a claim after a failure that certainly sent nothing (a
+// temporary SMTP refusal, a cancelled context before sending), so a retry can claim again.
+func (s *Store) Release(ctx context.Context, storefront, basketID string, step int) error {
+	if err := s.rdb.Del(ctx, s.claimKey(storefront, basketID, step)).Err(); err != nil {
+		return fmt.Errorf("release step %d of basket %s: %w", step, basketID, err)
+	}
+	return nil
+}
+
+// Step outcomes recorded by Finish.
+const (
+	Sent       = "sent"
+	Suppressed = "suppressed"
+	Bounced    = "bounced"
+	Failed     = "failed"
+	InDoubt    = "in_doubt"
+)
+
+// FinishResult names the next reminder to schedule, if any.
+type FinishResult struct {
+	// Task is the next reminder task id ("" when the sequence is over).
+	Task         string
+	Version      int64
+	Step         int
+	LastActivity time.Time
+	// OldTask is a task made obsolete by this step ("" for none).
+	OldTask string
+}
+
+//go:embed lua/finish.lua
+var finishSrc string
+var finishScript = redis.NewScript(finishSrc)
+
+// Finish records how a claimed step ended. After Sent it names the next step
+// to schedule, computed from the basket's current state (which newer activity
+// may have changed while the email was in flight). Any other outcome ends the
+// sequence for the claimed version.
+func (s *Store) Finish(ctx context.Context, storefront, basketID string, version int64, step int, outcome string) (FinishResult, error) {
+	keys := []string{s.stateKey(storefront, basketID), s.claimKey(storefront, basketID, step)}
+	res, err := finishScript.Run(ctx, s.rdb, keys, outcome, version, step, s.opts.Steps, TaskPrefix(storefront, basketID)).Slice()
+	if err != nil {
+		return FinishResult{}, fmt.Errorf("finish step %d of basket %s: %w", step, basketID, err)
+	}
+	return FinishResult{Task: str(res[0]), Version: num(res[1]), Step: int(num(res[2])),
+		LastActivity: time.UnixMilli(num(res[3])).UTC(), OldTask: str(res[4])}, nil
+}
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+func seconds(d time.Duration) int64 { return int64(d / time.Second) }
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func num(v any) int64 {
+	switch n := v.(type) {
+	case int64:
+		return n
+	case string:
+		i, _ := strconv.ParseInt(n, 10, 64)
+		return i
+	}
+	return 0
+}

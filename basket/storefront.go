@@ -1,0 +1,37 @@
+package basket
+
+import (
+	"net/mail"
+	"net/url"
+	"strings"
+)
+
+// Storefront is a shop that sends events and on whose behalf reminders go out.
+type Storefront struct {
+	ID            string
+	Name          string
+	From          string // "Pink Shirts <hello@pink.example>"
+	BasketURL     string // with "{basket_id}" where the basket id goes
+	PostalAddress string
+	DefaultLocale string
+}
+
+// BasketLink returns the storefront's URL for basketID.
+func (s Storefront) BasketLink(basketID string) string {
+	return strings.ReplaceAll(s.BasketURL, "{basket_id}", url.PathEscape(basketID))
+}
+
+// FromAddress parses From. Config validation guarantees it parses.
+func (s Storefront) FromAddress() *mail.Address {
+	a, err := mail.ParseAddress(s.From)
+	if err != nil {
+		return &mail.Address{Address: s.From}
+	}
+	return a
+}
+
+// FromDomain returns the domain of the From address, used for Message-ID and List-Id.
+func (s Storefront) FromDomain() string {
+	a := s.FromAddress().Address
+	return strings.ToLower(a[strings.LastIndexByte(a, '@')+1:])
+}

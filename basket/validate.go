@@ -1,0 +1,322 @@
+package basket
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"golang.org/x/text/currency"
+	"golang.org/x/text/language"
+)
+
+// Limits of contract v1. They keep one event well under the 1 MiB request limit.
+const (
+	MaxItems       = 200
+	maxIDLen       = 128
+	maxTextLen     = 500
+	maxURLLen      = 2048
+	maxEmailLen    = 254
+	maxFutureSkew  = 5 * time.Minute
+	maxQuantity    = 1_000_000
+	maxMinorAmount = 1_000_000_000_000 // a trillion minor units: far above any basket, far below int64 overflow
+)
+
+var basketIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// FieldError names one problem with one field of an event.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+func (e FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// Invalid lists every problem found in one event. Decode returns it as the error.
+type Invalid []FieldError
+
+func (v Invalid) Error() string {
+	parts := make([]string, len(v))
+	for i, e := range v {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Validator decodes and checks events against the configured storefronts.
+type Validator struct {
+	// Storefronts reports whether a storefront id is configured.
+	Storefronts func(id string) bool
+	// Now is the clock used to reject events from the future; nil means time.Now.
+	Now func() time.Time
+}
+
+// wire mirrors Event with the fields whose JSON form must be checked by hand,
+// so that every problem can name its field (encoding/json alone cannot).
+type wire struct {
+	ID         string          `json:"id"`
+	Type       Type            `json:"type"`
+	Storefront string          `json:"storefront"`
+	BasketID   string          `json:"basket_id"`
+	OccurredAt string          `json:"occurred_at"`
+	Customer   *Customer       `json:"customer"`
+	Basket     *wireContents   `json:"basket"`
+	Order      *wireOrder      `json:"order"`
+}
+
+type wireContents struct {
+	Currency string     `json:"currency"`
+	Items    []wireItem `json:"items"`
+}
+
+type wireItem struct {
+	SKU       string      `json:"sku"`
+	Name      string      `json:"name"`
+	Quantity  json.Number `json:"quantity"`
+	UnitPrice json.Number `json:"unit_price"`
+	URL       string      `json:"url"`
+	ImageURL  string      `json:"image_url"`
+}
+
+type wireOrder struct {
+	ID    string      `json:"id"`
+	Total json.Number `json:"total"`
+}
+
+// Decode parses one JSON event strictly (unknown fields are errors) and
+// validates it. On failure the error is Invalid, naming every bad field.
+func (v Validator) Decode(data []byte) (Event, error) {
+	var w wire
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
+		return Event{}, Invalid{decodeProblem(err)}
+	}
+	if dec.More() {
+		return Event{}, Invalid{{Field: "event", Message: "unexpected data after the JSON object"}}
+	}
+	return v.check(w)
+}
+
+// Validate checks an Event built in Go (by the Client, or a test) by the same rules as Decode.
+func (v Validator) Validate(e Event) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("basket: encode event: %w", err)
+	}
+	_, err = v.Decode(b)
+	return err
+}
+
+func decodeProblem(err error) FieldError {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			field = "event"
+		}
+		return FieldError{Field: field, Message: fmt.Sprintf("must be %s, got %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}
+	case errors.As(err, &syntaxErr):
+		return FieldError{Field: "event", Message: fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, err)}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return FieldError{Field: name, Message: "unknown field (contract v1)"}
+	default:
+		return FieldError{Field: "event", Message: "malformed JSON: " + err.Error()}
+	}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "struct", "map", "ptr":
+		return "an object"
+	case "slice":
+		return "an array"
+	default:
+		return "a " + goKind
+	}
+}
+
+type problems struct{ list Invalid }
+
+func (p *problems) add(field, format string, args ...any) {
+	p.list = append(p.list, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+func (v Validator) check(w wire) (Event, error) {
+	var p problems
+	e := Event{ID: w.ID, Type: w.Type, Storefront: w.Storefront, BasketID: w.BasketID, Customer: w.Customer}
+
+	switch {
+	case w.ID == "":
+		p.add("id", "is required")
+	case len(w.ID) > maxIDLen || strings.ContainsFunc(w.ID, isSpaceOrControl):
+		p.add("id", "must be 1-%d characters without spaces", maxIDLen)
+	}
+	if !w.Type.valid() {
+		if w.Type == "" {
+			p.add("type", "is required")
+		} else {
+			p.add("type", "unknown type %q (want basket.updated, checkout.started, order.completed or basket.cleared)", w.Type)
+		}
+	}
+	switch {
+	case w.Storefront == "":
+		p.add("storefront", "is required")
+	case v.Storefronts == nil || !v.Storefronts(w.Storefront):
+		p.add("storefront", "unknown storefront %q", w.Storefront)
+	}
+	switch {
+	case w.BasketID == "":
+		p.add("basket_id", "is required")
+	case !basketIDPattern.MatchString(w.BasketID):
+		p.add("basket_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+	}
+	if w.OccurredAt == "" {
+		p.add("occurred_at", "is required (RFC 3339, e.g. 2026-11-22T10:00:00Z)")
+	} else if t, err := time.Parse(time.RFC3339Nano, w.OccurredAt); err != nil {
+		p.add("occurred_at", "must be RFC 3339, e.g. 2026-11-22T10:00:00Z, got %q", w.OccurredAt)
+	} else {
+		now := time.Now
+		if v.Now != nil {
+			now = v.Now
+		}
+		if t.After(now().Add(maxFutureSkew)) {
+			p.add("occurred_at", "is more than %s in the future; check the storefront's clock", maxFutureSkew)
+		}
+		e.OccurredAt = t.UTC()
+	}
+	if c := w.Customer; c != nil {
+		checkCustomer(&p, c)
+	}
+	if w.Basket != nil {
+		e.Basket = checkContents(&p, w.Basket)
+	} else if w.Type == Updated {
+		p.add("basket", "is required for basket.updated")
+	}
+	if w.Order != nil {
+		if w.Type != OrderCompleted {
+			p.add("order", "is only allowed with type order.completed")
+		}
+		e.Order = &Order{ID: w.Order.ID, Total: minorUnits(&p, "order.total", w.Order.Total)}
+	}
+	if len(p.list) > 0 {
+		return Event{}, p.list
+	}
+	return e, nil
+}
+
+func checkCustomer(p *problems, c *Customer) {
+	if c.Email != "" {
+		if len(c.Email) > maxEmailLen {
+			p.add("customer.email", "is longer than %d characters", maxEmailLen)
+		} else if a, err := mail.ParseAddress(c.Email); err != nil || a.Address != c.Email || a.Name != "" || !strings.Contains(a.Address[strings.LastIndexByte(a.Address, '@')+1:], ".") {
+			// The value itself is not echoed: error messages end up in logs.
+			p.add("customer.email", "is not a valid address (want a bare address like ann@example.com)")
+		}
+	} else if c.Consent.BasketAssistance {
+		p.add("customer.email", "is required when consent.basket_assistance is true")
+	}
+	if len(c.Name) > maxTextLen {
+		p.add("customer.name", "is longer than %d characters", maxTextLen)
+	}
+	if c.Locale != "" {
+		if _, err := language.Parse(c.Locale); err != nil {
+			p.add("customer.locale", "must be a BCP 47 tag like en-GB, got %q", c.Locale)
+		}
+	}
+	if c.Timezone != "" {
+		if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "Local" {
+			p.add("customer.timezone", "must be an IANA zone like Europe/London, got %q", c.Timezone)
+		}
+	}
+}
+
+func checkContents(p *problems, w *wireContents) *Contents {
+	c := &Contents{Currency: w.Currency}
+	if w.Currency == "" {
+		p.add("basket.currency", "is required (ISO 4217, e.g. GBP)")
+	} else if !validCurrency(w.Currency) {
+		p.add("basket.currency", "unknown currency %q (want an ISO 4217 code like GBP)", w.Currency)
+	}
+	if len(w.Items) > MaxItems {
+		p.add("basket.items", "has %d items, at most %d allowed", len(w.Items), MaxItems)
+		return c
+	}
+	for i, it := range w.Items {
+		f := fmt.Sprintf("basket.items[%d].", i)
+		if it.SKU == "" || len(it.SKU) > maxIDLen {
+			p.add(f+"sku", "is required, at most %d characters", maxIDLen)
+		}
+		if it.Name == "" || len(it.Name) > maxTextLen {
+			p.add(f+"name", "is required, at most %d characters", maxTextLen)
+		}
+		item := Item{SKU: it.SKU, Name: it.Name, URL: it.URL, ImageURL: it.ImageURL}
+		item.Quantity = integer(p, f+"quantity", it.Quantity, 1, maxQuantity)
+		item.UnitPrice = minorUnits(p, f+"unit_price", it.UnitPrice)
+		checkURL(p, f+"url", it.URL)
+		checkURL(p, f+"image_url", it.ImageURL)
+		c.Items = append(c.Items, item)
+	}
+	return c
+}
+
+func validCurrency(code string) bool {
+	if len(code) != 3 || strings.ToUpper(code) != code {
+		return false
+	}
+	_, err := currency.ParseISO(code)
+	return err == nil
+}
+
+func minorUnits(p *problems, field string, n json.Number) int64 {
+	if n == "" {
+		p.add(field, "is required (an integer in minor units, e.g. 8900 for £89.00)")
+		return 0
+	}
+	return integer(p, field, n, 0, maxMinorAmount)
+}
+
+func integer(p *problems, field string, n json.Number, lo, hi int64) int64 {
+	if n == "" {
+		p.add(field, "is required")
+		return 0
+	}
+	v, err := n.Int64()
+	switch {
+	case err != nil:
+		p.add(field, "must be a whole number (money is in minor units: 8900, not 89.00), got %s", n)
+	case v < lo:
+		if lo == 0 {
+			p.add(field, "must not be negative, got %d", v)
+		} else {
+			p.add(field, "must be at least %d, got %d", lo, v)
+		}
+	case v > hi:
+		p.add(field, "must be at most %d, got %d", hi, v)
+	}
+	return v
+}
+
+func checkURL(p *problems, field, raw string) {
+	if raw == "" {
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil || len(raw) > maxURLLen || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		p.add(field, "must be an absolute http(s) URL of at most %d characters", maxURLLen)
+	}
+}
+
+func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }

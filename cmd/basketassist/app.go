@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/config"
+	"github.com/basketassist/basketassist/secrets"
+	"github.com/basketassist/basketassist/suppression"
+	"github.com/basketassist/basketassist/templates"
+	"github.com/basketassist/basketassist/web"
+	"github.com/basketassist/basketassist/worker"
+)
+
+// Main is the running program: what serve, worker and web start. Tests
+// build one with a Config (listen on 127.0.0.1:0) and call Run and Close.
+type Main struct {
+	Config config.Config
+	// Worker and Web select the halves to run; serve runs both.
+	Worker, Web bool
+	Logger      *slog.Logger
+	// Sender replaces SMTP when set (tests, dev outbox).
+	Sender worker.Sender
+	// Now replaces the clock when set.
+	Now func() time.Time
+	// Listener replaces web.listen when set (tests bind 127.0.0.1:0 first, to know public_url).
+	Listener net.Listener
+
+	// Set by Run.
+	WebAddr net.Addr
+
+	core       *core
+	asynqSrv   *asynq.Server
+	httpSrv    *http.Server
+	smtpSender *worker.SMTPSender
+	httpDone   chan error
+}
+
+// core is what every command that touches Redis needs.
+type core struct {
+	cfg          config.Config
+	rdb          redis.UniversalClient
+	keys         *secrets.Keys
+	storefronts  map[string]basket.Storefront
+	baskets      *basket.Store
+	suppressions *suppression.Store
+	tokens       *suppression.Tokens
+	asynqClient  *asynq.Client
+}
+
+// loadConfig loads and validates the configuration at path.
+func loadConfig(path string) (config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
+// openCore connects to Redis and derives the keys. It fails fast when Redis
+// cannot be reached, so a wrong redis.addr is reported at start.
+func openCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*core, error) {
+	if cfg.Redis.Addr == "" {
+		return nil, errors.New("redis.addr: is empty; set it to your Redis (e.g. BASKETASSIST_REDIS_ADDR=127.0.0.1:6379)")
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB})
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pingCtx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("redis.addr: cannot reach Redis at %s: %w", cfg.Redis.Addr, err)
+	}
+	master, err := secrets.ParseKey(cfg.Secrets.Key)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("secrets.key: %w", err)
+	}
+	keys, err := secrets.New(master)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, err
+	}
+	c := &core{cfg: cfg, rdb: rdb, keys: keys, storefronts: map[string]basket.Storefront{}}
+	for _, s := range cfg.Storefronts {
+		locale := s.DefaultLocale
+		if locale == "" {
+			locale = "en-GB"
+		}
+		c.storefronts[s.ID] = basket.Storefront{ID: s.ID, Name: s.Name, From: s.From, BasketURL: s.BasketURL,
+			PostalAddress: s.PostalAddress, DefaultLocale: locale}
+	}
+	c.baskets = basket.NewStore(rdb, keys, basket.StoreOptions{Prefix: cfg.Redis.Prefix, Steps: len(cfg.Reminders.Steps),
+		BasketTTL: cfg.Retention.Basket, ClaimTTL: cfg.Retention.Idempotency, EventTTL: cfg.Retention.Events})
+	c.suppressions = suppression.NewStore(rdb, cfg.Redis.Prefix, log.With("component", "suppression"))
+	c.tokens = suppression.NewTokens(keys)
+	c.asynqClient = asynq.NewClientFromRedisClient(rdb)
+	return c, nil
+}
+
+// Close closes the Redis connection. The asynq client shares it and has
+// nothing of its own to close.
+func (c *core) Close() error {
+	return c.rdb.Close()
+}
+
+// Run starts the selected halves and returns once they are serving.
+func (m *Main) Run(ctx context.Context) (err error) {
+	if m.Logger == nil {
+		m.Logger = slog.New(slog.DiscardHandler)
+	}
+	if m.core, err = openCore(ctx, m.Config, m.Logger); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = m.Close()
+		}
+	}()
+	renderer, err := templates.New()
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cfg := m.Config
+
+	if m.Worker {
+		sender := m.Sender
+		if sender == nil {
+			if m.smtpSender, err = worker.NewSMTPSender(worker.SMTPOptions{Host: cfg.SMTP.Host, Port: cfg.SMTP.Port,
+				Username: cfg.SMTP.Username, Password: cfg.SMTP.Password, TLS: cfg.SMTP.TLS,
+				Connections: cfg.SMTP.Connections, Timeout: cfg.SMTP.Timeout}); err != nil {
+				return err
+			}
+			sender = m.smtpSender
+		}
+		steps := make([]time.Duration, len(cfg.Reminders.Steps))
+		for i, s := range cfg.Reminders.Steps {
+			steps[i] = s.After
+		}
+		h := worker.NewHandlers(worker.Deps{Redis: m.core.rdb, Baskets: m.core.baskets, Suppressions: m.core.suppressions,
+			Tokens: m.core.tokens, Keys: m.core.keys, Renderer: renderer, Sender: sender},
+			worker.Options{Steps: steps, Storefronts: m.core.storefronts, PublicURL: cfg.Web.PublicURL,
+				MaxRetry: cfg.Worker.MaxRetry, Now: m.Now, Logger: m.Logger.With("component", "worker"),
+				Metrics: worker.NewMetrics(reg)})
+		m.asynqSrv = worker.NewServer(m.core.rdb, worker.ServerOptions{Concurrency: cfg.Worker.Concurrency,
+			PollInterval: cfg.Worker.PollInterval, RetryBase: cfg.Worker.RetryBase,
+			ShutdownTimeout: cfg.Worker.ShutdownTimeout, Logger: m.Logger.With("component", "asynq")})
+		if err := m.asynqSrv.Start(h.Mux()); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
+		m.Logger.Info("worker started", "concurrency", cfg.Worker.Concurrency, "steps", len(steps))
+	}
+
+	if m.Web {
+		apiKeys := map[string]string{}
+		for _, s := range cfg.Storefronts {
+			apiKeys[s.ID] = s.APIKey
+		}
+		handler := web.New(web.Deps{Redis: m.core.rdb, Events: worker.NewProducer(m.core.asynqClient, m.core.keys),
+			Suppressions: m.core.suppressions, Tokens: m.core.tokens, Keys: m.core.keys, Renderer: renderer},
+			web.Options{Storefronts: m.core.storefronts, APIKeys: apiKeys, AdminToken: cfg.Web.AdminToken,
+				Logger: m.Logger.With("component", "web"), Registry: reg, Now: m.Now})
+		ln := m.Listener
+		if ln == nil {
+			if ln, err = net.Listen("tcp", cfg.Web.Listen); err != nil {
+				return fmt.Errorf("web.listen: %w", err)
+			}
+		}
+		m.WebAddr = ln.Addr()
+		m.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+		m.httpDone = make(chan error, 1)
+		go func() { m.httpDone <- m.httpSrv.Serve(ln) }()
+		m.Logger.Info("web started", "listen", ln.Addr().String(), "public_url", cfg.Web.PublicURL)
+	}
+	return nil
+}
+
+// Close shuts down gracefully: the web server stops accepting and finishes
+// its requests, the worker finishes in-flight tasks (asynq puts back what
+// cannot finish in worker.shutdown_timeout), then connections close.
+func (m *Main) Close() error {
+	var errs []error
+	if m.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		errs = append(errs, m.httpSrv.Shutdown(ctx))
+		cancel()
+		if err := <-m.httpDone; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+		m.httpSrv = nil
+	}
+	if m.asynqSrv != nil {
+		m.asynqSrv.Shutdown()
+		m.asynqSrv = nil
+	}
+	if m.smtpSender != nil {
+		errs = append(errs, m.smtpSender.Close())
+		m.smtpSender = nil
+	}
+	if m.core != nil {
+		errs = append(errs, m.core.Close())
+		m.core = nil
+	}
+	return errors.Join(errs...)
+}
+
+func runServer(ctx context.Context, cmd, configPath string, args []string, stderr io.Writer) error {
+	fs := commandFlags(cmd, &configPath, stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, stderr)
+	m := &Main{Config: cfg, Worker: cmd != "web", Web: cmd != "worker", Logger: log}
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	return m.Close()
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[c.Level]
+	opts := &slog.HandlerOptions{Level: level}
+	format := c.Format
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && isTerminal(f) {
+			format = "text"
+		}
+	}
+	if strings.EqualFold(format, "text") {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

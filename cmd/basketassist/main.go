@@ -1,0 +1,88 @@
+// Command basketassist sends abandoned-basket assistance emails.
+//
+// Usage: basketassist [--config FILE] <command> [flags]. Run "basketassist help".
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	_ "time/tzdata" // customer time zones must resolve in minimal containers too
+)
+
+const usage = `basketassist sends abandoned-basket assistance emails.
+
+Usage: basketassist [--config FILE] <command> [flags]
+
+Commands:
+  serve               run the worker and the web server in one process
+  worker              run only the worker (applies events, sends reminders)
+  web                 run only the web server (ingest API, unsubscribe pages)
+  emit [FILE|-]       queue events from a file or stdin (one JSON event, {"events":[...]} or JSON lines)
+  suppress add|remove|check --email ADDR [--scope S] [--storefront ID] [--reason R]
+  version             print the version
+
+Every config key can be set in the environment: redis.addr is BASKETASSIST_REDIS_ADDR.
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "basketassist:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// run dispatches a command line. It returns when the command is done, or,
+// for the long-running commands, when ctx is cancelled and shutdown finished.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	global := flag.NewFlagSet("basketassist", flag.ContinueOnError)
+	global.SetOutput(stderr)
+	global.Usage = func() { fmt.Fprint(stderr, usage) }
+	configPath := global.String("config", "", "config file (YAML)")
+	if err := global.Parse(args); err != nil {
+		return err
+	}
+	args = global.Args()
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "serve", "worker", "web":
+		return runServer(ctx, cmd, *configPath, args, stderr)
+	case "emit":
+		return runEmit(ctx, *configPath, args, stdin, stdout, stderr)
+	case "suppress":
+		return runSuppress(ctx, *configPath, args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "basketassist", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// commandFlags returns a flag set for a subcommand that also accepts --config
+// after the command name.
+func commandFlags(name string, configPath *string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("basketassist "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(configPath, "config", *configPath, "config file (YAML)")
+	return fs
+}

@@ -1,0 +1,397 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/config"
+	"github.com/basketassist/basketassist/internal/redistest"
+	"github.com/basketassist/basketassist/internal/smtptest"
+	"github.com/basketassist/basketassist/secrets"
+	"github.com/basketassist/basketassist/worker"
+)
+
+const (
+	testAPIKey     = "pink-test-api-key-0123456789"
+	testAdminToken = "admin-test-token-0123456789"
+)
+
+// bundle is what setup gives each test: a running Main on its own Redis
+// database, a recording SMTP server, and helpers.
+type bundle struct {
+	t       *testing.T
+	cfg     config.Config
+	main    *Main
+	smtp    *smtptest.Server
+	rdb     *redis.Client
+	baseURL string
+	client  *basket.Client
+	seq     atomic.Int64
+}
+
+func testConfig(t *testing.T, smtpSrv *smtptest.Server) config.Config {
+	addr, db := redistest.DB(t)
+	cfg, err := config.Load("")
+	require.NoError(t, err)
+	cfg.Redis.Addr, cfg.Redis.DB = addr, db
+	cfg.SMTP.Host, cfg.SMTP.Port = smtpSrv.Host, smtpSrv.Port
+	cfg.Secrets.Key = secrets.GenerateKey()
+	cfg.Web.Listen = "127.0.0.1:0"
+	cfg.Web.AdminToken = testAdminToken
+	cfg.Worker.PollInterval = 100 * time.Millisecond
+	cfg.Worker.RetryBase = 100 * time.Millisecond
+	cfg.Worker.ShutdownTimeout = 5 * time.Second
+	cfg.Reminders.Steps = []config.Step{{After: time.Second}}
+	cfg.Storefronts = []config.Storefront{{ID: "pink", Name: "Pink Shirts", From: "Pink Shirts <hello@pink.example>",
+		APIKey: testAPIKey, BasketURL: "https://pink.example/basket/{basket_id}",
+		PostalAddress: "1 Jermyn Street, London SW1Y 6JB", DefaultLocale: "en-GB"}}
+	return cfg
+}
+
+func setup(t *testing.T, mutate ...func(*config.Config)) *bundle {
+	t.Helper()
+	b := &bundle{t: t, smtp: smtptest.Start(t)}
+	b.cfg = testConfig(t, b.smtp)
+	for _, m := range mutate {
+		m(&b.cfg)
+	}
+	b.rdb = redis.NewClient(&redis.Options{Addr: b.cfg.Redis.Addr, DB: b.cfg.Redis.DB})
+	t.Cleanup(func() { _ = b.rdb.Close() })
+	b.start()
+	return b
+}
+
+// start runs a fresh Main (serve: worker and web) on the bundle's config.
+func (b *bundle) start() {
+	b.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b.t, err)
+	b.baseURL = "http://" + ln.Addr().String()
+	b.cfg.Web.PublicURL = b.baseURL
+	require.NoError(b.t, b.cfg.Validate())
+	b.main = &Main{Config: b.cfg, Worker: true, Web: true, Listener: ln}
+	require.NoError(b.t, b.main.Run(context.Background()))
+	m := b.main
+	b.t.Cleanup(func() { _ = m.Close() })
+	b.client = &basket.Client{BaseURL: b.baseURL, APIKey: testAPIKey}
+}
+
+func (b *bundle) event(typ basket.Type, basketID, email string, items ...basket.Item) basket.Event {
+	e := basket.Event{ID: fmt.Sprintf("evt_%d", b.seq.Add(1)), Type: typ, Storefront: "pink", BasketID: basketID,
+		OccurredAt: time.Now().UTC()}
+	if email != "" {
+		e.Customer = &basket.Customer{Email: email, Name: "Ann", Locale: "en-GB", Consent: basket.Consent{BasketAssistance: true}}
+	}
+	if typ == basket.Updated {
+		if len(items) == 0 {
+			items = []basket.Item{{SKU: "S-1", Name: "Oxford shirt", Quantity: 1, UnitPrice: 8900}}
+		}
+		e.Basket = &basket.Contents{Currency: "GBP", Items: items}
+	}
+	return e
+}
+
+func (b *bundle) send(events ...basket.Event) {
+	b.t.Helper()
+	n, err := b.client.Send(context.Background(), events...)
+	require.NoError(b.t, err)
+	require.Equal(b.t, len(events), n)
+}
+
+// settle waits until no task is pending, scheduled, running or waiting for
+// a retry: after that nothing more can be sent.
+func (b *bundle) settle(within time.Duration) {
+	b.t.Helper()
+	insp := asynq.NewInspectorFromRedisClient(b.rdb)
+	require.Eventually(b.t, func() bool {
+		for _, q := range []string{worker.QueueEvents, worker.QueueEmail} {
+			info, err := insp.GetQueueInfo(q)
+			if err != nil {
+				continue // a queue that was never used does not exist
+			}
+			if info.Pending+info.Active+info.Scheduled+info.Retry > 0 {
+				return false
+			}
+		}
+		return true
+	}, within, 20*time.Millisecond, "queues did not settle")
+}
+
+func (b *bundle) scheduled() []string {
+	insp := asynq.NewInspectorFromRedisClient(b.rdb)
+	tasks, err := insp.ListScheduledTasks(worker.QueueEmail)
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for _, t := range tasks {
+		ids = append(ids, t.ID)
+	}
+	return ids
+}
+
+func (b *bundle) waitScheduled(id string) {
+	b.t.Helper()
+	require.Eventually(b.t, func() bool {
+		for _, s := range b.scheduled() {
+			if s == id {
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, 10*time.Millisecond, "task %s never scheduled", id)
+}
+
+func (b *bundle) check(email, scope string) map[string]any {
+	b.t.Helper()
+	body, _ := json.Marshal(map[string]string{"email": email, "scope": scope, "storefront": "pink"})
+	req, _ := http.NewRequest(http.MethodPost, b.baseURL+"/v1/suppressions/check", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(b.t, err)
+	defer resp.Body.Close()
+	require.Equal(b.t, http.StatusOK, resp.StatusCode)
+	var out map[string]any
+	require.NoError(b.t, json.NewDecoder(resp.Body).Decode(&out))
+	return out
+}
+
+// parts returns the text and HTML parts of a multipart/alternative message.
+func parts(t *testing.T, m smtptest.Message) (text, html string) {
+	pm := m.Parsed(t)
+	mt, params, err := mime.ParseMediaType(pm.Header.Get("Content-Type"))
+	require.NoError(t, err)
+	require.Equal(t, "multipart/alternative", mt)
+	r := multipart.NewReader(pm.Body, params["boundary"])
+	for {
+		p, err := r.NextPart() // decodes quoted-printable
+		if err == io.EOF {
+			return text, html
+		}
+		require.NoError(t, err)
+		b, _ := io.ReadAll(p)
+		if strings.HasPrefix(p.Header.Get("Content-Type"), "text/plain") {
+			text = string(b)
+		} else if strings.HasPrefix(p.Header.Get("Content-Type"), "text/html") {
+			html = string(b)
+		}
+	}
+}
+
+func TestAbandonedBasketGetsExactlyOneEmailWithHeaders(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.send(b.event(basket.Updated, "b_1", "ann@example.com",
+		basket.Item{SKU: "S-1", Name: "Oxford shirt", Quantity: 2, UnitPrice: 8900}))
+
+	msgs := b.smtp.WaitFor(t, 1, 15*time.Second)
+	b.settle(10 * time.Second)
+	require.Len(t, b.smtp.Messages(), 1, "exactly one email")
+	m := msgs[0]
+	assert.Equal(t, []string{"ann@example.com"}, m.To)
+	pm := m.Parsed(t)
+	unsub := smtptest.Header(pm, "List-Unsubscribe")
+	assert.Regexp(t, `^<`+b.baseURL+`/u/[A-Za-z0-9_-]+>$`, unsub)
+	assert.Equal(t, "List-Unsubscribe=One-Click", smtptest.Header(pm, "List-Unsubscribe-Post"))
+	assert.Equal(t, "Pink Shirts basket assistance <basket-assistance.pink.pink.example>", smtptest.Header(pm, "List-Id"))
+	assert.Regexp(t, `^<basket\.[0-9a-f]{24}\.s1@pink\.example>$`, smtptest.Header(pm, "Message-Id"))
+	assert.Equal(t, "<"+messageIDFor("pink", "b_1", 1)+">", smtptest.Header(pm, "Message-Id"), "deterministic per (storefront, basket, step)")
+	assert.Empty(t, pm.Header.Get("User-Agent"))
+	assert.Empty(t, pm.Header.Get("X-Mailer"))
+	assert.Contains(t, smtptest.Header(pm, "Subject"), "Can we help")
+
+	text, html := parts(t, m)
+	unsubURL := strings.Trim(unsub, "<>")
+	for name, part := range map[string]string{"text": text, "html": html} {
+		assert.Contains(t, part, "Oxford shirt", name)
+		assert.Contains(t, part, "£178.00", name+": total for 2 × £89.00")
+		assert.Contains(t, part, unsubURL, name+": visible unsubscribe link")
+		assert.Contains(t, part, "newsletters you chose to receive are unaffected", name)
+		assert.Contains(t, part, "1 Jermyn Street", name+": postal address")
+		assert.Contains(t, part, b.baseURL+"/r/", name+": link back to the basket")
+	}
+	assert.Equal(t, 1, b.smtp.Sessions(), "one SMTP connection")
+}
+
+// messageIDFor mirrors the worker's scheme, to check it is deterministic.
+func messageIDFor(storefront, basketID string, step int) string {
+	return worker.MessageID(storefront, basketID, step, "pink.example")
+}
+
+func TestPurchaseBeforeDueSendsNothing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *config.Config) { c.Reminders.Steps = []config.Step{{After: 3 * time.Second}} })
+	b.send(b.event(basket.Updated, "b_2", "bob@example.com"))
+	b.waitScheduled("remind:pink:b_2:s1:v1")
+	b.send(b.event(basket.OrderCompleted, "b_2", ""))
+	b.settle(10 * time.Second)
+	assert.Empty(t, b.scheduled(), "the purchase deleted the reminder")
+	assert.Empty(t, b.smtp.Messages())
+}
+
+func TestUpdateReschedules(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *config.Config) { c.Reminders.Steps = []config.Step{{After: 2 * time.Second}} })
+	b.send(b.event(basket.Updated, "b_3", "cy@example.com"))
+	b.waitScheduled("remind:pink:b_3:s1:v1")
+	b.send(b.event(basket.Updated, "b_3", "cy@example.com",
+		basket.Item{SKU: "T-9", Name: "Silk tie", Quantity: 1, UnitPrice: 4500}))
+	b.waitScheduled("remind:pink:b_3:s1:v2")
+	assert.Equal(t, []string{"remind:pink:b_3:s1:v2"}, b.scheduled(), "the v1 task was deleted")
+
+	msgs := b.smtp.WaitFor(t, 1, 15*time.Second)
+	b.settle(10 * time.Second)
+	require.Len(t, b.smtp.Messages(), 1)
+	text, _ := parts(t, msgs[0])
+	assert.Contains(t, text, "Silk tie", "the email shows the basket as updated")
+	assert.NotContains(t, text, "Oxford shirt")
+}
+
+func TestOneClickUnsubscribeStopsBasketEmailsOnly(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.send(b.event(basket.Updated, "b_4", "dee@example.com"))
+	msgs := b.smtp.WaitFor(t, 1, 15*time.Second)
+	unsubURL := strings.Trim(smtptest.Header(msgs[0].Parsed(t), "List-Unsubscribe"), "<>")
+
+	// RFC 8058: the mail client POSTs "List-Unsubscribe=One-Click", form-encoded.
+	resp, err := http.Post(unsubURL, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, string(body), "Newsletters you chose to receive are unaffected")
+
+	assert.Equal(t, true, b.check("dee@example.com", "basket_assistance")["suppressed"])
+	assert.Equal(t, false, b.check("dee@example.com", "newsletter")["suppressed"], "newsletters are untouched")
+
+	b.send(b.event(basket.Updated, "b_5", "DEE@Example.COM")) // the same person, written differently
+	b.settle(15 * time.Second)
+	assert.Len(t, b.smtp.Messages(), 1, "no email after unsubscribing")
+}
+
+func TestDuplicateEventSendsOneEmail(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	e := b.event(basket.Updated, "b_6", "eve@example.com")
+	b.send(e)
+	b.send(e) // the storefront retried the request
+	b.smtp.WaitFor(t, 1, 15*time.Second)
+	b.settle(10 * time.Second)
+	assert.Len(t, b.smtp.Messages(), 1)
+}
+
+func TestTemporaryFailureIsRetriedOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.smtp.FailRecipients(451)
+	b.send(b.event(basket.Updated, "b_7", "fay@example.com"))
+	b.smtp.WaitFor(t, 1, 20*time.Second)
+	b.settle(10 * time.Second)
+	assert.Len(t, b.smtp.Messages(), 1, "one email after 451 then OK")
+}
+
+func TestHardBounceSuppressesGlobally(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.smtp.FailRecipients(550)
+	b.send(b.event(basket.Updated, "b_8", "gone@example.com"))
+	require.Eventually(t, func() bool {
+		return b.check("gone@example.com", "basket_assistance")["suppressed"] == true
+	}, 15*time.Second, 20*time.Millisecond)
+	by := b.check("gone@example.com", "newsletter")["by"].(map[string]any)
+	assert.Equal(t, "hard_bounce", by["reason"])
+	assert.Equal(t, "all", by["scope"])
+	assert.Equal(t, "system", by["origin"])
+	b.settle(10 * time.Second)
+	assert.Empty(t, b.smtp.Messages())
+}
+
+func TestWorkerRestartMidScheduleSendsOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *config.Config) { c.Reminders.Steps = []config.Step{{After: 2 * time.Second}} })
+	b.send(b.event(basket.Updated, "b_9", "hal@example.com"))
+	b.waitScheduled("remind:pink:b_9:s1:v1")
+	require.NoError(t, b.main.Close())
+	b.start()
+	b.smtp.WaitFor(t, 1, 15*time.Second)
+	b.settle(10 * time.Second)
+	assert.Len(t, b.smtp.Messages(), 1)
+}
+
+func TestNoPlaintextAddressInRedis(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *config.Config) { c.Reminders.Steps = []config.Step{{After: time.Second}, {After: 2 * time.Second}} })
+	const addr = "ivy.secret@example.com"
+	b.send(b.event(basket.Updated, "b_10", addr))
+	b.waitScheduled("remind:pink:b_10:s1:v1")
+	assertNoAddress(t, b.rdb, addr) // while the event and reminder tasks exist
+
+	msgs := b.smtp.WaitFor(t, 2, 15*time.Second)
+	unsubURL := strings.Trim(smtptest.Header(msgs[0].Parsed(t), "List-Unsubscribe"), "<>")
+	assert.NotContains(t, strings.ToLower(unsubURL), "ivy", "no address in URLs")
+	resp, err := http.PostForm(unsubURL, url.Values{"List-Unsubscribe": {"One-Click"}})
+	require.NoError(t, err)
+	resp.Body.Close()
+	b.settle(10 * time.Second)
+	assertNoAddress(t, b.rdb, addr) // after sending and unsubscribing
+}
+
+// assertNoAddress reads every key and value of the database, of every type,
+// and fails if the address (or its local part) appears anywhere.
+func assertNoAddress(t *testing.T, rdb *redis.Client, addr string) {
+	t.Helper()
+	ctx := context.Background()
+	needles := [][]byte{[]byte(addr), []byte(strings.ToUpper(addr)), []byte(addr[:strings.IndexByte(addr, '@')])}
+	var keys []string
+	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	require.NoError(t, iter.Err())
+	require.NotEmpty(t, keys)
+	for _, k := range keys {
+		var blobs []string
+		switch typ := rdb.Type(ctx, k).Val(); typ {
+		case "string":
+			blobs = append(blobs, rdb.Get(ctx, k).Val())
+		case "hash":
+			for f, v := range rdb.HGetAll(ctx, k).Val() {
+				blobs = append(blobs, f, v)
+			}
+		case "list":
+			blobs = rdb.LRange(ctx, k, 0, -1).Val()
+		case "set":
+			blobs = rdb.SMembers(ctx, k).Val()
+		case "zset":
+			blobs = rdb.ZRange(ctx, k, 0, -1).Val()
+		case "none":
+		default:
+			t.Fatalf("key %s has type %s, which this scan does not read", k, typ)
+		}
+		blobs = append(blobs, k)
+		for _, blob := range blobs {
+			for _, n := range needles {
+				assert.False(t, bytes.Contains([]byte(blob), n), "key %s holds %q", k, n)
+			}
+		}
+	}
+}

@@ -1,0 +1,330 @@
+// Package config loads basketassist's configuration from a YAML file and
+// BASKETASSIST_* environment variables into a typed Config, and validates it
+// with messages that name the key and the fix. It is the only user of viper.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"reflect"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+	"golang.org/x/text/language"
+
+	"github.com/basketassist/basketassist/secrets"
+)
+
+// Config is the whole configuration. Each field's zero value is described
+// where it differs from the default that Load applies.
+type Config struct {
+	Redis       Redis        `mapstructure:"redis"`
+	SMTP        SMTP         `mapstructure:"smtp"`
+	Web         Web          `mapstructure:"web"`
+	Secrets     Secrets      `mapstructure:"secrets"`
+	Worker      Worker       `mapstructure:"worker"`
+	Reminders   Reminders    `mapstructure:"reminders"`
+	Retention   Retention    `mapstructure:"retention"`
+	Log         Log          `mapstructure:"log"`
+	Storefronts []Storefront `mapstructure:"storefronts"`
+}
+
+// Redis is where queues and state live.
+type Redis struct {
+	Addr     string `mapstructure:"addr"` // host:port; "" runs an embedded in-memory Redis (dev only)
+	Password string `mapstructure:"password"`
+	DB       int    `mapstructure:"db"`
+	Prefix   string `mapstructure:"prefix"` // prefix of basketassist's own keys (asynq's are always "asynq:")
+}
+
+// SMTP is the outgoing mail server.
+type SMTP struct {
+	Host        string        `mapstructure:"host"` // "" writes emails to outbox.dir instead (dev only)
+	Port        int           `mapstructure:"port"`
+	Username    string        `mapstructure:"username"`
+	Password    string        `mapstructure:"password"`
+	TLS         string        `mapstructure:"tls"` // none | starttls | opportunistic | tls
+	Connections int           `mapstructure:"connections"`
+	Timeout     time.Duration `mapstructure:"timeout"`
+}
+
+// Web is the HTTP side.
+type Web struct {
+	Listen     string `mapstructure:"listen"`
+	PublicURL  string `mapstructure:"public_url"`  // base of links in emails; https outside loopback
+	AdminToken string `mapstructure:"admin_token"` // "" disables the admin API
+}
+
+// Secrets holds the master key; HMAC and AES keys are derived from it.
+type Secrets struct {
+	Key string `mapstructure:"key"` // base64 of 32 bytes; required unless Redis is embedded
+}
+
+// Worker tunes the task server.
+type Worker struct {
+	Concurrency     int           `mapstructure:"concurrency"`
+	PollInterval    time.Duration `mapstructure:"poll_interval"`    // how often due reminders are checked
+	RetryBase       time.Duration `mapstructure:"retry_base"`       // first retry delay, doubling up to 1h
+	MaxRetry        int           `mapstructure:"max_retry"`        // retries of a temporarily failing send
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"` // time for in-flight tasks at shutdown
+}
+
+// Reminders is the email sequence.
+type Reminders struct {
+	Steps []Step `mapstructure:"steps"`
+}
+
+// Step is one reminder email.
+type Step struct {
+	After time.Duration `mapstructure:"after"` // delay from the basket's last activity
+}
+
+// Retention says how long data is kept.
+type Retention struct {
+	Basket      time.Duration `mapstructure:"basket"`      // basket state, after last activity
+	Idempotency time.Duration `mapstructure:"idempotency"` // per-step send claims
+	Events      time.Duration `mapstructure:"events"`      // event ids for deduplication
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `mapstructure:"level"`  // debug | info | warn | error
+	Format string `mapstructure:"format"` // json | text | auto (text on a terminal)
+}
+
+// Storefront is one shop.
+type Storefront struct {
+	ID            string `mapstructure:"id"`
+	Name          string `mapstructure:"name"`
+	From          string `mapstructure:"from"`
+	APIKey        string `mapstructure:"api_key"`
+	BasketURL     string `mapstructure:"basket_url"`
+	PostalAddress string `mapstructure:"postal_address"`
+	DefaultLocale string `mapstructure:"default_locale"`
+}
+
+// EnvPrefix is the prefix of environment overrides: redis.addr is BASKETASSIST_REDIS_ADDR.
+const EnvPrefix = "BASKETASSIST"
+
+func defaults() map[string]any {
+	return map[string]any{
+		"redis.addr": "", "redis.password": "", "redis.db": 0, "redis.prefix": "ba:",
+		"smtp.host": "", "smtp.port": 1025, "smtp.username": "", "smtp.password": "",
+		"smtp.tls": "none", "smtp.connections": 4, "smtp.timeout": "30s",
+		"web.listen": "127.0.0.1:8080", "web.public_url": "http://127.0.0.1:8080", "web.admin_token": "",
+		"secrets.key":        "",
+		"worker.concurrency": 20, "worker.poll_interval": "1s", "worker.retry_base": "30s",
+		"worker.max_retry": 10, "worker.shutdown_timeout": "30s",
+		"reminders.steps":  []map[string]any{{"after": "1h"}, {"after": "24h"}},
+		"retention.basket": "720h", "retention.idempotency": "720h", "retention.events": "168h",
+		"log.level": "info", "log.format": "auto",
+		"storefronts": []map[string]any{},
+	}
+}
+
+// Load reads the YAML file at path ("" for none), then the environment.
+// It does not validate: call Validate.
+func Load(path string) (Config, error) {
+	v := viper.New()
+	for k, val := range defaults() {
+		v.SetDefault(k, val)
+	}
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if path != "" {
+		v.SetConfigFile(path)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	var c Config
+	err := v.Unmarshal(&c, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		jsonListHook, mapstructure.StringToTimeDurationHookFunc(),
+	)), func(dc *mapstructure.DecoderConfig) { dc.ErrorUnused = true })
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+// jsonListHook lets list-valued keys come from the environment as JSON, e.g.
+// BASKETASSIST_STOREFRONTS='[{"id":"pink",...}]'.
+func jsonListHook(from, to reflect.Type, data any) (any, error) {
+	s, ok := data.(string)
+	if !ok || from.Kind() != reflect.String || to.Kind() != reflect.Slice {
+		return data, nil
+	}
+	var out []map[string]any
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		return nil, fmt.Errorf("a list from the environment must be a JSON array of objects: %w", err)
+	}
+	return out, nil
+}
+
+// Embedded reports whether Redis or SMTP run in dev mode (embedded Redis,
+// outbox folder instead of SMTP).
+func (c Config) Embedded() bool { return c.Redis.Addr == "" || c.SMTP.Host == "" }
+
+var (
+	storefrontID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+	logLevels    = map[string]bool{"debug": true, "info": true, "warn": true, "error": true}
+)
+
+// Validate checks c and returns every problem, one per line, each naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.Redis.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Redis.Addr); err != nil {
+			bad("redis.addr", "must be host:port, got %q", c.Redis.Addr)
+		}
+	}
+	if c.Redis.DB < 0 {
+		bad("redis.db", "must not be negative, got %d", c.Redis.DB)
+	}
+	if strings.ContainsAny(c.Redis.Prefix, "{} ") {
+		bad("redis.prefix", "must not contain braces or spaces, got %q", c.Redis.Prefix)
+	}
+	if c.SMTP.Host != "" {
+		if c.SMTP.Port < 1 || c.SMTP.Port > 65535 {
+			bad("smtp.port", "must be 1-65535, got %d", c.SMTP.Port)
+		}
+		switch c.SMTP.TLS {
+		case "none", "starttls", "opportunistic", "tls":
+		default:
+			bad("smtp.tls", "must be none, starttls, opportunistic or tls, got %q", c.SMTP.TLS)
+		}
+		if c.SMTP.Connections < 1 || c.SMTP.Connections > 100 {
+			bad("smtp.connections", "must be 1-100, got %d", c.SMTP.Connections)
+		}
+		if c.SMTP.Password != "" && c.SMTP.Username == "" {
+			bad("smtp.username", "is required when smtp.password is set")
+		}
+	}
+	if c.SMTP.Timeout <= 0 {
+		bad("smtp.timeout", "must be positive, e.g. 30s")
+	}
+	if _, _, err := net.SplitHostPort(c.Web.Listen); err != nil {
+		bad("web.listen", "must be host:port, e.g. 127.0.0.1:8080, got %q", c.Web.Listen)
+	}
+	if u, err := url.Parse(c.Web.PublicURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		bad("web.public_url", "must be an absolute URL like https://basket.example.com, got %q", c.Web.PublicURL)
+	} else if u.Scheme != "https" && !loopback(u.Hostname()) {
+		bad("web.public_url", "must be https (RFC 8058 one-click unsubscribe requires it); http is allowed only for localhost, got %q", c.Web.PublicURL)
+	}
+	if c.Web.AdminToken != "" && len(c.Web.AdminToken) < 16 {
+		bad("web.admin_token", "must be at least 16 characters (generate one with: openssl rand -hex 24)")
+	}
+	if c.Secrets.Key == "" {
+		if c.Redis.Addr != "" {
+			bad("secrets.key", "is required with a real Redis (generate one with: openssl rand -base64 32)")
+		}
+	} else if _, err := secrets.ParseKey(c.Secrets.Key); err != nil {
+		bad("secrets.key", "%v", err)
+	}
+	if c.Worker.Concurrency < 1 {
+		bad("worker.concurrency", "must be at least 1, got %d", c.Worker.Concurrency)
+	}
+	if c.Worker.PollInterval < 100*time.Millisecond || c.Worker.PollInterval > time.Minute {
+		bad("worker.poll_interval", "must be 100ms-1m, got %s", c.Worker.PollInterval)
+	}
+	if c.Worker.RetryBase <= 0 {
+		bad("worker.retry_base", "must be positive, e.g. 30s")
+	}
+	if c.Worker.MaxRetry < 0 {
+		bad("worker.max_retry", "must not be negative, got %d", c.Worker.MaxRetry)
+	}
+	if c.Worker.ShutdownTimeout <= 0 {
+		bad("worker.shutdown_timeout", "must be positive, e.g. 30s")
+	}
+	if len(c.Reminders.Steps) == 0 || len(c.Reminders.Steps) > 10 {
+		bad("reminders.steps", "must have 1-10 steps, got %d", len(c.Reminders.Steps))
+	}
+	for i, s := range c.Reminders.Steps {
+		if s.After <= 0 {
+			bad(fmt.Sprintf("reminders.steps[%d].after", i), "must be a positive duration like 1h, got %s", s.After)
+		} else if i > 0 && s.After <= c.Reminders.Steps[i-1].After {
+			bad(fmt.Sprintf("reminders.steps[%d].after", i), "must be later than step %d's (%s): delays count from the last basket activity", i, c.Reminders.Steps[i-1].After)
+		}
+	}
+	for key, d := range map[string]time.Duration{"retention.basket": c.Retention.Basket, "retention.idempotency": c.Retention.Idempotency, "retention.events": c.Retention.Events} {
+		if d < time.Hour {
+			bad(key, "must be at least 1h, got %s", d)
+		}
+	}
+	if len(c.Reminders.Steps) > 0 && c.Retention.Basket > 0 && c.Reminders.Steps[len(c.Reminders.Steps)-1].After >= c.Retention.Basket {
+		bad("retention.basket", "must be longer than the last reminder step (%s), or that step finds no basket", c.Reminders.Steps[len(c.Reminders.Steps)-1].After)
+	}
+	if !logLevels[c.Log.Level] {
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" && c.Log.Format != "auto" {
+		bad("log.format", "must be json, text or auto, got %q", c.Log.Format)
+	}
+	errs = append(errs, c.validateStorefronts()...)
+	return errors.Join(errs...)
+}
+
+func (c Config) validateStorefronts() []error {
+	var errs []error
+	if len(c.Storefronts) == 0 {
+		return []error{errors.New("storefronts: at least one storefront is required (see README, Configuration)")}
+	}
+	ids, keys := map[string]bool{}, map[string]bool{}
+	for i, s := range c.Storefronts {
+		bad := func(key, format string, args ...any) {
+			errs = append(errs, fmt.Errorf("storefronts[%d].%s: %s", i, key, fmt.Sprintf(format, args...)))
+		}
+		if !storefrontID.MatchString(s.ID) {
+			bad("id", "must be 1-64 of a-z 0-9 _ - (starting with a letter or digit), got %q", s.ID)
+		} else if ids[s.ID] {
+			bad("id", "%q is used twice", s.ID)
+		}
+		ids[s.ID] = true
+		if strings.TrimSpace(s.Name) == "" {
+			bad("name", "is required (shown in emails)")
+		}
+		if a, err := mail.ParseAddress(s.From); err != nil || !strings.Contains(a.Address, "@") {
+			bad("from", "must be an address like \"Pink Shirts <hello@pink.example>\", got %q", s.From)
+		}
+		if len(s.APIKey) < 16 {
+			bad("api_key", "must be at least 16 characters (generate one with: openssl rand -hex 24)")
+		} else if keys[s.APIKey] {
+			bad("api_key", "is the same as another storefront's; each needs its own")
+		}
+		keys[s.APIKey] = true
+		if u, err := url.Parse(strings.ReplaceAll(s.BasketURL, "{basket_id}", "x")); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			bad("basket_url", "must be an absolute URL, got %q", s.BasketURL)
+		} else if !strings.Contains(s.BasketURL, "{basket_id}") {
+			bad("basket_url", "must contain {basket_id}, e.g. https://shop.example/basket/{basket_id}")
+		}
+		if strings.TrimSpace(s.PostalAddress) == "" {
+			bad("postal_address", "is required: marketing law (e.g. CAN-SPAM) wants it in every email")
+		}
+		if s.DefaultLocale != "" {
+			if _, err := language.Parse(s.DefaultLocale); err != nil {
+				bad("default_locale", "must be a BCP 47 tag like en-GB, got %q", s.DefaultLocale)
+			}
+		}
+	}
+	return errs
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

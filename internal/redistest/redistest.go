@@ -1,0 +1,147 @@
+// Package redistest gives tests a real Redis: an isolated database on the
+// server named by REDIS_ADDR (scripts/test.sh starts one), or a private
+// redis-server started for the test process when REDIS_ADDR is unset.
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Databases is how many databases the servers started here have; scripts/test.sh uses the same.
+const Databases = 2048
+
+var (
+	sharedOnce sync.Once
+	sharedAddr string
+	sharedErr  error
+)
+
+// Addr returns the shared server's address, starting one if REDIS_ADDR is unset.
+func Addr(t testing.TB) string {
+	t.Helper()
+	if a := os.Getenv("REDIS_ADDR"); a != "" {
+		return a
+	}
+	sharedOnce.Do(func() { sharedAddr, _, sharedErr = start() })
+	if sharedErr != nil {
+		t.Fatalf("redistest: REDIS_ADDR is unset and no redis-server could be started: %v (run scripts/test.sh)", sharedErr)
+	}
+	return sharedAddr
+}
+
+// DB reserves a database of its own for the test on the shared server,
+// flushes it, and flushes it again at cleanup. It returns the address and
+// database number, for code that makes its own client from config.
+func DB(t testing.TB) (addr string, db int) {
+	t.Helper()
+	addr = Addr(t)
+	ctl := redis.NewClient(&redis.Options{Addr: addr})
+	defer ctl.Close()
+	ctx := context.Background()
+	n, err := ctl.Incr(ctx, "redistest:next-db").Result()
+	if err != nil {
+		t.Fatalf("redistest: reserve a database on %s: %v", addr, err)
+	}
+	total := Databases
+	if v, err := ctl.ConfigGet(ctx, "databases").Result(); err == nil {
+		if d, err := strconv.Atoi(v["databases"]); err == nil && d > 1 {
+			total = d
+		}
+	}
+	db = 1 + int(n-1)%(total-1) // database 0 keeps the counter
+	flush := func() {
+		c := redis.NewClient(&redis.Options{Addr: addr, DB: db})
+		defer c.Close()
+		_ = c.FlushDB(context.Background()).Err()
+	}
+	flush()
+	t.Cleanup(flush)
+	return addr, db
+}
+
+// Client returns a client on a fresh database of its own (see DB).
+func Client(t testing.TB) *redis.Client {
+	t.Helper()
+	addr, db := DB(t)
+	c := redis.NewClient(&redis.Options{Addr: addr, DB: db})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Private starts a redis-server used by this test alone, for tests that read
+// server-wide statistics (INFO commandstats). It is stopped at cleanup.
+func Private(t testing.TB) *redis.Client {
+	t.Helper()
+	addr, stop, err := start()
+	if err != nil {
+		t.Fatalf("redistest: start a private redis-server: %v", err)
+	}
+	t.Cleanup(stop)
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// start runs redis-server on a free loopback port, without persistence. The
+// server dies with the test process (Pdeathsig), even if cleanup never runs.
+func start() (string, func(), error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", nil, err
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			return "", nil, err
+		}
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no",
+			"--databases", strconv.Itoa(Databases), "--dir", os.TempDir())
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			return "", nil, err
+		}
+		stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+		if waitReady(addr, 5*time.Second) {
+			return addr, stop, nil
+		}
+		stop() // the port was taken between freePort and redis-server binding it; try another
+	}
+	return "", nil, fmt.Errorf("redis-server did not become ready")
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func waitReady(addr string, within time.Duration) bool {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond) // polling a starting server, not synchronising test logic
+	}
+	return false
+}

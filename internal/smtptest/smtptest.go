@@ -1,0 +1,169 @@
+// Package smtptest runs a real SMTP server (github.com/emersion/go-smtp) on
+// a loopback port for tests. It records every accepted message and can
+// refuse recipients with a chosen reply code, to test retries and bounces.
+package smtptest
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/mail"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Message is one accepted message.
+type Message struct {
+	From string
+	To   []string
+	Data []byte
+}
+
+// Parsed parses the message's headers and body.
+func (m Message) Parsed(t testing.TB) *mail.Message {
+	t.Helper()
+	pm, err := mail.ReadMessage(bytes.NewReader(m.Data))
+	if err != nil {
+		t.Fatalf("smtptest: parse message: %v", err)
+	}
+	return pm
+}
+
+// Server is a recording SMTP server.
+type Server struct {
+	Addr string // host:port
+	Host string
+	Port int
+
+	mu       sync.Mutex
+	msgs     []Message
+	rcptFail []int // reply codes for the next RCPT commands
+	sessions int
+	changed  chan struct{} // closed and replaced whenever msgs grows
+}
+
+// Start runs a server until the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("smtptest: listen: %v", err)
+	}
+	s := &Server{Addr: l.Addr().String(), Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, changed: make(chan struct{})}
+	srv := smtp.NewServer(s)
+	srv.Domain = "smtptest.local"
+	srv.AllowInsecureAuth = true
+	srv.ReadTimeout = 30 * time.Second
+	srv.WriteTimeout = 30 * time.Second
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return s
+}
+
+// FailRecipients makes the next RCPT commands fail, one per code given
+// (e.g. 451 for a temporary failure, 550 for an unknown mailbox).
+func (s *Server) FailRecipients(codes ...int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rcptFail = append(s.rcptFail, codes...)
+}
+
+// Messages returns the messages accepted so far.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.msgs...)
+}
+
+// Sessions returns how many SMTP connections were opened.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions
+}
+
+// WaitFor waits until at least n messages were accepted and returns them,
+// failing the test after timeout.
+func (s *Server) WaitFor(t testing.TB, n int, timeout time.Duration) []Message {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		s.mu.Lock()
+		msgs, changed := append([]Message(nil), s.msgs...), s.changed
+		s.mu.Unlock()
+		if len(msgs) >= n {
+			return msgs
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("smtptest: got %d messages within %s, want %d", len(msgs), timeout, n)
+		}
+	}
+}
+
+// NewSession implements smtp.Backend.
+func (s *Server) NewSession(*smtp.Conn) (smtp.Session, error) {
+	s.mu.Lock()
+	s.sessions++
+	s.mu.Unlock()
+	return &session{srv: s}, nil
+}
+
+type session struct {
+	srv  *Server
+	from string
+	to   []string
+}
+
+func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	ss.from = from
+	return nil
+}
+
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s := ss.srv
+	s.mu.Lock()
+	var code int
+	if len(s.rcptFail) > 0 {
+		code, s.rcptFail = s.rcptFail[0], s.rcptFail[1:]
+	}
+	s.mu.Unlock()
+	if code != 0 {
+		msg := "Mailbox unavailable"
+		enhanced := smtp.EnhancedCode{5, 1, 1}
+		if code < 500 {
+			msg, enhanced = "Try again later", smtp.EnhancedCode{4, 2, 0}
+		}
+		return &smtp.SMTPError{Code: code, EnhancedCode: enhanced, Message: msg}
+	}
+	ss.to = append(ss.to, to)
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s := ss.srv
+	s.mu.Lock()
+	s.msgs = append(s.msgs, Message{From: ss.from, To: ss.to, Data: b})
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+	return nil
+}
+
+func (ss *session) Reset() { ss.from, ss.to = "", nil }
+
+func (ss *session) Logout() error { return nil }
+
+// Header returns a header of m, unfolded.
+func Header(m *mail.Message, name string) string {
+	return strings.Join(strings.Fields(m.Header.Get(name)), " ")
+}

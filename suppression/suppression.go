@@ -1,0 +1,173 @@
+// Package suppression keeps the scoped list of recipients who must not be
+// emailed, and the signed tokens that let a recipient change it.
+//
+// Recipients are keyed hashes (secrets.Recipient), never addresses. An entry
+// applies to one storefront, or to all of them when its storefront is "".
+package suppression
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/basketassist/basketassist/secrets"
+)
+
+// Scope is a kind of email a recipient can opt out of.
+type Scope string
+
+// Scopes. A basket email is blocked by BasketAssistance or All; a newsletter
+// by Newsletter or All.
+const (
+	BasketAssistance Scope = "basket_assistance"
+	Newsletter       Scope = "newsletter"
+	All              Scope = "all"
+)
+
+// ParseScope returns the scope named s, or an error naming the valid ones.
+func ParseScope(s string) (Scope, error) {
+	switch sc := Scope(s); sc {
+	case BasketAssistance, Newsletter, All:
+		return sc, nil
+	}
+	return "", fmt.Errorf("suppression: unknown scope %q (want basket_assistance, newsletter or all)", s)
+}
+
+// Reason says why an entry exists.
+type Reason string
+
+// Reasons.
+const (
+	Unsubscribed Reason = "unsubscribed"
+	HardBounce   Reason = "hard_bounce"
+	Complaint    Reason = "complaint"
+	Manual       Reason = "manual"
+)
+
+// ParseReason returns the reason named s, or an error naming the valid ones.
+func ParseReason(s string) (Reason, error) {
+	switch r := Reason(s); r {
+	case Unsubscribed, HardBounce, Complaint, Manual:
+		return r, nil
+	}
+	return "", fmt.Errorf("suppression: unknown reason %q (want unsubscribed, hard_bounce, complaint or manual)", s)
+}
+
+// Origin says who made an entry.
+type Origin string
+
+// Origins.
+const (
+	Recipient Origin = "recipient"
+	Operator  Origin = "operator"
+	System    Origin = "system"
+)
+
+// Entry is one suppression.
+type Entry struct {
+	Recipient  secrets.Recipient `json:"-"`
+	Scope      Scope             `json:"scope"`
+	Storefront string            `json:"storefront,omitempty"` // "" means every storefront
+	Reason     Reason            `json:"reason"`
+	Origin     Origin            `json:"origin"`
+	CreatedAt  time.Time         `json:"created_at"`
+}
+
+// Store is the suppression list in Redis: one hash per recipient,
+// "<prefix>sup:{<recipient hash>}", with a field "<storefront or *>|<scope>"
+// per entry. A check is therefore a single HMGET.
+type Store struct {
+	rdb    redis.UniversalClient
+	prefix string
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// NewStore returns a Store. log receives one audit line per change (hash,
+// scope, reason, origin; never an address); nil discards them.
+func NewStore(rdb redis.UniversalClient, prefix string, log *slog.Logger) *Store {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Store{rdb: rdb, prefix: prefix, log: log, now: time.Now}
+}
+
+func (s *Store) key(r secrets.Recipient) string { return s.prefix + "sup:{" + r.String() + "}" }
+
+func field(storefront string, scope Scope) string {
+	if storefront == "" {
+		storefront = "*"
+	}
+	return storefront + "|" + string(scope)
+}
+
+// Add records e. Adding an entry that exists keeps the original one (its
+// time and reason), which keeps repeated unsubscribes idempotent.
+// It reports whether a new entry was written.
+func (s *Store) Add(ctx context.Context, e Entry) (bool, error) {
+	if e.Recipient.IsZero() {
+		return false, errors.New("suppression: entry without recipient")
+	}
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = s.now().UTC()
+	}
+	v, err := json.Marshal(e)
+	if err != nil {
+		return false, fmt.Errorf("encode suppression: %w", err)
+	}
+	added, err := s.rdb.HSetNX(ctx, s.key(e.Recipient), field(e.Storefront, e.Scope), v).Result()
+	if err != nil {
+		return false, fmt.Errorf("add suppression %s: %w", e.Scope, err)
+	}
+	if added {
+		s.log.InfoContext(ctx, "suppression added", "recipient", e.Recipient.String(), "scope", e.Scope,
+			"storefront", e.Storefront, "reason", e.Reason, "origin", e.Origin)
+	}
+	return added, nil
+}
+
+// Remove deletes the entry for exactly this scope and storefront; entries of
+// other scopes (a narrower one under "all", or "all" itself) stay. It reports
+// whether an entry was removed.
+func (s *Store) Remove(ctx context.Context, r secrets.Recipient, storefront string, scope Scope, origin Origin) (bool, error) {
+	n, err := s.rdb.HDel(ctx, s.key(r), field(storefront, scope)).Result()
+	if err != nil {
+		return false, fmt.Errorf("remove suppression %s: %w", scope, err)
+	}
+	if n > 0 {
+		s.log.InfoContext(ctx, "suppression removed", "recipient", r.String(), "scope", scope,
+			"storefront", storefront, "origin", origin)
+	}
+	return n > 0, nil
+}
+
+// Check reports whether an email of scope, from storefront, must not be sent
+// to r: it is blocked by an entry for that scope or for "all", made for that
+// storefront or globally. A check for All is blocked only by "all" entries.
+// The blocking entry is returned; with false it is the zero Entry.
+func (s *Store) Check(ctx context.Context, r secrets.Recipient, storefront string, scope Scope) (bool, Entry, error) {
+	fields := []string{field("", All), field("", scope)}
+	if storefront != "" {
+		fields = append(fields, field(storefront, All), field(storefront, scope))
+	}
+	vals, err := s.rdb.HMGet(ctx, s.key(r), fields...).Result()
+	if err != nil {
+		return false, Entry{}, fmt.Errorf("check suppression %s: %w", scope, err)
+	}
+	for _, v := range vals {
+		if raw, ok := v.(string); ok {
+			var e Entry
+			if err := json.Unmarshal([]byte(raw), &e); err != nil {
+				return false, Entry{}, fmt.Errorf("decode suppression: %w", err)
+			}
+			e.Recipient = r
+			return true, e, nil
+		}
+	}
+	return false, Entry{}, nil
+}

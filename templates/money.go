@@ -1,0 +1,59 @@
+package templates
+
+import (
+	"strconv"
+	"strings"
+
+	"golang.org/x/text/currency"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+// FormatMoney formats an amount in minor units of an ISO 4217 currency for a
+// locale: 8900 GBP in en-GB is "£89.00", in de-DE "89,00 £". The amount is
+// split into units and fraction with integers, so no float rounding shows.
+func FormatMoney(minor int64, code, locale string) string {
+	unit, err := currency.ParseISO(code)
+	if err != nil {
+		return code + " " + itoa(minor)
+	}
+	scale, _ := currency.Standard.Rounding(unit)
+	tag, err := language.Parse(locale)
+	if err != nil {
+		tag = language.BritishEnglish
+	}
+	p := message.NewPrinter(tag)
+	neg := minor < 0
+	if neg {
+		minor = -minor
+	}
+	div := int64(1)
+	for range scale {
+		div *= 10
+	}
+	whole := p.Sprintf("%d", minor/div)
+	num := whole
+	if scale > 0 {
+		frac := itoa(minor % div)
+		frac = strings.Repeat("0", scale-len(frac)) + frac
+		num = whole + decimalSeparator(p) + frac
+	}
+	if neg {
+		num = "-" + num
+	}
+	sym := p.Sprint(currency.NarrowSymbol(unit))
+	base, _ := tag.Base()
+	switch base.String() {
+	case "en", "ja", "zh", "ko":
+		return sym + num
+	default: // most of continental Europe writes the symbol after the number
+		return num + "\u00a0" + sym
+	}
+}
+
+func decimalSeparator(p *message.Printer) string {
+	s := p.Sprintf("%.1f", 1.5)
+	return s[1 : len(s)-1]
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,192 @@
+// Package web serves basketassist's HTTP routes: the storefront ingest API,
+// the customer unsubscribe and redirect pages, the admin suppression API,
+// health, readiness and metrics.
+package web
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/secrets"
+	"github.com/basketassist/basketassist/suppression"
+	"github.com/basketassist/basketassist/templates"
+)
+
+// EventSink accepts validated events of one storefront, all or none.
+type EventSink interface {
+	Submit(ctx context.Context, events []basket.Event) error
+}
+
+// Options configures the Server. Zero values: no storefronts, admin API
+// disabled (no token), logs discarded, no /metrics content.
+type Options struct {
+	Storefronts map[string]basket.Storefront
+	// APIKeys maps each storefront id to its ingest API key.
+	APIKeys map[string]string
+	// AdminToken guards the admin API; "" disables it.
+	AdminToken string
+	Logger     *slog.Logger
+	// Registry receives the web counters and is served on /metrics; nil: a fresh one.
+	Registry *prometheus.Registry
+	Now      func() time.Time
+}
+
+// Deps are the parts the Server uses.
+type Deps struct {
+	Redis        redis.UniversalClient // pinged by /readyz
+	Events       EventSink
+	Suppressions *suppression.Store
+	Tokens       *suppression.Tokens
+	Keys         *secrets.Keys
+	Renderer     *templates.Renderer
+}
+
+// Server is the http.Handler of every route.
+type Server struct {
+	Deps
+	opts      Options
+	mux       *http.ServeMux
+	validator basket.Validator
+	apiKeys   map[[32]byte]string // sha256(key) → storefront id
+	metrics   *metrics
+}
+
+// New returns a Server.
+func New(d Deps, o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{Deps: d, opts: o, mux: http.NewServeMux(), apiKeys: map[[32]byte]string{}, metrics: newMetrics(o.Registry)}
+	s.validator = basket.Validator{Now: o.Now, Storefronts: func(id string) bool { _, ok := o.Storefronts[id]; return ok }}
+	for id, key := range o.APIKeys {
+		s.apiKeys[sha256.Sum256([]byte(key))] = id
+	}
+
+	s.mux.HandleFunc("POST /v1/events", s.ingest)
+	s.mux.HandleFunc("GET /u/{token}", s.unsubscribePage)
+	s.mux.HandleFunc("POST /u/{token}", s.unsubscribe)
+	s.mux.HandleFunc("GET /r/{token}", s.redirect)
+	s.mux.Handle("POST /v1/suppressions", s.admin(s.addSuppression))
+	s.mux.Handle("DELETE /v1/suppressions", s.admin(s.removeSuppression))
+	s.mux.Handle("POST /v1/suppressions/check", s.admin(s.checkSuppression))
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	s.mux.HandleFunc("GET /readyz", s.ready)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
+	return s
+}
+
+// ServeHTTP logs each request by its route pattern: paths carry tokens, and
+// tokens are not for logs.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	s.mux.ServeHTTP(rec, r)
+	route := r.Pattern
+	if route == "" {
+		route = "unmatched"
+	}
+	s.opts.Logger.LogAttrs(r.Context(), slog.LevelDebug, "http", slog.String("route", route),
+		slog.Int("status", rec.status), slog.Duration("took", time.Since(start)))
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.Redis.Ping(ctx).Err(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "redis unreachable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// storefrontFor returns the storefront whose API key the request carries.
+func (s *Server) storefrontFor(r *http.Request) (string, bool) {
+	key, ok := bearer(r)
+	if !ok {
+		return "", false
+	}
+	// A map lookup on the key's hash: timing reveals nothing about the key itself.
+	id, ok := s.apiKeys[sha256.Sum256([]byte(key))]
+	return id, ok
+}
+
+func (s *Server) admin(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.AdminToken == "" {
+			writeError(w, http.StatusForbidden, "admin API disabled: set web.admin_token")
+			return
+		}
+		tok, ok := bearer(r)
+		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.AdminToken)) != 1 {
+			writeError(w, http.StatusUnauthorized, "missing or wrong admin token (Authorization: Bearer <web.admin_token>)")
+			return
+		}
+		next(w, r)
+	})
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const p = "Bearer "
+	if len(h) <= len(p) || !strings.EqualFold(h[:len(p)], p) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(p):]), true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+type metrics struct {
+	unsubscribes *prometheus.CounterVec
+	clicks       *prometheus.CounterVec
+	ingested     *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		unsubscribes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "basketassist_unsubscribes_total", Help: "Suppressions added through unsubscribe links and the admin API, by scope and origin.",
+		}, []string{"scope", "origin"}),
+		clicks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "basketassist_basket_link_clicks_total", Help: "Clicks on the return-to-basket link, by storefront and step.",
+		}, []string{"storefront", "step"}),
+		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "basketassist_ingested_events_total", Help: "Events accepted by POST /v1/events, by storefront.",
+		}, []string{"storefront"}),
+	}
+	reg.MustRegister(m.unsubscribes, m.clicks, m.ingested)
+	return m
+}

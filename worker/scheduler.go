@@ -1,0 +1,50 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// scheduler creates and deletes reminder tasks.
+type scheduler struct {
+	client    *asynq.Client
+	inspector *asynq.Inspector
+	maxRetry  int
+}
+
+// schedule creates the reminder task id at due time. A task that already
+// exists with that id is left as it is: ids name one step of one basket
+// version, so it is the same reminder.
+func (s *scheduler) schedule(ctx context.Context, id string, p reminderPayload, due time.Time) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encode reminder: %w", err)
+	}
+	_, err = s.client.EnqueueContext(ctx, asynq.NewTask(TypeSendReminder, b), asynq.TaskID(id),
+		asynq.Queue(QueueEmail), asynq.ProcessAt(due), asynq.MaxRetry(s.maxRetry), asynq.Timeout(2*time.Minute))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("schedule %s: %w", id, err)
+	}
+	return nil
+}
+
+// cancel deletes a reminder task that is no longer wanted. A task that is
+// gone or running is left alone: the version check at send time makes it a
+// no-op. It costs two Redis round trips (asynq checks the queue first).
+func (s *scheduler) cancel(id string) error {
+	err := s.inspector.DeleteTask(QueueEmail, id)
+	switch {
+	case err == nil, errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+		return nil
+	case strings.Contains(err.Error(), "active state"):
+		// asynq has no sentinel for "cannot delete task in active state".
+		return nil
+	}
+	return fmt.Errorf("cancel %s: %w", id, err)
+}

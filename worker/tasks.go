@@ -1,0 +1,85 @@
+// Package worker applies storefront events to basket state and sends
+// reminder emails, as asynq task handlers.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/secrets"
+)
+
+// Queue names. Events are applied before reminders are sent, so the events
+// queue has the higher priority.
+const (
+	QueueEvents = "events"
+	QueueEmail  = "email"
+)
+
+// Task types, as asynqmon shows them.
+const (
+	TypeApplyEvents  = "events:apply"
+	TypeSendReminder = "reminder:send"
+)
+
+// applyPayload is one ingest request: events of one storefront, customers sealed.
+type applyPayload struct {
+	Storefront string          `json:"storefront"`
+	Events     []basket.Sealed `json:"events"`
+}
+
+// reminderPayload names one step of one basket version. It carries no
+// personal data: the basket is reloaded at send time.
+type reminderPayload struct {
+	Storefront string `json:"storefront"`
+	BasketID   string `json:"basket_id"`
+	Step       int    `json:"step"`
+	Version    int64  `json:"version"`
+}
+
+// Producer puts validated events on the events queue.
+type Producer struct {
+	client *asynq.Client
+	keys   *secrets.Keys
+}
+
+// NewProducer returns a Producer enqueueing with client and sealing with keys.
+func NewProducer(client *asynq.Client, keys *secrets.Keys) *Producer {
+	return &Producer{client: client, keys: keys}
+}
+
+// Submit seals the customers of events and enqueues them as one task, so a
+// request is either wholly accepted or not at all (one Redis round trip).
+// events must be validated and belong to one storefront.
+func (p *Producer) Submit(ctx context.Context, events []basket.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	pl := applyPayload{Storefront: events[0].Storefront, Events: make([]basket.Sealed, 0, len(events))}
+	for _, e := range events {
+		if e.Storefront != pl.Storefront {
+			return errors.New("worker: one submission must hold events of one storefront")
+		}
+		s, err := basket.Seal(p.keys, e)
+		if err != nil {
+			return err
+		}
+		pl.Events = append(pl.Events, s)
+	}
+	b, err := json.Marshal(pl)
+	if err != nil {
+		return fmt.Errorf("encode events: %w", err)
+	}
+	_, err = p.client.EnqueueContext(ctx, asynq.NewTask(TypeApplyEvents, b),
+		asynq.Queue(QueueEvents), asynq.MaxRetry(25), asynq.Timeout(time.Minute))
+	if err != nil {
+		return fmt.Errorf("enqueue %d events of %s: %w", len(events), pl.Storefront, err)
+	}
+	return nil
+}
