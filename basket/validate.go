@@ -59,14 +59,14 @@ type Validator struct {
 // wire mirrors Event with the fields whose JSON form must be checked by hand,
 // so that every problem can name its field (encoding/json alone cannot).
 type wire struct {
-	ID         string          `json:"id"`
-	Type       Type            `json:"type"`
-	Storefront string          `json:"storefront"`
-	BasketID   string          `json:"basket_id"`
-	OccurredAt string          `json:"occurred_at"`
-	Customer   *Customer       `json:"customer"`
-	Basket     *wireContents   `json:"basket"`
-	Order      *wireOrder      `json:"order"`
+	ID         string        `json:"id"`
+	Type       Type          `json:"type"`
+	Storefront string        `json:"storefront"`
+	BasketID   string        `json:"basket_id"`
+	OccurredAt string        `json:"occurred_at"`
+	Customer   *Customer     `json:"customer"`
+	Basket     *wireContents `json:"basket"`
+	Order      *wireOrder    `json:"order"`
 }
 
 type wireContents struct {

@@ -83,7 +83,9 @@ func New(d Deps, o Options) *Server {
 	s.mux.Handle("POST /v1/suppressions", s.admin(s.addSuppression))
 	s.mux.Handle("DELETE /v1/suppressions", s.admin(s.removeSuppression))
 	s.mux.Handle("POST /v1/suppressions/check", s.admin(s.checkSuppression))
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]string{"status": "ok"}) })
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
 	return s

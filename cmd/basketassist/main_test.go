@@ -339,7 +339,9 @@ func TestWorkerRestartMidScheduleSendsOnce(t *testing.T) {
 
 func TestNoPlaintextAddressInRedis(t *testing.T) {
 	t.Parallel()
-	b := setup(t, func(c *config.Config) { c.Reminders.Steps = []config.Step{{After: time.Second}, {After: 2 * time.Second}} })
+	b := setup(t, func(c *config.Config) {
+		c.Reminders.Steps = []config.Step{{After: time.Second}, {After: 2 * time.Second}}
+	})
 	const addr = "ivy.secret@example.com"
 	b.send(b.event(basket.Updated, "b_10", addr))
 	b.waitScheduled("remind:pink:b_10:s1:v1")
