@@ -8,6 +8,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,17 +76,17 @@ type wireContents struct {
 }
 
 type wireItem struct {
-	SKU       string      `json:"sku"`
-	Name      string      `json:"name"`
-	Quantity  json.Number `json:"quantity"`
-	UnitPrice json.Number `json:"unit_price"`
-	URL       string      `json:"url"`
-	ImageURL  string      `json:"image_url"`
+	SKU       string          `json:"sku"`
+	Name      string          `json:"name"`
+	Quantity  json.RawMessage `json:"quantity"`
+	UnitPrice json.RawMessage `json:"unit_price"`
+	URL       string          `json:"url"`
+	ImageURL  string          `json:"image_url"`
 }
 
 type wireOrder struct {
-	ID    string      `json:"id"`
-	Total json.Number `json:"total"`
+	ID    string          `json:"id"`
+	Total json.RawMessage `json:"total"`
 }
 
 // Decode parses one JSON event strictly (unknown fields are errors) and
@@ -223,7 +224,7 @@ func checkCustomer(p *problems, c *Customer) {
 			p.add("customer.email", "is longer than %d characters", maxEmailLen)
 		} else if a, err := mail.ParseAddress(c.Email); err != nil || a.Address != c.Email || a.Name != "" || !strings.Contains(a.Address[strings.LastIndexByte(a.Address, '@')+1:], ".") {
 			// The value itself is not echoed: error messages end up in logs.
-			p.add("customer.email", "is not a valid address (want a bare address like ann@example.com)")
+			p.add("customer.email", "is not a valid address (want a bare address like name@example.com)")
 		}
 	} else if c.Consent.BasketAssistance {
 		p.add("customer.email", "is required when consent.basket_assistance is true")
@@ -280,20 +281,26 @@ func validCurrency(code string) bool {
 	return err == nil
 }
 
-func minorUnits(p *problems, field string, n json.Number) int64 {
-	if n == "" {
+func minorUnits(p *problems, field string, n json.RawMessage) int64 {
+	if isNull(n) {
 		p.add(field, "is required (an integer in minor units, e.g. 8900 for £89.00)")
 		return 0
 	}
 	return integer(p, field, n, 0, maxMinorAmount)
 }
 
-func integer(p *problems, field string, n json.Number, lo, hi int64) int64 {
-	if n == "" {
+// integer reads a JSON number that must be whole. A quoted number is refused
+// (json.Number alone would accept "8900"): money is never a string here.
+func integer(p *problems, field string, n json.RawMessage, lo, hi int64) int64 {
+	if isNull(n) {
 		p.add(field, "is required")
 		return 0
 	}
-	v, err := n.Int64()
+	if n[0] == '"' {
+		p.add(field, "must be a JSON number, not a string, got %s", n)
+		return 0
+	}
+	v, err := strconv.ParseInt(string(n), 10, 64)
 	switch {
 	case err != nil:
 		p.add(field, "must be a whole number (money is in minor units: 8900, not 89.00), got %s", n)
@@ -307,6 +314,10 @@ func integer(p *problems, field string, n json.Number, lo, hi int64) int64 {
 		p.add(field, "must be at most %d, got %d", hi, v)
 	}
 	return v
+}
+
+func isNull(n json.RawMessage) bool {
+	return len(n) == 0 || string(n) == "null"
 }
 
 func checkURL(p *problems, field, raw string) {

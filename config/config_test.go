@@ -1,0 +1,109 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const sample = `
+redis: {addr: "127.0.0.1:6379", db: 3}
+smtp: {host: "127.0.0.1", port: 1025}
+web: {listen: "127.0.0.1:8080", public_url: "https://basket.pink.example", admin_token: "0123456789abcdef0123"}
+secrets: {key: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}
+reminders:
+  steps: [{after: "30m"}, {after: "24h"}]
+storefronts:
+  - {id: "pink", name: "Pink Shirts", from: "Pink Shirts <hello@pink.example>", api_key: "pink-api-key-0123456789",
+     basket_url: "https://pink.example/basket/{basket_id}", postal_address: "1 Jermyn Street, London"}
+`
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "basketassist.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+	return p
+}
+
+func TestLoadYAMLAndDefaults(t *testing.T) {
+	c, err := Load(writeConfig(t, sample))
+	require.NoError(t, err)
+	require.NoError(t, c.Validate())
+	assert.Equal(t, 3, c.Redis.DB)
+	assert.Equal(t, "ba:", c.Redis.Prefix, "default")
+	assert.Equal(t, []Step{{After: 30 * time.Minute}, {After: 24 * time.Hour}}, c.Reminders.Steps)
+	assert.Equal(t, 20, c.Worker.Concurrency)
+	assert.Equal(t, time.Second, c.Worker.PollInterval)
+	assert.Equal(t, "pink", c.Storefronts[0].ID)
+}
+
+func TestEnvironmentOverridesEveryKey(t *testing.T) {
+	t.Setenv("BASKETASSIST_REDIS_ADDR", "10.0.0.5:6380")
+	t.Setenv("BASKETASSIST_SMTP_PORT", "2525")
+	t.Setenv("BASKETASSIST_WEB_ADMIN_TOKEN", "from-the-environment-123")
+	t.Setenv("BASKETASSIST_WORKER_POLL_INTERVAL", "250ms")
+	t.Setenv("BASKETASSIST_REMINDERS_STEPS", `[{"after":"2h"}]`)
+	c, err := Load(writeConfig(t, sample))
+	require.NoError(t, err)
+	assert.Equal(t, "10.0.0.5:6380", c.Redis.Addr)
+	assert.Equal(t, 2525, c.SMTP.Port)
+	assert.Equal(t, "from-the-environment-123", c.Web.AdminToken)
+	assert.Equal(t, 250*time.Millisecond, c.Worker.PollInterval)
+	assert.Equal(t, []Step{{After: 2 * time.Hour}}, c.Reminders.Steps)
+}
+
+func TestStorefrontsFromEnvironmentWithoutFile(t *testing.T) {
+	t.Setenv("BASKETASSIST_STOREFRONTS", `[{"id":"blue","name":"Blue","from":"b@blue.example","api_key":"blue-api-key-0123456789",
+		"basket_url":"https://blue.example/b/{basket_id}","postal_address":"Blue Street 1"}]`)
+	c, err := Load("")
+	require.NoError(t, err)
+	require.Len(t, c.Storefronts, 1)
+	assert.Equal(t, "blue-api-key-0123456789", c.Storefronts[0].APIKey)
+}
+
+func TestUnknownKeyIsAnError(t *testing.T) {
+	_, err := Load(writeConfig(t, sample+"\nsmpt: {host: x}\n"))
+	assert.ErrorContains(t, err, "smpt")
+}
+
+func TestValidateNamesKeyAndFix(t *testing.T) {
+	base, err := Load(writeConfig(t, sample))
+	require.NoError(t, err)
+	cases := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"smtp port", func(c *Config) { c.SMTP.Port = 0 }, "smtp.port: must be 1-65535, got 0"},
+		{"tls", func(c *Config) { c.SMTP.TLS = "ssl" }, "smtp.tls: must be none, starttls, opportunistic or tls"},
+		{"no key with real redis", func(c *Config) { c.Secrets.Key = "" }, "secrets.key: is required with a real Redis"},
+		{"short key", func(c *Config) { c.Secrets.Key = "c2hvcnQ=" }, "secrets.key: must decode to 32 bytes"},
+		{"http public url", func(c *Config) { c.Web.PublicURL = "http://basket.example" }, "web.public_url: must be https"},
+		{"steps order", func(c *Config) { c.Reminders.Steps = []Step{{After: time.Hour}, {After: time.Minute}} }, "reminders.steps[1].after: must be later"},
+		{"no storefront", func(c *Config) { c.Storefronts = nil }, "storefronts: at least one storefront is required"},
+		{"storefront id", func(c *Config) { c.Storefronts[0].ID = "Pink Shop" }, "storefronts[0].id: must be 1-64 of a-z 0-9"},
+		{"basket url", func(c *Config) { c.Storefronts[0].BasketURL = "https://pink.example/basket" }, "storefronts[0].basket_url: must contain {basket_id}"},
+		{"short api key", func(c *Config) { c.Storefronts[0].APIKey = "abc" }, "storefronts[0].api_key: must be at least 16 characters"},
+		{"postal", func(c *Config) { c.Storefronts[0].PostalAddress = "" }, "storefronts[0].postal_address: is required"},
+		{"from", func(c *Config) { c.Storefronts[0].From = "nobody" }, "storefronts[0].from: must be an address"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := base
+			c.Storefronts = append([]Storefront(nil), base.Storefronts...)
+			tc.mutate(&c)
+			assert.ErrorContains(t, c.Validate(), tc.want)
+		})
+	}
+}
+
+func TestLoopbackMayUseHTTP(t *testing.T) {
+	c, err := Load(writeConfig(t, sample))
+	require.NoError(t, err)
+	c.Web.PublicURL = "http://127.0.0.1:8080"
+	assert.NoError(t, c.Validate())
+}

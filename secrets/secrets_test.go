@@ -1,0 +1,51 @@
+package secrets
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func newKeys(t *testing.T) *Keys {
+	t.Helper()
+	master, err := ParseKey(GenerateKey())
+	require.NoError(t, err)
+	k, err := New(master)
+	require.NoError(t, err)
+	return k
+}
+
+func TestSealOpenBindsContext(t *testing.T) {
+	t.Parallel()
+	k := newKeys(t)
+	sealed := k.Seal([]byte(`{"email":"ann@example.com"}`), "customer/pink/b_1")
+	assert.NotContains(t, string(sealed), "ann")
+	plain, err := k.Open(sealed, "customer/pink/b_1")
+	require.NoError(t, err)
+	assert.Equal(t, `{"email":"ann@example.com"}`, string(plain))
+
+	_, err = k.Open(sealed, "customer/pink/b_2")
+	assert.ErrorIs(t, err, ErrOpen, "moved to another basket")
+	_, err = newKeys(t).Open(sealed, "customer/pink/b_1")
+	assert.ErrorIs(t, err, ErrOpen, "another key")
+	sealed[len(sealed)-1] ^= 1
+	_, err = k.Open(sealed, "customer/pink/b_1")
+	assert.ErrorIs(t, err, ErrOpen, "tampered")
+}
+
+func TestParseKey(t *testing.T) {
+	t.Parallel()
+	_, err := ParseKey("c2hvcnQ=")
+	assert.ErrorContains(t, err, "must decode to 32 bytes, got 5")
+	_, err = ParseKey("not base64 !!")
+	assert.ErrorContains(t, err, "openssl rand -base64 32")
+	_, err = ParseKey(GenerateKey())
+	assert.NoError(t, err)
+}
+
+func TestMaskAddress(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, "a***@example.com", MaskAddress("Ann.Smith@Example.com"))
+	assert.Equal(t, "***", MaskAddress("nonsense"))
+}

@@ -1,0 +1,294 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/internal/redistest"
+	"github.com/basketassist/basketassist/secrets"
+	"github.com/basketassist/basketassist/suppression"
+	"github.com/basketassist/basketassist/templates"
+	"github.com/basketassist/basketassist/worker"
+)
+
+const (
+	pinkKey  = "pink-api-key-0123456789"
+	blueKey  = "blue-api-key-0123456789"
+	adminKey = "admin-token-0123456789"
+)
+
+type webBundle struct {
+	srv    *httptest.Server
+	rdb    *redis.Client
+	keys   *secrets.Keys
+	tokens *suppression.Tokens
+	sup    *suppression.Store
+	client *http.Client
+}
+
+func setupWeb(t *testing.T) *webBundle {
+	t.Helper()
+	rdb := redistest.Client(t)
+	master, _ := secrets.ParseKey(secrets.GenerateKey())
+	keys, err := secrets.New(master)
+	require.NoError(t, err)
+	renderer, err := templates.New()
+	require.NoError(t, err)
+	b := &webBundle{rdb: rdb, keys: keys, tokens: suppression.NewTokens(keys), sup: suppression.NewStore(rdb, "t:", nil)}
+	sfs := map[string]basket.Storefront{
+		"pink": {ID: "pink", Name: "Pink Shirts", BasketURL: "https://pink.example/basket/{basket_id}"},
+		"blue": {ID: "blue", Name: "Blue Ties", BasketURL: "https://blue.example/b/{basket_id}"},
+	}
+	h := New(Deps{Redis: rdb, Events: worker.NewProducer(asynq.NewClientFromRedisClient(rdb), keys),
+		Suppressions: b.sup, Tokens: b.tokens, Keys: keys, Renderer: renderer},
+		Options{Storefronts: sfs, APIKeys: map[string]string{"pink": pinkKey, "blue": blueKey}, AdminToken: adminKey})
+	b.srv = httptest.NewServer(h)
+	t.Cleanup(b.srv.Close)
+	b.client = b.srv.Client()
+	// Never follow a redirect off this machine: /r/ points at the storefront.
+	b.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return b
+}
+
+func (b *webBundle) post(t *testing.T, path, key, contentType string, body []byte) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, b.srv.URL+path, bytes.NewReader(body))
+	require.NoError(t, err)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := b.client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp, string(out)
+}
+
+// queued returns how many event tasks wait in the events queue.
+func (b *webBundle) queued(t *testing.T) int {
+	info, err := asynq.NewInspectorFromRedisClient(b.rdb).GetQueueInfo(worker.QueueEvents)
+	if err != nil {
+		return 0
+	}
+	return info.Pending
+}
+
+func event(i int, storefront string) map[string]any {
+	return map[string]any{"id": fmt.Sprintf("evt_%d", i), "type": "basket.updated", "storefront": storefront,
+		"basket_id": fmt.Sprintf("b_%d", i), "occurred_at": time.Now().UTC().Format(time.RFC3339),
+		"customer": map[string]any{"email": "ann@example.com", "consent": map[string]any{"basket_assistance": true}},
+		"basket":   map[string]any{"currency": "GBP", "items": []any{map[string]any{"sku": "S", "name": "Shirt", "quantity": 1, "unit_price": 100}}}}
+}
+
+func jsonBody(v any) []byte { b, _ := json.Marshal(v); return b }
+
+func TestIngestAcceptsOneOrMany(t *testing.T) {
+	t.Parallel()
+	b := setupWeb(t)
+	resp, body := b.post(t, "/v1/events", pinkKey, "application/json", jsonBody(event(1, "pink")))
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, body)
+	assert.JSONEq(t, `{"accepted":1}`, body)
+
+	resp, body = b.post(t, "/v1/events", pinkKey, "application/json",
+		jsonBody(map[string]any{"events": []any{event(2, "pink"), event(3, "pink")}}))
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, body)
+	assert.JSONEq(t, `{"accepted":2}`, body)
+	assert.Equal(t, 2, b.queued(t), "one task per request")
+}
+
+func TestIngestRejectsWholeRequestListingEveryBadEvent(t *testing.T) {
+	t.Parallel()
+	b := setupWeb(t)
+	bad1 := event(2, "pink")
+	bad1["basket_id"] = ""
+	bad2 := event(3, "pink")
+	bad2["basket"].(map[string]any)["items"].([]any)[0].(map[string]any)["unit_price"] = 1.5
+	resp, body := b.post(t, "/v1/events", pinkKey, "application/json",
+		jsonBody(map[string]any{"events": []any{event(1, "pink"), bad1, bad2}}))
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	var out struct {
+		Error  string
+		Events []EventProblem
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &out))
+	assert.Contains(t, out.Error, "2 of 3 events are invalid")
+	assert.Equal(t, []EventProblem{
+		{Index: 1, Field: "basket_id", Message: "is required"},
+		{Index: 2, Field: "basket.items[0].unit_price", Message: "must be a whole number (money is in minor units: 8900, not 89.00), got 1.5"},
+	}, out.Events)
+	assert.Equal(t, 0, b.queued(t), "nothing of a refused request is enqueued")
+}
+
+func TestIngestAuth(t *testing.T) {
+	t.Parallel()
+	b := setupWeb(t)
+	body := jsonBody(event(1, "pink"))
+	resp, _ := b.post(t, "/v1/events", "", "application/json", body)
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "missing key")
+	resp, _ = b.post(t, "/v1/events", "wrong-key-0123456789", "application/json", body)
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "unknown key")
+	resp, msg := b.post(t, "/v1/events", blueKey, "application/json", body)
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "blue's key for pink's events")
+	assert.Contains(t, msg, `storefront \"pink\"`)
+	assert.Equal(t, 0, b.queued(t))
+}
+
+func TestIngestLimits(t *testing.T) {
+	t.Parallel()
+	b := setupWeb(t)
+	huge := event(1, "pink")
+	huge["basket"].(map[string]any)["items"].([]any)[0].(map[string]any)["name"] = strings.Repeat("x", MaxBodyBytes)
+	resp, _ := b.post(t, "/v1/events", pinkKey, "application/json", jsonBody(huge))
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+
+	many := make([]any, MaxBatch+1)
+	for i := range many {
+		many[i] = map[string]any{"id": i}
+	}
+	resp, msg := b.post(t, "/v1/events", pinkKey, "application/json", jsonBody(map[string]any{"events": many}))
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, msg, "at most 500")
+
+	resp, msg = b.post(t, "/v1/events", pinkKey, "application/json", []byte(`{"events": [`))
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, msg, "body must be one JSON event")
+	assert.Equal(t, 0, b.queued(t))
+}
+
+func (b *webBundle) token(email string) (string, secrets.Recipient) {
+	r := b.keys.Recipient(email)
+	return b.tokens.Encode(suppression.Token{Scope: suppression.BasketAssistance, Storefront: "pink", Recipient: r,
+		Masked: secrets.MaskAddress(email), BasketID: "b_7", Step: 1}), r
+}
+
+func (b *webBundle) suppressed(t *testing.T, r secrets.Recipient, scope suppression.Scope) bool {
+	blocked, _, err := b.sup.Check(context.Background(), r, "pink", scope)
+	require.NoError(t, err)
+	return blocked
+}
+
+func TestUnsubscribeGetChangesNothing(t *testing.T) {
+	t.Parallel()
+	b := setupWeb(t)
+	tok, r := b.token("ann@example.com")
+	for range 3 { // link scanners fetch links, sometimes repeatedly
+		resp, err := b.client.Get(b.srv.URL + "/u/" + tok)
+		require.NoError(t, err)
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Contains(t, string(page), "a***@example.com")
+		assert.Contains(t, string(page), `<form method="post" action="/u/`+tok+`">`)
+		assert.NotContains(t, string(page), "ann@example.com")
+		assert.Equal(t, "no-referrer", resp.Header.Get("Referrer-Policy"))
+	}
+	resp, err := b.client.Get(b.srv.URL + "/r/" + tok)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.False(t, b.suppressed(t, r, suppression.BasketAssistance))
+}
+
+func TestUnsubscribePostForms(t *testing.T) {
+	t.Parallel()
+	b := setupWeb(t)
+	var multi bytes.Buffer
+	mw := multipart.NewWriter(&multi)
+	require.NoError(t, mw.WriteField("List-Unsubscribe", "One-Click"))
+	require.NoError(t, mw.Close())
+	cases := map[string]struct {
+		contentType string
+		body        []byte
+	}{
+		"one-click form-urlencoded": {"application/x-www-form-urlencoded", []byte("List-Unsubscribe=One-Click")},
+		"one-click multipart":       {mw.FormDataContentType(), multi.Bytes()},
+		"page button":               {"application/x-www-form-urlencoded", []byte("confirm=1")},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			tok, r := b.token(name + "@example.com")
+			for attempt := range 2 { // idempotent
+				resp, page := b.post(t, "/u/"+tok, "", c.contentType, c.body)
+				assert.Equal(t, http.StatusOK, resp.StatusCode, "attempt %d", attempt)
+				assert.Contains(t, page, "You are unsubscribed from basket emails")
+				assert.Contains(t, page, "Newsletters you chose to receive are unaffected")
+			}
+			assert.True(t, b.suppressed(t, r, suppression.BasketAssistance))
+			assert.False(t, b.suppressed(t, r, suppression.Newsletter))
+		})
+	}
+}
+
+func TestBadTokenIs400AndChangesNothing(t *testing.T) {
+	t.Parallel()
+	b := setupWeb(t)
+	tok, r := b.token("ann@example.com")
+	tampered := tok[:10] + string(rune('A'+(tok[10]-'A'+1)%26)) + tok[11:]
+	resp, _ := b.post(t, "/u/"+tampered, "", "application/x-www-form-urlencoded", []byte("List-Unsubscribe=One-Click"))
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	get, err := b.client.Get(b.srv.URL + "/u/garbage")
+	require.NoError(t, err)
+	get.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, get.StatusCode)
+	assert.False(t, b.suppressed(t, r, suppression.BasketAssistance))
+}
+
+func TestRedirectToBasket(t *testing.T) {
+	t.Parallel()
+	b := setupWeb(t)
+	tok, _ := b.token("ann@example.com")
+	resp, err := b.client.Get(b.srv.URL + "/r/" + tok)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusFound, resp.StatusCode)
+	assert.Equal(t, "https://pink.example/basket/b_7", resp.Header.Get("Location"))
+}
+
+func TestAdminAPI(t *testing.T) {
+	t.Parallel()
+	b := setupWeb(t)
+	body := jsonBody(map[string]string{"email": "zoe@example.com", "scope": "newsletter", "reason": "manual"})
+	resp, _ := b.post(t, "/v1/suppressions/check", "wrong-admin-token", "application/json", body)
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+
+	resp, out := b.post(t, "/v1/suppressions", adminKey, "application/json", body)
+	require.Equal(t, http.StatusCreated, resp.StatusCode, out)
+	resp, out = b.post(t, "/v1/suppressions/check", adminKey, "application/json", body)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, out, `"suppressed":true`)
+	resp, out = b.post(t, "/v1/suppressions/check", adminKey, "application/json",
+		jsonBody(map[string]string{"email": "zoe@example.com", "scope": "basket_assistance"}))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, out, `"suppressed":false`)
+
+	resp, out = b.post(t, "/v1/suppressions", adminKey, "application/json", jsonBody(map[string]string{"email": "zoe@example.com", "scope": "everything"}))
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, out, "scope:")
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	t.Parallel()
+	b := setupWeb(t)
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		resp, err := b.client.Get(b.srv.URL + path)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, path)
+	}
+}
