@@ -234,7 +234,8 @@ type FinishResult struct {
 	Version      int64
 	Step         int
 	LastActivity time.Time
-	// OldTask is a task made obsolete by this step ("" for none).
+	// OldTask is a task made obsolete by this step ("" for none); never the
+	// finished step's own task, which is running.
 	OldTask string
 }
 

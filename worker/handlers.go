@@ -151,7 +151,7 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 	}
 	if blocked {
 		h.skip(ctx, log, "suppressed", "suppression", entry.Scope, "suppression_reason", entry.Reason)
-		return h.finish(ctx, p, basket.Suppressed, t)
+		return h.finish(ctx, p, basket.Suppressed)
 	}
 	msg, err := h.compose(sf, b, p.Step, rcpt)
 	if err != nil {
@@ -164,7 +164,7 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 	if sendErr == nil {
 		h.opts.Metrics.Sent.WithLabelValues(p.Storefront, strconv.Itoa(p.Step)).Inc()
 		log.InfoContext(ctx, "reminder sent", "recipient", rcpt.String(), "message_id", msg.MessageID)
-		return h.finish(ctx, p, basket.Sent, t)
+		return h.finish(ctx, p, basket.Sent)
 	}
 	var se *SendError
 	if !errors.As(sendErr, &se) {
@@ -217,13 +217,13 @@ func (h *Handlers) finishQuietly(ctx context.Context, p reminderPayload, outcome
 // finish records the outcome and schedules the next step the state wants.
 // After a successful send an error here must not cause a resend: the claim
 // already says "sending", so a retry drops as in_doubt rather than mailing again.
-func (h *Handlers) finish(ctx context.Context, p reminderPayload, outcome string, t *asynq.Task) error {
+func (h *Handlers) finish(ctx context.Context, p reminderPayload, outcome string) error {
 	ctx = context.WithoutCancel(ctx)
 	next, err := h.Baskets.Finish(ctx, p.Storefront, p.BasketID, p.Version, p.Step, outcome)
 	if err != nil {
 		return err
 	}
-	if next.OldTask != "" && next.OldTask != t.ResultWriter().TaskID() {
+	if next.OldTask != "" {
 		if err := h.sched.cancel(next.OldTask); err != nil {
 			return err
 		}

@@ -20,6 +20,8 @@ if (s[2] == 'active' or s[2] == 'checkout') and s[3] == '1' and s[4] == '1' and 
   want = ARGV[5] .. ':s' .. (sent + 1) .. ':v' .. v
 end
 redis.call('HSET', KEYS[1], 'sent', sent, 'task', want)
+-- The old task is named for deletion unless it is the task being finished.
+local own = ARGV[5] .. ':s' .. step .. ':v' .. ARGV[2]
 local old = ''
-if task ~= want then old = task end
+if task ~= want and task ~= own then old = task end
 return {want, v, sent + 1, tonumber(s[7]), old}

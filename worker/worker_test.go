@@ -1,0 +1,241 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"net/mail"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/internal/redistest"
+	"github.com/basketassist/basketassist/internal/smtptest"
+	"github.com/basketassist/basketassist/secrets"
+	"github.com/basketassist/basketassist/suppression"
+	"github.com/basketassist/basketassist/templates"
+)
+
+type workerBundle struct {
+	h     *Handlers
+	rdb   *redis.Client
+	keys  *secrets.Keys
+	smtp  *smtptest.Server
+	trips *atomic.Int64
+	now   time.Time
+}
+
+// setupWorker builds Handlers on rdb, sending to a real SMTP server.
+func setupWorker(t *testing.T, rdb *redis.Client, steps ...time.Duration) *workerBundle {
+	t.Helper()
+	master, _ := secrets.ParseKey(secrets.GenerateKey())
+	keys, err := secrets.New(master)
+	require.NoError(t, err)
+	renderer, err := templates.New()
+	require.NoError(t, err)
+	smtpSrv := smtptest.Start(t)
+	sender, err := NewSMTPSender(SMTPOptions{Host: smtpSrv.Host, Port: smtpSrv.Port, Connections: 2})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sender.Close() })
+	trips := &atomic.Int64{}
+	rdb.AddHook(tripCounter{trips})
+	b := &workerBundle{rdb: rdb, keys: keys, smtp: smtpSrv, trips: trips, now: time.Now().UTC()}
+	b.h = NewHandlers(Deps{Redis: rdb, Baskets: basket.NewStore(rdb, keys, basket.StoreOptions{Prefix: "ba:", Steps: len(steps)}),
+		Suppressions: suppression.NewStore(rdb, "ba:", nil), Tokens: suppression.NewTokens(keys), Keys: keys,
+		Renderer: renderer, Sender: sender},
+		Options{Steps: steps, PublicURL: "https://ba.example", Storefronts: map[string]basket.Storefront{
+			"pink": {ID: "pink", Name: "Pink Shirts", From: "Pink Shirts <hello@pink.example>",
+				BasketURL: "https://pink.example/b/{basket_id}", PostalAddress: "1 Jermyn St", DefaultLocale: "en-GB"}}})
+	return b
+}
+
+// tripCounter counts client round trips: one per command, one per pipeline.
+type tripCounter struct{ n *atomic.Int64 }
+
+func (c tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { c.n.Add(1); return next(ctx, cmd) }
+}
+func (c tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { c.n.Add(1); return next(ctx, cmds) }
+}
+
+func (b *workerBundle) applyTask(t *testing.T, basketID, eventID string, at time.Time) *asynq.Task {
+	e := basket.Event{ID: eventID, Type: basket.Updated, Storefront: "pink", BasketID: basketID, OccurredAt: at,
+		Customer: &basket.Customer{Email: "ann@example.com", Consent: basket.Consent{BasketAssistance: true}},
+		Basket:   &basket.Contents{Currency: "GBP", Items: []basket.Item{{SKU: "S", Name: "Shirt", Quantity: 1, UnitPrice: 100}}}}
+	s, err := basket.Seal(b.keys, e)
+	require.NoError(t, err)
+	payload, _ := json.Marshal(applyPayload{Storefront: "pink", Events: []basket.Sealed{s}})
+	return asynq.NewTask(TypeApplyEvents, payload)
+}
+
+func reminderTask(basketID string, step int, version int64) *asynq.Task {
+	payload, _ := json.Marshal(reminderPayload{Storefront: "pink", BasketID: basketID, Step: step, Version: version})
+	return asynq.NewTask(TypeSendReminder, payload)
+}
+
+// commandStats returns the server's call count per command, not counting
+// INFO itself. Commands run inside Lua scripts are counted under their own
+// names too, so this is the server's work, not the network round trips.
+func commandStats(t *testing.T, rdb *redis.Client) map[string]int64 {
+	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	require.NoError(t, err)
+	stats := map[string]int64{}
+	for _, line := range strings.Split(info, "\n") {
+		if !strings.HasPrefix(line, "cmdstat_") || strings.HasPrefix(line, "cmdstat_info:") {
+			continue
+		}
+		name := line[len("cmdstat_"):strings.IndexByte(line, ':')]
+		calls := line[strings.Index(line, "calls=")+len("calls="):]
+		n, err := strconv.ParseInt(calls[:strings.IndexByte(calls, ',')], 10, 64)
+		require.NoError(t, err)
+		stats[name] = n
+	}
+	return stats
+}
+
+// cost is what one operation cost in Redis.
+type cost struct {
+	trips   int64            // client round trips (a pipeline or script is one)
+	scripts int64            // EVALSHA/EVAL calls among them
+	server  int64            // commands the server ran, including inside scripts
+	by      map[string]int64 // server commands by name
+}
+
+// measure runs f and returns its Redis cost.
+func (b *workerBundle) measure(t *testing.T, f func()) cost {
+	before, tripsBefore := commandStats(t, b.rdb), b.trips.Load()
+	f()
+	after := commandStats(t, b.rdb)
+	c := cost{trips: b.trips.Load() - tripsBefore - 1, by: map[string]int64{}} // -1: the second INFO
+	for name, n := range after {
+		if d := n - before[name]; d > 0 {
+			c.by[name] = d
+			c.server += d
+			if name == "evalsha" || name == "eval" {
+				c.scripts += d
+			}
+		}
+	}
+	return c
+}
+
+// TestRedisRoundTrips measures, on a private redis-server, the Redis cost of
+// applying an event and of sending a reminder (steady state: scripts loaded,
+// connections open). The figures are printed with -v and quoted in the README.
+func TestRedisRoundTrips(t *testing.T) {
+	rdb := redistest.Private(t)
+	b := setupWorker(t, rdb, time.Hour, 24*time.Hour)
+	ctx := context.Background()
+	old := b.now.Add(-2 * time.Hour) // so step 1 is due at once
+
+	// Warm up: load the scripts, open connections, register the queues.
+	require.NoError(t, b.h.ApplyEvents(ctx, b.applyTask(t, "warm", "w1", old)))
+	require.NoError(t, b.h.ApplyEvents(ctx, b.applyTask(t, "warm", "w2", old.Add(time.Second))))
+	require.NoError(t, b.h.SendReminder(ctx, reminderTask("warm", 1, 2)))
+
+	c := b.measure(t, func() { require.NoError(t, b.h.ApplyEvents(ctx, b.applyTask(t, "b1", "e1", old))) })
+	t.Logf("apply the first event of a basket (schedules step 1): %d round trips (%d scripts), %d server commands %v", c.trips, c.scripts, c.server, c.by)
+	assert.Equal(t, int64(2), c.trips, "apply script + asynq schedule")
+
+	c = b.measure(t, func() { require.NoError(t, b.h.ApplyEvents(ctx, b.applyTask(t, "b1", "e2", old.Add(time.Second)))) })
+	t.Logf("apply an update (deletes the old task, schedules the new): %d round trips (%d scripts), %d server commands %v", c.trips, c.scripts, c.server, c.by)
+	assert.Equal(t, int64(4), c.trips, "apply script + asynq delete (queue check + script) + asynq schedule")
+
+	c = b.measure(t, func() { require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 2))) })
+	t.Logf("send a reminder and schedule the next step: %d round trips (%d scripts), %d server commands %v", c.trips, c.scripts, c.server, c.by)
+	assert.Equal(t, int64(4), c.trips, "claim script + suppression HMGET + finish script + asynq schedule")
+	require.Len(t, b.smtp.Messages(), 2, "the warm-up and the measured reminder were sent")
+
+	producer := NewProducer(asynq.NewClientFromRedisClient(rdb), b.keys)
+	events := make([]basket.Event, 500)
+	for i := range events {
+		events[i] = basket.Event{ID: "i" + strconv.Itoa(i), Type: basket.Updated, Storefront: "pink", BasketID: "b" + strconv.Itoa(i),
+			OccurredAt: b.now, Customer: &basket.Customer{Email: "ann@example.com"}, Basket: &basket.Contents{Currency: "GBP"}}
+	}
+	require.NoError(t, producer.Submit(ctx, events[:1])) // warm-up: asynq registers the queue once per process
+	c = b.measure(t, func() { require.NoError(t, producer.Submit(ctx, events)) })
+	t.Logf("ingest a request of 500 events: %d round trips (%d scripts), %d server commands %v", c.trips, c.scripts, c.server, c.by)
+	assert.Equal(t, int64(1), c.trips, "one task per request")
+
+	c = b.measure(t, func() { require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1))) })
+	t.Logf("drop a superseded reminder: %d round trips (%d scripts), %d server commands %v", c.trips, c.scripts, c.server, c.by)
+	assert.Equal(t, int64(1), c.trips, "the claim script alone decides")
+	assert.Len(t, b.smtp.Messages(), 2)
+}
+
+func TestSMTPSenderReusesConnectionAndClassifies(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	s, err := NewSMTPSender(SMTPOptions{Host: srv.Host, Port: srv.Port, Connections: 1})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	msg := func() *Message {
+		return &Message{From: &mail.Address{Name: "Pink", Address: "hello@pink.example"}, To: &mail.Address{Address: "ann@example.com"},
+			Subject: "Hi", Text: "text", HTML: "<p>html</p>", Date: time.Now(), MessageID: "x.s1@pink.example",
+			ListID: "Pink <l.pink.example>", Unsubscribe: "https://ba.example/u/t"}
+	}
+	ctx := context.Background()
+	for range 3 {
+		require.NoError(t, s.Send(ctx, msg()))
+	}
+	assert.Equal(t, 1, srv.Sessions(), "three messages over one connection")
+
+	srv.FailRecipients(451)
+	var se *SendError
+	require.ErrorAs(t, s.Send(ctx, msg()), &se)
+	assert.Equal(t, Temporary, se.Class)
+	assert.Equal(t, 451, se.Code)
+
+	srv.FailRecipients(550)
+	require.ErrorAs(t, s.Send(ctx, msg()), &se)
+	assert.Equal(t, RecipientRejected, se.Class)
+	assert.Equal(t, 550, se.Code)
+
+	require.NoError(t, s.Send(ctx, msg()), "the connection survives refusals")
+	assert.Equal(t, 1, srv.Sessions())
+	assert.Len(t, srv.Messages(), 4)
+}
+
+func TestSMTPSenderConnectionRefusedIsTemporary(t *testing.T) {
+	t.Parallel()
+	s, err := NewSMTPSender(SMTPOptions{Host: "127.0.0.1", Port: 1, Timeout: 2 * time.Second})
+	require.NoError(t, err)
+	err = s.Send(context.Background(), &Message{From: &mail.Address{Address: "a@b.example"}, To: &mail.Address{Address: "c@d.example"}})
+	var se *SendError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, Temporary, se.Class)
+}
+
+func TestSuppressedRecipientIsDroppedAtSendTime(t *testing.T) {
+	t.Parallel()
+	b := setupWorker(t, redistest.Client(t), time.Hour)
+	ctx := context.Background()
+	require.NoError(t, b.h.ApplyEvents(ctx, b.applyTask(t, "b1", "e1", b.now.Add(-2*time.Hour))))
+	_, err := b.h.Suppressions.Add(ctx, suppression.Entry{Recipient: b.keys.Recipient("ann@example.com"),
+		Scope: suppression.All, Reason: suppression.Complaint, Origin: suppression.System})
+	require.NoError(t, err)
+	require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)))
+	assert.Empty(t, b.smtp.Messages())
+	// The step is over: a retry of the same task does not send either.
+	require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)))
+	assert.Empty(t, b.smtp.Messages())
+}
+
+func TestBackoffDoublesUpToTheCap(t *testing.T) {
+	t.Parallel()
+	f := Backoff(time.Second, 5*time.Second)
+	var got []time.Duration
+	for n := range 5 {
+		got = append(got, f(n, nil, nil))
+	}
+	assert.Equal(t, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}, got)
+}
