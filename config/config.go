@@ -33,6 +33,7 @@ type Config struct {
 	Reminders   Reminders    `mapstructure:"reminders"`
 	Retention   Retention    `mapstructure:"retention"`
 	Log         Log          `mapstructure:"log"`
+	Outbox      Outbox       `mapstructure:"outbox"`
 	Storefronts []Storefront `mapstructure:"storefronts"`
 }
 
@@ -93,6 +94,11 @@ type Retention struct {
 	Events      time.Duration `mapstructure:"events"`      // event ids for deduplication
 }
 
+// Outbox is where emails go in dev mode, when smtp.host is empty.
+type Outbox struct {
+	Dir string `mapstructure:"dir"` // one .eml file per email
+}
+
 // Log configures logging.
 type Log struct {
 	Level  string `mapstructure:"level"`  // debug | info | warn | error
@@ -125,6 +131,7 @@ func defaults() map[string]any {
 		"reminders.steps":  []map[string]any{{"after": "1h"}, {"after": "24h"}},
 		"retention.basket": "720h", "retention.idempotency": "720h", "retention.events": "168h",
 		"log.level": "info", "log.format": "auto",
+		"outbox.dir": "./outbox",
 		"storefronts": []map[string]any{},
 	}
 }
@@ -272,7 +279,13 @@ func (c Config) Validate() error {
 	if c.Log.Format != "json" && c.Log.Format != "text" && c.Log.Format != "auto" {
 		bad("log.format", "must be json, text or auto, got %q", c.Log.Format)
 	}
-	errs = append(errs, c.validateStorefronts()...)
+	if c.SMTP.Host == "" && strings.TrimSpace(c.Outbox.Dir) == "" {
+		bad("outbox.dir", "is required when smtp.host is empty (dev mode writes emails there)")
+	}
+	if c.Redis.Addr != "" || len(c.Storefronts) > 0 {
+		// With embedded Redis and no storefront, dev mode adds a demo storefront.
+		errs = append(errs, c.validateStorefronts()...)
+	}
 	return errors.Join(errs...)
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -60,6 +61,7 @@ type core struct {
 	suppressions *suppression.Store
 	tokens       *suppression.Tokens
 	asynqClient  *asynq.Client
+	embedded     *miniredis.Miniredis // nil with a real Redis
 }
 
 // loadConfig loads and validates the configuration at path.
@@ -77,27 +79,37 @@ func loadConfig(path string) (config.Config, error) {
 // openCore connects to Redis and derives the keys. It fails fast when Redis
 // cannot be reached, so a wrong redis.addr is reported at start.
 func openCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*core, error) {
+	var embedded *miniredis.Miniredis
 	if cfg.Redis.Addr == "" {
-		return nil, errors.New("redis.addr: is empty; set it to your Redis (e.g. BASKETASSIST_REDIS_ADDR=127.0.0.1:6379)")
+		var err error
+		if embedded, err = startEmbeddedRedis(); err != nil {
+			return nil, err
+		}
+		cfg.Redis.Addr = embedded.Addr()
+		log.Warn("redis.addr is empty: using an embedded in-memory Redis; data is lost on exit (dev only)")
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB})
+	fail := func(err error) (*core, error) {
+		_ = rdb.Close()
+		if embedded != nil {
+			embedded.Close()
+		}
+		return nil, err
+	}
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pingCtx).Err(); err != nil {
-		_ = rdb.Close()
-		return nil, fmt.Errorf("redis.addr: cannot reach Redis at %s: %w", cfg.Redis.Addr, err)
+		return fail(fmt.Errorf("redis.addr: cannot reach Redis at %s: %w", cfg.Redis.Addr, err))
 	}
 	master, err := secrets.ParseKey(cfg.Secrets.Key)
 	if err != nil {
-		_ = rdb.Close()
-		return nil, fmt.Errorf("secrets.key: %w", err)
+		return fail(fmt.Errorf("secrets.key: %w", err))
 	}
 	keys, err := secrets.New(master)
 	if err != nil {
-		_ = rdb.Close()
-		return nil, err
+		return fail(err)
 	}
-	c := &core{cfg: cfg, rdb: rdb, keys: keys, storefronts: map[string]basket.Storefront{}}
+	c := &core{cfg: cfg, rdb: rdb, keys: keys, storefronts: map[string]basket.Storefront{}, embedded: embedded}
 	for _, s := range cfg.Storefronts {
 		locale := s.DefaultLocale
 		if locale == "" {
@@ -117,7 +129,11 @@ func openCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*core, 
 // Close closes the Redis connection. The asynq client shares it and has
 // nothing of its own to close.
 func (c *core) Close() error {
-	return c.rdb.Close()
+	err := c.rdb.Close()
+	if c.embedded != nil {
+		c.embedded.Close()
+	}
+	return err
 }
 
 // Run starts the selected halves and returns once they are serving.
@@ -143,6 +159,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 
 	if m.Worker {
 		sender := m.Sender
+		if sender == nil && cfg.SMTP.Host == "" {
+			if sender, err = worker.NewOutboxSender(cfg.Outbox.Dir); err != nil {
+				return err
+			}
+			m.Logger.Warn("smtp.host is empty: writing emails to the outbox folder (dev only)", "dir", cfg.Outbox.Dir)
+		}
 		if sender == nil {
 			if m.smtpSender, err = worker.NewSMTPSender(worker.SMTPOptions{Host: cfg.SMTP.Host, Port: cfg.SMTP.Port,
 				Username: cfg.SMTP.Username, Password: cfg.SMTP.Password, TLS: cfg.SMTP.TLS,
@@ -232,6 +254,8 @@ func runServer(ctx context.Context, cmd, configPath string, args []string, stder
 	if err != nil {
 		return err
 	}
+	applyDevDefaults(&cfg, configPath)
+	printDevBanner(stderr, cfg)
 	log := newLogger(cfg.Log, stderr)
 	m := &Main{Config: cfg, Worker: cmd != "web", Web: cmd != "worker", Logger: log}
 	if err := m.Run(ctx); err != nil {

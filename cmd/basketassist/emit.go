@@ -38,6 +38,9 @@ func runEmit(ctx context.Context, configPath string, args []string, stdin io.Rea
 	if err != nil {
 		return err
 	}
+	if cfg.Redis.Addr == "" {
+		return errors.New("redis.addr: is empty; this command needs the Redis that the server uses (with the embedded dev Redis, use the HTTP API instead)")
+	}
 	c, err := openCore(ctx, cfg, newLogger(cfg.Log, stderr))
 	if err != nil {
 		return err

@@ -39,6 +39,9 @@ func runSuppress(ctx context.Context, configPath string, args []string, stdout, 
 	if err != nil {
 		return err
 	}
+	if cfg.Redis.Addr == "" {
+		return errors.New("redis.addr: is empty; this command needs the Redis that the server uses (with the embedded dev Redis, use the HTTP API instead)")
+	}
 	c, err := openCore(ctx, cfg, newLogger(cfg.Log, stderr))
 	if err != nil {
 		return err

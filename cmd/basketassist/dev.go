@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/basketassist/basketassist/config"
+	"github.com/basketassist/basketassist/secrets"
+)
+
+// The demo storefront that dev mode adds when none is configured.
+const (
+	demoStorefront = "demo"
+	demoAPIKey     = "demo-api-key-0123456789"
+)
+
+// applyDevDefaults fills in what dev mode (embedded Redis) needs and is not
+// configured: a throwaway secret key, a demo storefront and, when there is
+// no config file at all, reminder delays short enough to watch.
+func applyDevDefaults(cfg *config.Config, configPath string) {
+	if cfg.Redis.Addr != "" {
+		return
+	}
+	if cfg.Secrets.Key == "" {
+		cfg.Secrets.Key = secrets.GenerateKey() // in-memory data dies with the process, so may the key
+	}
+	if len(cfg.Storefronts) == 0 {
+		cfg.Storefronts = []config.Storefront{{ID: demoStorefront, Name: "Demo Shirts", From: "Demo Shirts <hello@shop.example>",
+			APIKey: demoAPIKey, BasketURL: "https://shop.example/basket/{basket_id}",
+			PostalAddress: "1 Example Street, London EC1A 1AA", DefaultLocale: "en-GB"}}
+	}
+	if configPath == "" {
+		cfg.Reminders.Steps = []config.Step{{After: 10 * time.Second}, {After: 30 * time.Second}}
+	}
+}
+
+// startEmbeddedRedis runs an in-process Redis on a loopback port. TTLs follow
+// the wall clock (ClockTTL), so retention works as with a real server.
+func startEmbeddedRedis() (*miniredis.Miniredis, error) {
+	m := miniredis.NewMiniRedis()
+	m.ClockTTL(true)
+	if err := m.StartAddr("127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("start embedded redis: %w", err)
+	}
+	return m, nil
+}
+
+// printDevBanner tells a newcomer what dev mode is and how to leave it.
+func printDevBanner(w io.Writer, cfg config.Config) {
+	if !cfg.Embedded() {
+		return
+	}
+	fmt.Fprintln(w, "basketassist: dev mode.")
+	if cfg.Redis.Addr == "" {
+		fmt.Fprintln(w, "  Redis: embedded and in memory only; everything is lost on exit. Use a real one: BASKETASSIST_REDIS_ADDR=host:6379 (and BASKETASSIST_SECRETS_KEY=$(openssl rand -base64 32)).")
+	}
+	if cfg.SMTP.Host == "" {
+		fmt.Fprintf(w, "  Email: written as .eml files to %s. Use a real SMTP server: BASKETASSIST_SMTP_HOST=host BASKETASSIST_SMTP_PORT=587.\n", cfg.Outbox.Dir)
+	}
+	for _, s := range cfg.Storefronts {
+		if s.ID == demoStorefront && s.APIKey == demoAPIKey {
+			fmt.Fprintf(w, "  Storefront %q, API key %q (dev only).\n", s.ID, s.APIKey)
+		}
+	}
+	var steps []string
+	for _, s := range cfg.Reminders.Steps {
+		steps = append(steps, s.After.String())
+	}
+	fmt.Fprintf(w, "  Reminders after %v of basket inactivity. Configure everything with --config FILE (see README).\n", steps)
+}

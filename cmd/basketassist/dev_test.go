@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/config"
+)
+
+// TestEmbeddedModeRunsTheCoreFlow runs serve with no Redis and no SMTP
+// configured: miniredis inside, emails as .eml files, and the demo storefront.
+func TestEmbeddedModeRunsTheCoreFlow(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Load("")
+	require.NoError(t, err)
+	cfg.Outbox.Dir = t.TempDir()
+	cfg.Worker.PollInterval = 100 * time.Millisecond
+	applyDevDefaults(&cfg, "")
+	cfg.Reminders.Steps = []config.Step{{After: time.Second}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	cfg.Web.PublicURL = "http://" + ln.Addr().String()
+	require.NoError(t, cfg.Validate())
+
+	var banner bytes.Buffer
+	printDevBanner(&banner, cfg)
+	assert.Contains(t, banner.String(), "BASKETASSIST_REDIS_ADDR")
+	assert.Contains(t, banner.String(), "BASKETASSIST_SMTP_HOST")
+
+	m := &Main{Config: cfg, Worker: true, Web: true, Listener: ln}
+	require.NoError(t, m.Run(context.Background()))
+	t.Cleanup(func() { _ = m.Close() })
+	client := &basket.Client{BaseURL: cfg.Web.PublicURL, APIKey: demoAPIKey}
+
+	send := func(id, basketID string) {
+		_, err := client.Send(context.Background(), basket.Event{ID: id, Type: basket.Updated, Storefront: demoStorefront,
+			BasketID: basketID, OccurredAt: time.Now().UTC(),
+			Customer: &basket.Customer{Email: "lea@example.com", Consent: basket.Consent{BasketAssistance: true}},
+			Basket:   &basket.Contents{Currency: "EUR", Items: []basket.Item{{SKU: "S", Name: "Linen shirt", Quantity: 1, UnitPrice: 6900}}}})
+		require.NoError(t, err)
+	}
+	emails := func() []string {
+		files, _ := filepath.Glob(filepath.Join(cfg.Outbox.Dir, "*.eml"))
+		return files
+	}
+	send("e1", "b1")
+	require.Eventually(t, func() bool { return len(emails()) == 1 }, 15*time.Second, 20*time.Millisecond)
+	raw, err := os.ReadFile(emails()[0])
+	require.NoError(t, err)
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	require.NoError(t, err)
+	assert.Equal(t, "List-Unsubscribe=One-Click", msg.Header.Get("List-Unsubscribe-Post"))
+	unsub := strings.Trim(msg.Header.Get("List-Unsubscribe"), "<>")
+	resp, err := http.Post(unsub, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	blocked, _, err := m.core.suppressions.Check(context.Background(), m.core.keys.Recipient("lea@example.com"), demoStorefront, "basket_assistance")
+	require.NoError(t, err)
+	assert.True(t, blocked, "the unsubscribe landed in the embedded Redis")
+}
