@@ -131,7 +131,7 @@ func defaults() map[string]any {
 		"reminders.steps":  []map[string]any{{"after": "1h"}, {"after": "24h"}},
 		"retention.basket": "720h", "retention.idempotency": "720h", "retention.events": "168h",
 		"log.level": "info", "log.format": "auto",
-		"outbox.dir": "./outbox",
+		"outbox.dir":  "./outbox",
 		"storefronts": []map[string]any{},
 	}
 }
