@@ -121,15 +121,18 @@ func (s *SMTPSender) Send(ctx context.Context, m *Message) error {
 	}
 }
 
-// Close quits every open connection.
+// Close quits every open connection, waiting for sends in flight. Quitting
+// an idle connection is best effort: if the server has already gone, there
+// is nothing left to close and shutdown must not fail for it.
 func (s *SMTPSender) Close() error {
-	var errs []error
 	for range cap(s.slots) {
 		if conn := <-s.slots; conn != nil {
-			errs = append(errs, s.client.CloseWithSMTPClient(conn))
+			if err := s.client.CloseWithSMTPClient(conn); err != nil {
+				_ = conn.Close()
+			}
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // classify maps go-mail's error to a FailureClass by the server's reply code.

@@ -205,6 +205,17 @@ func TestSMTPSenderReusesConnectionAndClassifies(t *testing.T) {
 	assert.Len(t, srv.Messages(), 4)
 }
 
+func TestSMTPSenderCloseSucceedsWhenServerIsGone(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	s, err := NewSMTPSender(SMTPOptions{Host: srv.Host, Port: srv.Port, Connections: 2})
+	require.NoError(t, err)
+	require.NoError(t, s.Send(context.Background(), &Message{From: &mail.Address{Address: "a@b.example"},
+		To: &mail.Address{Address: "c@d.example"}, Text: "t", HTML: "h", Date: time.Now(), MessageID: "m@b.example"}))
+	srv.Stop()
+	assert.NoError(t, s.Close(), "a graceful shutdown does not fail because the SMTP server left first")
+}
+
 func TestSMTPSenderConnectionRefusedIsTemporary(t *testing.T) {
 	t.Parallel()
 	s, err := NewSMTPSender(SMTPOptions{Host: "127.0.0.1", Port: 1, Timeout: 2 * time.Second})

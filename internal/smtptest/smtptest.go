@@ -44,6 +44,7 @@ type Server struct {
 	rcptFail []int // reply codes for the next RCPT commands
 	sessions int
 	changed  chan struct{} // closed and replaced whenever msgs grows
+	stop     func() error
 }
 
 // Start runs a server until the test ends.
@@ -60,9 +61,13 @@ func Start(t testing.TB) *Server {
 	srv.ReadTimeout = 30 * time.Second
 	srv.WriteTimeout = 30 * time.Second
 	go func() { _ = srv.Serve(l) }()
+	s.stop = srv.Close
 	t.Cleanup(func() { _ = srv.Close() })
 	return s
 }
+
+// Stop closes the server and its connections, as a crashed mail server would.
+func (s *Server) Stop() { _ = s.stop() }
 
 // FailRecipients makes the next RCPT commands fail, one per code given
 // (e.g. 451 for a temporary failure, 550 for an unknown mailbox).
