@@ -397,3 +397,29 @@ func assertNoAddress(t *testing.T, rdb *redis.Client, addr string) {
 		}
 	}
 }
+
+func TestShutdownLetsAnInFlightSendFinish(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	waiting, release := b.smtp.HoldData()
+	b.send(b.event(basket.Updated, "b_11", "joy@example.com"))
+	select {
+	case <-waiting: // the email is inside SMTP DATA now
+	case <-time.After(15 * time.Second):
+		t.Fatal("the reminder never reached SMTP DATA")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- b.main.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a send was in flight", err)
+	default:
+	}
+	release()
+	require.NoError(t, <-closed)
+	require.Len(t, b.smtp.Messages(), 1, "the in-flight send finished")
+
+	b.start() // a restarted worker does not send it again
+	b.settle(10 * time.Second)
+	assert.Len(t, b.smtp.Messages(), 1)
+}

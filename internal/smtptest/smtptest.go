@@ -45,6 +45,18 @@ type Server struct {
 	sessions int
 	changed  chan struct{} // closed and replaced whenever msgs grows
 	stop     func() error
+	hold     chan struct{} // when set, DATA waits for it to be closed
+	held     chan struct{} // signalled when a DATA starts waiting
+}
+
+// HoldData makes the next DATA commands wait until release is called, and
+// returns a channel that receives once a DATA is waiting: a send in flight.
+func (s *Server) HoldData() (waiting <-chan struct{}, release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hold, held := make(chan struct{}), make(chan struct{}, 16)
+	s.hold, s.held = hold, held
+	return held, func() { close(hold) }
 }
 
 // Start runs a server until the test ends.
@@ -156,6 +168,13 @@ func (ss *session) Data(r io.Reader) error {
 		return err
 	}
 	s := ss.srv
+	s.mu.Lock()
+	hold, held := s.hold, s.held
+	s.mu.Unlock()
+	if hold != nil {
+		held <- struct{}{}
+		<-hold
+	}
 	s.mu.Lock()
 	s.msgs = append(s.msgs, Message{From: ss.from, To: ss.to, Data: b})
 	close(s.changed)
