@@ -38,16 +38,17 @@ func FormatMoney(minor int64, code, locale string) string {
 		frac = strings.Repeat("0", scale-len(frac)) + frac
 		num = whole + decimalSeparator(p) + frac
 	}
+	sign := ""
 	if neg {
-		num = "-" + num
+		sign = "-"
 	}
 	sym := p.Sprint(currency.NarrowSymbol(unit))
 	base, _ := tag.Base()
 	switch base.String() {
 	case "en", "ja", "zh", "ko":
-		return sym + num
+		return sign + sym + num
 	default: // most of continental Europe writes the symbol after the number
-		return num + "\u00a0" + sym
+		return sign + num + "\u00a0" + sym
 	}
 }
 
