@@ -40,6 +40,10 @@ type Options struct {
 	// Registry receives the web counters and is served on /metrics; nil: a fresh one.
 	Registry *prometheus.Registry
 	Now      func() time.Time
+	// Monitoring is the asynqmon UI, mounted at /monitoring/ behind the admin
+	// token (as a Bearer token, or as the basic-auth password so that a
+	// browser can open it); nil: not mounted.
+	Monitoring http.Handler
 }
 
 // Deps are the parts the Server uses.
@@ -88,6 +92,10 @@ func New(d Deps, o Options) *Server {
 	})
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
+	if o.Monitoring != nil {
+		s.mux.Handle("/monitoring/", s.operator(o.Monitoring))
+		s.mux.Handle("GET /monitoring", http.RedirectHandler("/monitoring/", http.StatusMovedPermanently))
+	}
 	return s
 }
 
@@ -138,6 +146,28 @@ func (s *Server) admin(next http.HandlerFunc) http.Handler {
 			return
 		}
 		next(w, r)
+	})
+}
+
+// operator guards a browser UI for ops: the admin token as a Bearer token or
+// as the basic-auth password (any user name). A failed attempt asks the
+// browser for credentials.
+func (s *Server) operator(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.AdminToken == "" {
+			writeError(w, http.StatusForbidden, "disabled: set web.admin_token")
+			return
+		}
+		tok, ok := bearer(r)
+		if !ok {
+			_, tok, ok = r.BasicAuth()
+		}
+		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.AdminToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Basic realm="basketassist operators", charset="UTF-8"`)
+			writeError(w, http.StatusUnauthorized, "admin token required (any user name, the admin token as password)")
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

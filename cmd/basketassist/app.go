@@ -14,6 +14,8 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynq/x/metrics"
+	"github.com/hibiken/asynqmon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -49,6 +51,7 @@ type Main struct {
 	httpSrv    *http.Server
 	smtpSender *worker.SMTPSender
 	httpDone   chan error
+	monitoring *asynqmon.HTTPHandler
 }
 
 // core is what every command that touches Redis needs.
@@ -154,7 +157,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(m.core.rdb)))
 	cfg := m.Config
 
 	if m.Worker {
@@ -196,10 +200,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		for _, s := range cfg.Storefronts {
 			apiKeys[s.ID] = s.APIKey
 		}
+		mon := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: asynq.RedisClientOpt{
+			Addr: m.core.cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB}})
+		m.monitoring = mon
 		handler := web.New(web.Deps{Redis: m.core.rdb, Events: worker.NewProducer(m.core.asynqClient, m.core.keys),
 			Suppressions: m.core.suppressions, Tokens: m.core.tokens, Keys: m.core.keys, Renderer: renderer},
 			web.Options{Storefronts: m.core.storefronts, APIKeys: apiKeys, AdminToken: cfg.Web.AdminToken,
-				Logger: m.Logger.With("component", "web"), Registry: reg, Now: m.Now})
+				Logger: m.Logger.With("component", "web"), Registry: reg, Now: m.Now, Monitoring: mon})
 		ln := m.Listener
 		if ln == nil {
 			if ln, err = net.Listen("tcp", cfg.Web.Listen); err != nil {
@@ -229,6 +236,10 @@ func (m *Main) Close() error {
 			errs = append(errs, err)
 		}
 		m.httpSrv = nil
+	}
+	if m.monitoring != nil {
+		errs = append(errs, m.monitoring.Close())
+		m.monitoring = nil
 	}
 	if m.asynqSrv != nil {
 		m.asynqSrv.Shutdown()

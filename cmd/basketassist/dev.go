@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -26,6 +27,10 @@ func applyDevDefaults(cfg *config.Config, configPath string) {
 	}
 	if cfg.Secrets.Key == "" {
 		cfg.Secrets.Key = secrets.GenerateKey() // in-memory data dies with the process, so may the key
+	}
+	if cfg.Web.AdminToken == "" {
+		cfg.Web.AdminToken = "dev-" + secrets.GenerateKey()[:20] // printed by the banner; valid for this run only
+		cfg.Web.AdminToken = strings.NewReplacer("+", "x", "/", "y").Replace(cfg.Web.AdminToken)
 	}
 	if len(cfg.Storefronts) == 0 {
 		cfg.Storefronts = []config.Storefront{{ID: demoStorefront, Name: "Demo Shirts", From: "Demo Shirts <hello@shop.example>",
@@ -70,4 +75,6 @@ func printDevBanner(w io.Writer, cfg config.Config) {
 		steps = append(steps, s.After.String())
 	}
 	fmt.Fprintf(w, "  Reminders after %v of basket inactivity. Configure everything with --config FILE (see README).\n", steps)
+	base := strings.TrimRight(cfg.Web.PublicURL, "/")
+	fmt.Fprintf(w, "  Queues: %s/monitoring/  Metrics: %s/metrics  (user: any, password: the admin token %q)\n", base, base, cfg.Web.AdminToken)
 }

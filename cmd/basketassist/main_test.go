@@ -229,6 +229,46 @@ func TestAbandonedBasketGetsExactlyOneEmailWithHeaders(t *testing.T) {
 		assert.Contains(t, part, b.baseURL+"/r/", name+": link back to the basket")
 	}
 	assert.Equal(t, 1, b.smtp.Sessions(), "one SMTP connection")
+
+	metrics := b.get(t, "/metrics", "")
+	assert.Contains(t, metrics, `basketassist_emails_sent_total{step="1",storefront="pink"} 1`)
+	assert.Contains(t, metrics, `basketassist_events_total{outcome="applied",type="basket.updated"} 1`)
+	assert.Contains(t, metrics, `asynq_queue_size{queue="email"} 0`, "asynq's queue metrics")
+}
+
+func TestMonitoringNeedsTheAdminToken(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *config.Config) { c.Reminders.Steps = []config.Step{{After: time.Hour}} })
+	b.send(b.event(basket.Updated, "b_m", "mo@example.com"))
+	b.waitScheduled("remind:pink:b_m:s1:v1")
+
+	req, _ := http.NewRequest(http.MethodGet, b.baseURL+"/monitoring/", nil)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	assert.Contains(t, resp.Header.Get("WWW-Authenticate"), "Basic", "a browser is asked for the token")
+
+	assert.Contains(t, b.get(t, "/monitoring/", testAdminToken), "<!doctype html>")
+	tasks := b.get(t, "/monitoring/api/queues/email/scheduled_tasks", testAdminToken)
+	assert.Contains(t, tasks, `"id":"remind:pink:b_m:s1:v1"`, "operators see which storefront, basket and step")
+	assert.NotContains(t, tasks, "mo@example.com")
+}
+
+// get fetches path; with a token it authenticates as a browser would (basic auth).
+func (b *bundle) get(t *testing.T, path, token string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, b.baseURL+path, nil)
+	require.NoError(t, err)
+	if token != "" {
+		req.SetBasicAuth("ops", token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", path, body)
+	return string(body)
 }
 
 // messageIDFor mirrors the worker's scheme, to check it is deterministic.
