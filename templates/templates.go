@@ -94,12 +94,23 @@ type Page struct {
 	Action         string // the form's target, for confirm pages
 	Done           bool   // the change was made
 	Message        string // for error pages
+	// Outbox pages (dev mode).
+	Emails []OutboxEmail
+	Email  *OutboxEmail
+}
+
+// OutboxEmail is one email of the dev outbox.
+type OutboxEmail struct {
+	Name, Date, From, To, Subject, Text string
+	Headers                             [][2]string
 }
 
 // Page names.
 const (
 	PageUnsubscribe = "unsubscribe.html.tmpl"
 	PageError       = "error.html.tmpl"
+	PageOutbox      = "outbox.html.tmpl"
+	PageOutboxEmail = "outbox_email.html.tmpl"
 )
 
 // Page renders the named customer page.

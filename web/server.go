@@ -44,6 +44,10 @@ type Options struct {
 	// token (as a Bearer token, or as the basic-auth password so that a
 	// browser can open it); nil: not mounted.
 	Monitoring http.Handler
+	// OutboxDir is dev mode's email folder, listed at /outbox; "" means no /outbox.
+	OutboxDir string
+	// OutboxOpen serves /outbox without the admin token (demo mode only).
+	OutboxOpen bool
 }
 
 // Deps are the parts the Server uses.
@@ -92,6 +96,15 @@ func New(d Deps, o Options) *Server {
 	})
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
+	if o.OutboxDir != "" {
+		guard := s.operator
+		if o.OutboxOpen {
+			guard = func(h http.Handler) http.Handler { return h }
+		}
+		s.mux.Handle("GET /outbox", guard(http.HandlerFunc(s.outboxList)))
+		s.mux.Handle("GET /outbox/{name}", guard(http.HandlerFunc(s.outboxEmail)))
+		s.mux.Handle("GET /outbox/{name}/html", guard(http.HandlerFunc(s.outboxHTML)))
+	}
 	if o.Monitoring != nil {
 		s.mux.Handle("/monitoring/", s.operator(o.Monitoring))
 		s.mux.Handle("GET /monitoring", http.RedirectHandler("/monitoring/", http.StatusMovedPermanently))

@@ -40,6 +40,8 @@ type Main struct {
 	Sender worker.Sender
 	// Now replaces the clock when set.
 	Now func() time.Time
+	// Demo opens /outbox without the admin token (the demo command).
+	Demo bool
 	// Listener replaces web.listen when set (tests bind 127.0.0.1:0 first, to know public_url).
 	Listener net.Listener
 
@@ -206,7 +208,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		handler := web.New(web.Deps{Redis: m.core.rdb, Events: worker.NewProducer(m.core.asynqClient, m.core.keys),
 			Suppressions: m.core.suppressions, Tokens: m.core.tokens, Keys: m.core.keys, Renderer: renderer},
 			web.Options{Storefronts: m.core.storefronts, APIKeys: apiKeys, AdminToken: cfg.Web.AdminToken,
-				Logger: m.Logger.With("component", "web"), Registry: reg, Now: m.Now, Monitoring: mon})
+				Logger: m.Logger.With("component", "web"), Registry: reg, Now: m.Now, Monitoring: mon,
+				OutboxDir: outboxDir(cfg), OutboxOpen: m.Demo})
 		ln := m.Listener
 		if ln == nil {
 			if ln, err = net.Listen("tcp", cfg.Web.Listen); err != nil {
@@ -254,6 +257,14 @@ func (m *Main) Close() error {
 		m.core = nil
 	}
 	return errors.Join(errs...)
+}
+
+// outboxDir is the folder /outbox lists: only in dev mode, where emails go there.
+func outboxDir(cfg config.Config) string {
+	if cfg.SMTP.Host != "" {
+		return ""
+	}
+	return cfg.Outbox.Dir
 }
 
 func runServer(ctx context.Context, cmd, configPath string, args []string, stderr io.Writer) error {

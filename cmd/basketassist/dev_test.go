@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/mail"
@@ -68,7 +69,33 @@ func TestEmbeddedModeRunsTheCoreFlow(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 
+	// /outbox lists it, behind the admin token outside demo mode.
+	resp, err = http.Get(cfg.Web.PublicURL + "/outbox")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	list := getWithToken(t, cfg.Web.PublicURL+"/outbox", cfg.Web.AdminToken)
+	name := filepath.Base(emails()[0])
+	assert.Contains(t, list, `<a href="/outbox/`+name+`">Can we help with your basket at Demo Shirts?</a>`)
+	view := getWithToken(t, cfg.Web.PublicURL+"/outbox/"+name, cfg.Web.AdminToken)
+	assert.Contains(t, view, "List-Unsubscribe-Post")
+	assert.Contains(t, view, "Linen shirt")
+	assert.Contains(t, getWithToken(t, cfg.Web.PublicURL+"/outbox/"+name+"/html", cfg.Web.AdminToken), "Return to your basket")
+
 	blocked, _, err := m.core.suppressions.Check(context.Background(), m.core.keys.Recipient("lea@example.com"), demoStorefront, "basket_assistance")
 	require.NoError(t, err)
 	assert.True(t, blocked, "the unsubscribe landed in the embedded Redis")
+}
+
+func getWithToken(t *testing.T, url, token string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	require.NoError(t, err)
+	req.SetBasicAuth("ops", token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
+	return string(b)
 }
