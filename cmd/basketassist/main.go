@@ -23,6 +23,8 @@ Commands:
   serve               run the worker and the web server in one process
   worker              run only the worker (applies events, sends reminders)
   web                 run only the web server (ingest API, unsubscribe pages)
+  demo [--baskets N] [--exit]
+                      serve plus a storefront simulator; prints a summary that must reconcile
   emit [FILE|-]       queue events from a file or stdin (one JSON event, {"events":[...]} or JSON lines)
   suppress add|remove|check --email ADDR [--scope S] [--storefront ID] [--reason R]
   version             print the version
@@ -63,6 +65,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch cmd {
 	case "serve", "worker", "web":
 		return runServer(ctx, cmd, *configPath, args, stderr)
+	case "demo":
+		return runDemo(ctx, *configPath, args, stdout, stderr)
 	case "emit":
 		return runEmit(ctx, *configPath, args, stdin, stdout, stderr)
 	case "suppress":

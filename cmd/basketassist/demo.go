@@ -1,0 +1,491 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/config"
+	"github.com/basketassist/basketassist/worker"
+)
+
+// The shoppers the demo plays, in turn.
+const (
+	personaBuyer        = "buys"
+	personaAbandoner    = "abandons"
+	personaNoEmail      = "gives no email"
+	personaNoConsent    = "gives no consent"
+	personaUnsubscriber = "unsubscribes"
+	personaReturner     = "comes back and buys"
+)
+
+var personas = []string{personaBuyer, personaAbandoner, personaNoEmail, personaNoConsent, personaUnsubscriber, personaReturner}
+
+// demoSteps compresses the reminder sequence so that a run ends within a
+// minute: step n goes out 2 s + 5 s × (n-1) after the last activity.
+func demoSteps(n int) []config.Step {
+	steps := make([]config.Step, n)
+	for i := range steps {
+		steps[i] = config.Step{After: 2*time.Second + time.Duration(i)*5*time.Second}
+	}
+	return steps
+}
+
+// runDemo runs serve together with a storefront simulator, prints a summary
+// that must reconcile, and then keeps the web UI up until ctx ends (or
+// stops at once with --exit).
+func runDemo(ctx context.Context, configPath string, args []string, stdout, stderr io.Writer) error {
+	fs := commandFlags("demo", &configPath, stderr)
+	baskets := fs.Int("baskets", 36, "number of simulated shoppers")
+	exit := fs.Bool("exit", false, "stop after the summary instead of keeping the web UI up")
+	listen := fs.String("listen", "", "override web.listen (e.g. 127.0.0.1:0)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *baskets < 1 || *baskets > 10000 {
+		return fmt.Errorf("--baskets: must be 1-10000, got %d", *baskets)
+	}
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		return err
+	}
+	applyDevDefaults(&cfg, configPath)
+	if *listen != "" {
+		cfg.Web.Listen = *listen
+	}
+	steps := len(cfg.Reminders.Steps)
+	cfg.Reminders.Steps = demoSteps(steps)
+	cfg.Worker.PollInterval = 200 * time.Millisecond
+	cfg.Worker.RetryBase = 500 * time.Millisecond
+	ln, err := net.Listen("tcp", cfg.Web.Listen)
+	if err != nil {
+		return fmt.Errorf("web.listen: %w", err)
+	}
+	if u := cfg.Web.PublicURL; strings.Contains(u, "127.0.0.1") || strings.Contains(u, "localhost") {
+		cfg.Web.PublicURL = "http://" + ln.Addr().String() // the port may be chosen by the system
+	}
+	sf := cfg.Storefronts[0]
+	printDevBanner(stderr, cfg)
+
+	rec := &recordingSender{sent: make(chan *worker.Message, 1024)}
+	m := &Main{Config: cfg, Worker: true, Web: true, Demo: true, Listener: ln, Logger: newLogger(config.Log{Level: "warn", Format: cfg.Log.Format}, stderr)}
+	if cfg.SMTP.Host == "" {
+		if rec.next, err = worker.NewOutboxSender(cfg.Outbox.Dir); err != nil {
+			return err
+		}
+	} else {
+		s, err := worker.NewSMTPSender(worker.SMTPOptions{Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, Username: cfg.SMTP.Username,
+			Password: cfg.SMTP.Password, TLS: cfg.SMTP.TLS, Connections: cfg.SMTP.Connections, Timeout: cfg.SMTP.Timeout})
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		rec.next = s
+	}
+	m.Sender = rec
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	defer m.Close()
+
+	sim := newSimulator(cfg, sf, *baskets, steps)
+	fmt.Fprintf(stdout, "demo: %d shoppers at %q; reminders after %v (compressed for the demo)\n", *baskets, sf.Name, stepList(cfg.Reminders.Steps))
+	res, err := sim.run(ctx, rec, m, stdout)
+	if err != nil {
+		return err
+	}
+	res.print(stdout)
+	if !res.reconciles {
+		return errors.New("demo: the numbers do not reconcile (see above)")
+	}
+	if *exit {
+		return nil
+	}
+	base := strings.TrimRight(cfg.Web.PublicURL, "/")
+	fmt.Fprintf(stdout, "\nThe web UI stays up until Ctrl-C:\n  outbox      %s/outbox\n  asynqmon    %s/monitoring/   (user: any, password: %s)\n  metrics     %s/metrics\n",
+		base, base, cfg.Web.AdminToken, base)
+	<-ctx.Done()
+	return nil
+}
+
+func stepList(steps []config.Step) []string {
+	var out []string
+	for _, s := range steps {
+		out = append(out, s.After.String())
+	}
+	return out
+}
+
+// recordingSender passes each email on and tells the simulator about it.
+type recordingSender struct {
+	next worker.Sender
+	sent chan *worker.Message
+}
+
+func (r *recordingSender) Send(ctx context.Context, m *worker.Message) error {
+	if err := r.next.Send(ctx, m); err != nil {
+		return err
+	}
+	r.sent <- m
+	return nil
+}
+
+type shopper struct {
+	n       int
+	persona string
+	email   string
+	basket  string
+	emails  chan *worker.Message // this shopper's reminders, as sent
+}
+
+type simulator struct {
+	cfg      config.Config
+	sf       config.Storefront
+	client   *basket.Client
+	http     *http.Client
+	shoppers []*shopper
+	byEmail  map[string]*shopper
+	steps    int
+	events   atomic.Int64
+	seq      atomic.Int64
+	unsubs   atomic.Int64
+	returns  atomic.Int64
+}
+
+func newSimulator(cfg config.Config, sf config.Storefront, n, steps int) *simulator {
+	s := &simulator{cfg: cfg, sf: sf, steps: steps, byEmail: map[string]*shopper{},
+		client: &basket.Client{BaseURL: cfg.Web.PublicURL, APIKey: sf.APIKey},
+		// The basket link points at the storefront: the demo reads the 302, it does not follow it off this machine.
+		http: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	for i := range n {
+		sh := &shopper{n: i, persona: personas[i%len(personas)], email: fmt.Sprintf("shopper%03d@example.com", i),
+			basket: fmt.Sprintf("demo_%03d", i), emails: make(chan *worker.Message, steps+1)}
+		s.shoppers = append(s.shoppers, sh)
+		s.byEmail[sh.email] = sh
+	}
+	return s
+}
+
+func (s *simulator) event(sh *shopper, typ basket.Type, withCustomer, consent bool, qty int64) basket.Event {
+	e := basket.Event{ID: "demo-" + strconv.FormatInt(s.seq.Add(1), 10), Type: typ, Storefront: s.sf.ID,
+		BasketID: sh.basket, OccurredAt: time.Now().UTC()}
+	if withCustomer {
+		e.Customer = &basket.Customer{Email: sh.email, Name: fmt.Sprintf("Shopper %d", sh.n), Locale: "en-GB",
+			Consent: basket.Consent{BasketAssistance: consent}}
+	}
+	if typ == basket.Updated {
+		e.Basket = &basket.Contents{Currency: "GBP", Items: []basket.Item{
+			{SKU: "OX-1", Name: "Oxford shirt", Quantity: qty, UnitPrice: 8900},
+			{SKU: "TIE-2", Name: "Silk tie", Quantity: 1, UnitPrice: 4500}}}
+	}
+	return e
+}
+
+func (s *simulator) send(ctx context.Context, events ...basket.Event) error {
+	_, err := s.client.Send(ctx, events...)
+	if err == nil {
+		s.events.Add(int64(len(events)))
+	}
+	return err
+}
+
+// play runs one shopper's journey through the real ingest API.
+func (s *simulator) play(ctx context.Context, sh *shopper) error {
+	withEmail, consent := sh.persona != personaNoEmail, sh.persona != personaNoConsent
+	// Browse: add an item, then change the quantity.
+	if err := s.send(ctx, s.event(sh, basket.Updated, false, false, 1)); err != nil {
+		return err
+	}
+	if err := s.send(ctx, s.event(sh, basket.Updated, withEmail, consent, 2)); err != nil {
+		return err
+	}
+	switch sh.persona {
+	case personaBuyer:
+		return s.send(ctx, s.event(sh, basket.CheckoutStarted, true, true, 0), s.event(sh, basket.OrderCompleted, false, false, 0))
+	case personaUnsubscriber, personaReturner:
+		var first *worker.Message
+		select {
+		case first = <-sh.emails:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if sh.persona == personaUnsubscriber {
+			resp, err := s.http.Post(first.Unsubscribe, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("one-click unsubscribe answered %d", resp.StatusCode)
+			}
+			s.unsubs.Add(1)
+			return nil
+		}
+		link := basketLink.FindString(first.Text)
+		resp, err := s.http.Get(link)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound {
+			return fmt.Errorf("basket link answered %d", resp.StatusCode)
+		}
+		s.returns.Add(1)
+		return s.send(ctx, s.event(sh, basket.OrderCompleted, false, false, 0))
+	}
+	return nil // abandoners, and shoppers without email or consent, just leave
+}
+
+var basketLink = regexp.MustCompile(`https?://\S+/r/[A-Za-z0-9_-]+`)
+
+// expected returns how many emails each step should send.
+func (s *simulator) expected() []int {
+	want := make([]int, s.steps)
+	for _, sh := range s.shoppers {
+		switch sh.persona {
+		case personaAbandoner:
+			for i := range want {
+				want[i]++
+			}
+		case personaUnsubscriber, personaReturner:
+			want[0]++
+		}
+	}
+	return want
+}
+
+type demoResult struct {
+	events, baskets, abandoned, eligible int
+	sent, want                           []int
+	duplicates                           int
+	skipped                              map[string]int
+	unsubscribes, ordersAfterReminder    int
+	reconciles                           bool
+	took                                 time.Duration
+}
+
+func (s *simulator) run(ctx context.Context, rec *recordingSender, m *Main, out io.Writer) (*demoResult, error) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	want := s.expected()
+	total := 0
+	for _, w := range want {
+		total += w
+	}
+	sent := make([]int, s.steps)
+	seen := map[string]bool{}
+	duplicates := 0
+	var mu sync.Mutex
+	done := make(chan struct{})
+	go func() { // route each sent email to its shopper
+		defer close(done)
+		for {
+			select {
+			case msg := <-rec.sent:
+				step := stepOf(msg.MessageID)
+				mu.Lock()
+				key := msg.To.Address + "/" + strconv.Itoa(step)
+				if seen[key] {
+					duplicates++
+				}
+				seen[key] = true
+				if step >= 1 && step <= len(sent) {
+					sent[step-1]++
+				}
+				mu.Unlock()
+				if sh := s.byEmail[msg.To.Address]; sh != nil {
+					select {
+					case sh.emails <- msg:
+					default:
+					}
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	errs := make(chan error, len(s.shoppers))
+	var wg sync.WaitGroup
+	for _, sh := range s.shoppers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.play(ctx, sh); err != nil {
+				errs <- fmt.Errorf("shopper %d (%s): %w", sh.n, sh.persona, err)
+			}
+		}()
+	}
+	progress := newProgress(out)
+	insp := asynq.NewInspectorFromRedisClient(m.core.rdb)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		mu.Lock()
+		n := 0
+		for _, c := range sent {
+			n += c
+		}
+		mu.Unlock()
+		progress.show(n, total, int(s.events.Load()))
+		if n >= total && settled(insp) {
+			break
+		}
+		select {
+		case err := <-errs:
+			return nil, err
+		case <-ctx.Done():
+			return nil, fmt.Errorf("demo: %d of %d emails within 2 minutes: %w", n, total, ctx.Err())
+		case <-tick.C:
+		}
+	}
+	wg.Wait()
+	progress.finish()
+	cancel()
+	<-done
+
+	r := &demoResult{events: int(s.events.Load()), baskets: len(s.shoppers), sent: sent, want: want, duplicates: duplicates,
+		unsubscribes: int(s.unsubs.Load()), ordersAfterReminder: int(s.returns.Load()), took: time.Since(start)}
+	for _, sh := range s.shoppers {
+		if sh.persona != personaBuyer {
+			r.abandoned++
+			if sh.persona != personaNoEmail && sh.persona != personaNoConsent {
+				r.eligible++
+			}
+		}
+	}
+	r.skipped = skippedFromMetrics(m)
+	r.reconciles = duplicates == 0 && equalInts(sent, want) && r.skipped["suppressed"] == r.unsubscribes*(s.steps-1)
+	return r, nil
+}
+
+// settled reports whether no task is waiting or running in either queue.
+func settled(insp *asynq.Inspector) bool {
+	for _, q := range []string{worker.QueueEvents, worker.QueueEmail} {
+		info, err := insp.GetQueueInfo(q)
+		if err != nil {
+			continue
+		}
+		if info.Pending+info.Active+info.Scheduled+info.Retry > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// stepOf reads the step from a Message-ID "basket.<hash>.s<step>@domain".
+func stepOf(messageID string) int {
+	at := strings.LastIndexByte(messageID, '@')
+	dot := strings.LastIndex(messageID[:max(at, 0)], ".s")
+	if at < 0 || dot < 0 {
+		return 0
+	}
+	n, _ := strconv.Atoi(messageID[dot+2 : at])
+	return n
+}
+
+// skippedFromMetrics reads basketassist_reminders_skipped_total from /metrics,
+// the same numbers an operator sees.
+func skippedFromMetrics(m *Main) map[string]int {
+	out := map[string]int{}
+	resp, err := http.Get("http://" + m.WebAddr.String() + "/metrics")
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if rest, ok := strings.CutPrefix(line, `basketassist_reminders_skipped_total{reason="`); ok {
+			reason, value, _ := strings.Cut(rest, `"} `)
+			n, _ := strconv.ParseFloat(value, 64)
+			out[reason] = int(n)
+		}
+	}
+	return out
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *demoResult) print(w io.Writer) {
+	fmt.Fprintf(w, "\nDemo summary (%s)\n", r.took.Round(100*time.Millisecond))
+	row := func(name string, v any) { fmt.Fprintf(w, "  %-38s %6v\n", name, v) }
+	row("events sent", r.events)
+	row("baskets", r.baskets)
+	row("abandoned", r.abandoned)
+	row("  with an email and consent", r.eligible)
+	for i := range r.sent {
+		row(fmt.Sprintf("emails sent, step %d (expected %d)", i+1, r.want[i]), r.sent[i])
+	}
+	if len(r.skipped) == 0 {
+		row("skipped", 0)
+	}
+	for reason, n := range r.skipped {
+		row("skipped: "+reason, n)
+	}
+	row("unsubscribes (one-click)", r.unsubscribes)
+	row("orders after a reminder", r.ordersAfterReminder)
+	row("duplicate emails", r.duplicates)
+	if r.reconciles {
+		fmt.Fprintln(w, "  reconciles: yes — every abandoned basket with an email, consent and no suppression got each step exactly once")
+	} else {
+		fmt.Fprintln(w, "  reconciles: NO")
+	}
+}
+
+// progress draws a bar on a terminal and plain lines elsewhere.
+type progress struct {
+	w        io.Writer
+	tty      bool
+	lastLine time.Time
+}
+
+func newProgress(w io.Writer) *progress {
+	f, ok := w.(*os.File)
+	return &progress{w: w, tty: ok && isTerminal(f)}
+}
+
+func (p *progress) show(sent, total, events int) {
+	if p.tty {
+		const width = 30
+		filled := width
+		if total > 0 {
+			filled = width * min(sent, total) / total
+		}
+		fmt.Fprintf(p.w, "\r  [%s%s] %d/%d emails, %d events", strings.Repeat("#", filled), strings.Repeat("-", width-filled), sent, total, events)
+		return
+	}
+	if time.Since(p.lastLine) >= 2*time.Second {
+		fmt.Fprintf(p.w, "  progress: %d/%d emails, %d events\n", sent, total, events)
+		p.lastLine = time.Now()
+	}
+}
+
+func (p *progress) finish() {
+	if p.tty {
+		fmt.Fprintln(p.w)
+	}
+}

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDemoRunsEndToEndAndReconciles(t *testing.T) {
+	t.Parallel()
+	outbox := t.TempDir()
+	cfgPath := filepath.Join(t.TempDir(), "demo.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte("outbox: {dir: "+outbox+"}\n"), 0o600))
+
+	out, _, err := runCLI(t, "", "--config", cfgPath, "demo", "--baskets", "12", "--exit", "--listen", "127.0.0.1:0")
+	require.NoError(t, err, out)
+	// 12 shoppers, 2 of each kind: abandoners get both steps; unsubscribers and
+	// returners step 1 only; buyers and those without email or consent nothing.
+	assert.Regexp(t, regexp.MustCompile(`emails sent, step 1 \(expected 6\)\s+6\n`), out)
+	assert.Regexp(t, regexp.MustCompile(`emails sent, step 2 \(expected 2\)\s+2\n`), out)
+	assert.Regexp(t, regexp.MustCompile(`skipped: suppressed\s+2\n`), out)
+	assert.Regexp(t, regexp.MustCompile(`unsubscribes \(one-click\)\s+2\n`), out)
+	assert.Regexp(t, regexp.MustCompile(`orders after a reminder\s+2\n`), out)
+	assert.Regexp(t, regexp.MustCompile(`duplicate emails\s+0\n`), out)
+	assert.Contains(t, out, "reconciles: yes")
+
+	files, err := filepath.Glob(filepath.Join(outbox, "*.eml"))
+	require.NoError(t, err)
+	assert.Len(t, files, 8, "every email the summary counts is in the outbox")
+}
