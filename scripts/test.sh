@@ -7,10 +7,20 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
+apt_updated=""
+install_pkg() {
+  [ -n "$apt_updated" ] || { as_root apt-get update -qq; apt_updated=1; }
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
 if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
   echo "test.sh: installing redis-server (Debian package)" >&2
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null
+  install_pkg redis-server
+fi
+# Headless Chromium for the browser tests. If it cannot be installed they
+# skip, saying why; everything else still runs.
+if ! command -v chromium >/dev/null; then
+  echo "test.sh: installing chromium (Debian package) for the browser tests" >&2
+  install_pkg chromium || echo "test.sh: chromium could not be installed; browser tests will skip" >&2
 fi
 
 workdir=$(mktemp -d)

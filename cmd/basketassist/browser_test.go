@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/config"
+)
+
+// chromium returns Debian's Chromium, which scripts/test.sh installs.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("chromium not found: install the Debian package chromium (scripts/test.sh does)")
+	return ""
+}
+
+// browser starts headless Chromium that sends the operator's credentials
+// (basic auth with the admin token) with every request, as a logged-in browser does.
+func browser(t *testing.T, adminToken string) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)),
+		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true), chromedp.NoFirstRun,
+		chromedp.UserDataDir(t.TempDir()))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("ops:"+adminToken))
+	require.NoError(t, chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": auth}})
+		return err
+	})))
+	return ctx
+}
+
+func TestBrowserOpensMonitoringAndOutbox(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Load("")
+	require.NoError(t, err)
+	cfg.Outbox.Dir = t.TempDir()
+	cfg.Worker.PollInterval = 100 * time.Millisecond
+	applyDevDefaults(&cfg, "")
+	cfg.Reminders.Steps = []config.Step{{After: time.Second}, {After: time.Hour}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	cfg.Web.PublicURL = "http://" + ln.Addr().String()
+	m := &Main{Config: cfg, Worker: true, Web: true, Listener: ln}
+	require.NoError(t, m.Run(context.Background()))
+	t.Cleanup(func() { _ = m.Close() })
+
+	_, err = (&basket.Client{BaseURL: cfg.Web.PublicURL, APIKey: demoAPIKey}).Send(context.Background(), basket.Event{
+		ID: "e1", Type: basket.Updated, Storefront: demoStorefront, BasketID: "b_browser", OccurredAt: time.Now().UTC(),
+		Customer: &basket.Customer{Email: "nia@example.com", Consent: basket.Consent{BasketAssistance: true}},
+		Basket:   &basket.Contents{Currency: "GBP", Items: []basket.Item{{SKU: "S", Name: "Oxford shirt", Quantity: 1, UnitPrice: 8900}}}})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		files, _ := filepath.Glob(filepath.Join(cfg.Outbox.Dir, "*.eml"))
+		return len(files) == 1
+	}, 15*time.Second, 20*time.Millisecond)
+
+	ctx := browser(t, cfg.Web.AdminToken)
+	text := func() string {
+		t.Helper()
+		body, err := chromedp.Run(ctx, chromedp.Text("body"))
+		require.NoError(t, err)
+		return body
+	}
+	waitFor := func(js string) {
+		t.Helper()
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(30*time.Second)))
+		require.NoError(t, err, "waiting for %s", js)
+	}
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(cfg.Web.PublicURL+"/outbox")))
+	assert.Contains(t, text(), "Can we help with your basket at Demo Shirts?")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(`a[href^="/outbox/"]`), chromedp.WaitVisible("iframe")))
+	email := text()
+	assert.Contains(t, email, "List-Unsubscribe-Post")
+	assert.Contains(t, email, "Oxford shirt")
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(cfg.Web.PublicURL+"/monitoring/")))
+	waitFor(`document.body.innerText.includes("events") && document.body.innerText.includes("email")`)
+	assert.Contains(t, text(), "Queues")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(cfg.Web.PublicURL+"/monitoring/queues/email?status=scheduled")))
+	waitFor(`document.body.innerText.includes("remind:demo:b_browser:s2:v1")`)
+	scheduled := text()
+	assert.Contains(t, scheduled, "reminder:send")
+	assert.NotContains(t, scheduled, "nia@example.com")
+
+	if dir := os.Getenv("BASKETASSIST_SCREENSHOTS"); dir != "" {
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "monitoring.png"), png, 0o644))
+	}
+}
