@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/base64"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/basketassist/basketassist/basket"
-	"github.com/basketassist/basketassist/config"
 )
 
 // chromium returns Debian's Chromium, which scripts/test.sh installs.
@@ -58,20 +56,8 @@ func browser(t *testing.T, adminToken string) context.Context {
 
 func TestBrowserOpensMonitoringAndOutbox(t *testing.T) {
 	t.Parallel()
-	cfg, err := config.Load("")
-	require.NoError(t, err)
-	cfg.Outbox.Dir = t.TempDir()
-	cfg.Worker.PollInterval = 100 * time.Millisecond
-	applyDevDefaults(&cfg, "")
-	cfg.Reminders.Steps = []config.Step{{After: time.Second}, {After: time.Hour}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	cfg.Web.PublicURL = "http://" + ln.Addr().String()
-	m := &Main{Config: cfg, Worker: true, Web: true, Listener: ln}
-	require.NoError(t, m.Run(context.Background()))
-	t.Cleanup(func() { _ = m.Close() })
-
-	_, err = (&basket.Client{BaseURL: cfg.Web.PublicURL, APIKey: demoAPIKey}).Send(context.Background(), basket.Event{
+	_, cfg := startEmbedded(t, time.Second, time.Hour)
+	_, err := (&basket.Client{BaseURL: cfg.Web.PublicURL, APIKey: demoAPIKey}).Send(context.Background(), basket.Event{
 		ID: "e1", Type: basket.Updated, Storefront: demoStorefront, BasketID: "b_browser", OccurredAt: time.Now().UTC(),
 		Customer: &basket.Customer{Email: "nia@example.com", Consent: basket.Consent{BasketAssistance: true}},
 		Basket:   &basket.Contents{Currency: "GBP", Items: []basket.Item{{SKU: "S", Name: "Oxford shirt", Quantity: 1, UnitPrice: 8900}}}})

@@ -20,29 +20,38 @@ import (
 	"github.com/basketassist/basketassist/config"
 )
 
-// TestEmbeddedModeRunsTheCoreFlow runs serve with no Redis and no SMTP
-// configured: miniredis inside, emails as .eml files, and the demo storefront.
-func TestEmbeddedModeRunsTheCoreFlow(t *testing.T) {
-	t.Parallel()
+// startEmbedded runs serve as with no config at all (embedded Redis, outbox
+// in a temporary folder, demo storefront) with the given reminder steps.
+func startEmbedded(t *testing.T, steps ...time.Duration) (*Main, config.Config) {
+	t.Helper()
 	cfg, err := config.Load("")
 	require.NoError(t, err)
 	cfg.Outbox.Dir = t.TempDir()
 	cfg.Worker.PollInterval = 100 * time.Millisecond
 	applyDevDefaults(&cfg, "")
-	cfg.Reminders.Steps = []config.Step{{After: time.Second}}
+	cfg.Reminders.Steps = nil
+	for _, d := range steps {
+		cfg.Reminders.Steps = append(cfg.Reminders.Steps, config.Step{After: d})
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	cfg.Web.PublicURL = "http://" + ln.Addr().String()
 	require.NoError(t, cfg.Validate())
+	m := &Main{Config: cfg, Worker: true, Web: true, Listener: ln}
+	require.NoError(t, m.Run(context.Background()))
+	t.Cleanup(func() { _ = m.Close() })
+	return m, cfg
+}
 
+// TestEmbeddedModeRunsTheCoreFlow runs serve with no Redis and no SMTP
+// configured: miniredis inside, emails as .eml files, and the demo storefront.
+func TestEmbeddedModeRunsTheCoreFlow(t *testing.T) {
+	t.Parallel()
+	m, cfg := startEmbedded(t, time.Second)
 	var banner bytes.Buffer
 	printDevBanner(&banner, cfg)
 	assert.Contains(t, banner.String(), "BASKETASSIST_REDIS_ADDR")
 	assert.Contains(t, banner.String(), "BASKETASSIST_SMTP_HOST")
-
-	m := &Main{Config: cfg, Worker: true, Web: true, Listener: ln}
-	require.NoError(t, m.Run(context.Background()))
-	t.Cleanup(func() { _ = m.Close() })
 	client := &basket.Client{BaseURL: cfg.Web.PublicURL, APIKey: demoAPIKey}
 
 	send := func(id, basketID string) {

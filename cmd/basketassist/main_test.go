@@ -121,18 +121,7 @@ func (b *bundle) send(events ...basket.Event) {
 func (b *bundle) settle(within time.Duration) {
 	b.t.Helper()
 	insp := asynq.NewInspectorFromRedisClient(b.rdb)
-	require.Eventually(b.t, func() bool {
-		for _, q := range []string{worker.QueueEvents, worker.QueueEmail} {
-			info, err := insp.GetQueueInfo(q)
-			if err != nil {
-				continue // a queue that was never used does not exist
-			}
-			if info.Pending+info.Active+info.Scheduled+info.Retry > 0 {
-				return false
-			}
-		}
-		return true
-	}, within, 20*time.Millisecond, "queues did not settle")
+	require.Eventually(b.t, func() bool { return settled(insp) }, within, 20*time.Millisecond, "queues did not settle")
 }
 
 func (b *bundle) scheduled() []string {

@@ -41,33 +41,57 @@ func Addr(t testing.TB) string {
 }
 
 // DB reserves a database of its own for the test on the shared server,
-// flushes it, and flushes it again at cleanup. It returns the address and
-// database number, for code that makes its own client from config.
+// flushes it, and flushes and releases it at cleanup. It returns the address
+// and database number, for code that makes its own client from config.
+//
+// Databases are leased (SET NX in database 0), so two tests never share one,
+// even on a server with few databases, where a test waits for a free one.
 func DB(t testing.TB) (addr string, db int) {
 	t.Helper()
 	addr = Addr(t)
 	ctl := redis.NewClient(&redis.Options{Addr: addr})
 	defer ctl.Close()
 	ctx := context.Background()
-	n, err := ctl.Incr(ctx, "redistest:next-db").Result()
-	if err != nil {
-		t.Fatalf("redistest: reserve a database on %s: %v", addr, err)
-	}
 	total := Databases
 	if v, err := ctl.ConfigGet(ctx, "databases").Result(); err == nil {
 		if d, err := strconv.Atoi(v["databases"]); err == nil && d > 1 {
 			total = d
 		}
 	}
-	db = 1 + int(n-1)%(total-1) // database 0 keeps the counter
-	flush := func() {
-		c := redis.NewClient(&redis.Options{Addr: addr, DB: db})
-		defer c.Close()
-		_ = c.FlushDB(context.Background()).Err()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		n, err := ctl.Incr(ctx, "redistest:next-db").Result()
+		if err != nil {
+			t.Fatalf("redistest: reserve a database on %s: %v", addr, err)
+		}
+		db = 1 + int(n-1)%(total-1) // database 0 keeps the counter and the leases
+		lease := "redistest:lease:" + strconv.Itoa(db)
+		ok, err := ctl.SetNX(ctx, lease, os.Getpid(), 10*time.Minute).Result()
+		if err != nil {
+			t.Fatalf("redistest: lease database %d on %s: %v", db, addr, err)
+		}
+		if ok {
+			flush := func() {
+				c := redis.NewClient(&redis.Options{Addr: addr, DB: db})
+				defer c.Close()
+				_ = c.FlushDB(context.Background()).Err()
+			}
+			flush()
+			t.Cleanup(func() {
+				flush()
+				c := redis.NewClient(&redis.Options{Addr: addr})
+				defer c.Close()
+				_ = c.Del(context.Background(), lease).Err()
+			})
+			return addr, db
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redistest: no free database on %s within 2 minutes (it has %d)", addr, total)
+		}
+		if int(n)%(total-1) == 0 {
+			time.Sleep(50 * time.Millisecond) // every database was busy: wait for a test to finish
+		}
 	}
-	flush()
-	t.Cleanup(flush)
-	return addr, db
 }
 
 // Client returns a client on a fresh database of its own (see DB).
