@@ -66,16 +66,41 @@ func testConfig(t *testing.T, smtpSrv *smtptest.Server) config.Config {
 	return cfg
 }
 
-func setup(t *testing.T, mutate ...func(*config.Config)) *bundle {
+// The Redis backends the core flow runs on: a real redis-server, and the
+// embedded in-process one that dev mode uses when redis.addr is empty.
+const (
+	realRedis     = "redis-server"
+	embeddedRedis = "embedded"
+)
+
+// onBothBackends runs f as a parallel subtest per backend.
+func onBothBackends(t *testing.T, f func(t *testing.T, backend string)) {
+	t.Parallel()
+	for _, backend := range []string{realRedis, embeddedRedis} {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			f(t, backend)
+		})
+	}
+}
+
+func setup(t *testing.T, backend string, mutate ...func(*config.Config)) *bundle {
 	t.Helper()
 	b := &bundle{t: t, smtp: smtptest.Start(t)}
 	b.cfg = testConfig(t, b.smtp)
+	if backend == embeddedRedis {
+		b.cfg.Redis.Addr, b.cfg.Redis.DB = "", 0
+	}
 	for _, m := range mutate {
 		m(&b.cfg)
 	}
-	b.rdb = redis.NewClient(&redis.Options{Addr: b.cfg.Redis.Addr, DB: b.cfg.Redis.DB})
-	t.Cleanup(func() { _ = b.rdb.Close() })
 	b.start()
+	addr := b.cfg.Redis.Addr
+	if addr == "" {
+		addr = b.main.core.cfg.Redis.Addr // the embedded server's address
+	}
+	b.rdb = redis.NewClient(&redis.Options{Addr: addr, DB: b.cfg.Redis.DB})
+	t.Cleanup(func() { _ = b.rdb.Close() })
 	return b
 }
 
@@ -186,62 +211,64 @@ func parts(t *testing.T, m smtptest.Message) (text, html string) {
 }
 
 func TestAbandonedBasketGetsExactlyOneEmailWithHeaders(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	b.send(b.event(basket.Updated, "b_1", "ann@example.com",
-		basket.Item{SKU: "S-1", Name: "Oxford shirt", Quantity: 2, UnitPrice: 8900}))
+	onBothBackends(t, func(t *testing.T, backend string) {
+		b := setup(t, backend)
+		b.send(b.event(basket.Updated, "b_1", "ann@example.com",
+			basket.Item{SKU: "S-1", Name: "Oxford shirt", Quantity: 2, UnitPrice: 8900}))
 
-	msgs := b.smtp.WaitFor(t, 1, 15*time.Second)
-	b.settle(10 * time.Second)
-	require.Len(t, b.smtp.Messages(), 1, "exactly one email")
-	m := msgs[0]
-	assert.Equal(t, []string{"ann@example.com"}, m.To)
-	pm := m.Parsed(t)
-	unsub := smtptest.Header(pm, "List-Unsubscribe")
-	assert.Regexp(t, `^<`+b.baseURL+`/u/[A-Za-z0-9_-]+>$`, unsub)
-	assert.Equal(t, "List-Unsubscribe=One-Click", smtptest.Header(pm, "List-Unsubscribe-Post"))
-	assert.Equal(t, "Pink Shirts basket assistance <basket-assistance.pink.pink.example>", smtptest.Header(pm, "List-Id"))
-	assert.Regexp(t, `^<basket\.[0-9a-f]{24}\.s1@pink\.example>$`, smtptest.Header(pm, "Message-Id"))
-	assert.Equal(t, "<"+messageIDFor("pink", "b_1", 1)+">", smtptest.Header(pm, "Message-Id"), "deterministic per (storefront, basket, step)")
-	assert.Empty(t, pm.Header.Get("User-Agent"))
-	assert.Empty(t, pm.Header.Get("X-Mailer"))
-	assert.Contains(t, smtptest.Header(pm, "Subject"), "Can we help")
+		msgs := b.smtp.WaitFor(t, 1, 15*time.Second)
+		b.settle(10 * time.Second)
+		require.Len(t, b.smtp.Messages(), 1, "exactly one email")
+		m := msgs[0]
+		assert.Equal(t, []string{"ann@example.com"}, m.To)
+		pm := m.Parsed(t)
+		unsub := smtptest.Header(pm, "List-Unsubscribe")
+		assert.Regexp(t, `^<`+b.baseURL+`/u/[A-Za-z0-9_-]+>$`, unsub)
+		assert.Equal(t, "List-Unsubscribe=One-Click", smtptest.Header(pm, "List-Unsubscribe-Post"))
+		assert.Equal(t, "Pink Shirts basket assistance <basket-assistance.pink.pink.example>", smtptest.Header(pm, "List-Id"))
+		assert.Regexp(t, `^<basket\.[0-9a-f]{24}\.s1@pink\.example>$`, smtptest.Header(pm, "Message-Id"))
+		assert.Equal(t, "<"+messageIDFor("pink", "b_1", 1)+">", smtptest.Header(pm, "Message-Id"), "deterministic per (storefront, basket, step)")
+		assert.Empty(t, pm.Header.Get("User-Agent"))
+		assert.Empty(t, pm.Header.Get("X-Mailer"))
+		assert.Contains(t, smtptest.Header(pm, "Subject"), "Can we help")
 
-	text, html := parts(t, m)
-	unsubURL := strings.Trim(unsub, "<>")
-	for name, part := range map[string]string{"text": text, "html": html} {
-		assert.Contains(t, part, "Oxford shirt", name)
-		assert.Contains(t, part, "£178.00", name+": total for 2 × £89.00")
-		assert.Contains(t, part, unsubURL, name+": visible unsubscribe link")
-		assert.Contains(t, part, "newsletters you chose to receive are unaffected", name)
-		assert.Contains(t, part, "1 Jermyn Street", name+": postal address")
-		assert.Contains(t, part, b.baseURL+"/r/", name+": link back to the basket")
-	}
-	assert.Equal(t, 1, b.smtp.Sessions(), "one SMTP connection")
+		text, html := parts(t, m)
+		unsubURL := strings.Trim(unsub, "<>")
+		for name, part := range map[string]string{"text": text, "html": html} {
+			assert.Contains(t, part, "Oxford shirt", name)
+			assert.Contains(t, part, "£178.00", name+": total for 2 × £89.00")
+			assert.Contains(t, part, unsubURL, name+": visible unsubscribe link")
+			assert.Contains(t, part, "newsletters you chose to receive are unaffected", name)
+			assert.Contains(t, part, "1 Jermyn Street", name+": postal address")
+			assert.Contains(t, part, b.baseURL+"/r/", name+": link back to the basket")
+		}
+		assert.Equal(t, 1, b.smtp.Sessions(), "one SMTP connection")
 
-	metrics := b.get(t, "/metrics", "")
-	assert.Contains(t, metrics, `basketassist_emails_sent_total{step="1",storefront="pink"} 1`)
-	assert.Contains(t, metrics, `basketassist_events_total{outcome="applied",type="basket.updated"} 1`)
-	assert.Contains(t, metrics, `asynq_queue_size{queue="email"} 0`, "asynq's queue metrics")
+		metrics := b.get(t, "/metrics", "")
+		assert.Contains(t, metrics, `basketassist_emails_sent_total{step="1",storefront="pink"} 1`)
+		assert.Contains(t, metrics, `basketassist_events_total{outcome="applied",type="basket.updated"} 1`)
+		assert.Contains(t, metrics, `asynq_queue_size{queue="email"} 0`, "asynq's queue metrics")
+	})
 }
 
 func TestMonitoringNeedsTheAdminToken(t *testing.T) {
-	t.Parallel()
-	b := setup(t, func(c *config.Config) { c.Reminders.Steps = []config.Step{{After: time.Hour}} })
-	b.send(b.event(basket.Updated, "b_m", "mo@example.com"))
-	b.waitScheduled("remind:pink:b_m:s1:v1")
+	onBothBackends(t, func(t *testing.T, backend string) {
+		b := setup(t, backend, func(c *config.Config) { c.Reminders.Steps = []config.Step{{After: time.Hour}} })
+		b.send(b.event(basket.Updated, "b_m", "mo@example.com"))
+		b.waitScheduled("remind:pink:b_m:s1:v1")
 
-	req, _ := http.NewRequest(http.MethodGet, b.baseURL+"/monitoring/", nil)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-	assert.Contains(t, resp.Header.Get("WWW-Authenticate"), "Basic", "a browser is asked for the token")
+		req, _ := http.NewRequest(http.MethodGet, b.baseURL+"/monitoring/", nil)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+		assert.Contains(t, resp.Header.Get("WWW-Authenticate"), "Basic", "a browser is asked for the token")
 
-	assert.Contains(t, b.get(t, "/monitoring/", testAdminToken), "<!doctype html>")
-	tasks := b.get(t, "/monitoring/api/queues/email/scheduled_tasks", testAdminToken)
-	assert.Contains(t, tasks, `"id":"remind:pink:b_m:s1:v1"`, "operators see which storefront, basket and step")
-	assert.NotContains(t, tasks, "mo@example.com")
+		assert.Contains(t, b.get(t, "/monitoring/", testAdminToken), "<!doctype html>")
+		tasks := b.get(t, "/monitoring/api/queues/email/scheduled_tasks", testAdminToken)
+		assert.Contains(t, tasks, `"id":"remind:pink:b_m:s1:v1"`, "operators see which storefront, basket and step")
+		assert.NotContains(t, tasks, "mo@example.com")
+	})
 }
 
 // get fetches path; with a token it authenticates as a browser would (basic auth).
@@ -266,97 +293,103 @@ func messageIDFor(storefront, basketID string, step int) string {
 }
 
 func TestPurchaseBeforeDueSendsNothing(t *testing.T) {
-	t.Parallel()
-	b := setup(t, func(c *config.Config) { c.Reminders.Steps = []config.Step{{After: 3 * time.Second}} })
-	b.send(b.event(basket.Updated, "b_2", "bob@example.com"))
-	b.waitScheduled("remind:pink:b_2:s1:v1")
-	b.send(b.event(basket.OrderCompleted, "b_2", ""))
-	b.settle(10 * time.Second)
-	assert.Empty(t, b.scheduled(), "the purchase deleted the reminder")
-	assert.Empty(t, b.smtp.Messages())
+	onBothBackends(t, func(t *testing.T, backend string) {
+		b := setup(t, backend, func(c *config.Config) { c.Reminders.Steps = []config.Step{{After: 3 * time.Second}} })
+		b.send(b.event(basket.Updated, "b_2", "bob@example.com"))
+		b.waitScheduled("remind:pink:b_2:s1:v1")
+		b.send(b.event(basket.OrderCompleted, "b_2", ""))
+		b.settle(10 * time.Second)
+		assert.Empty(t, b.scheduled(), "the purchase deleted the reminder")
+		assert.Empty(t, b.smtp.Messages())
+	})
 }
 
 func TestUpdateReschedules(t *testing.T) {
-	t.Parallel()
-	b := setup(t, func(c *config.Config) { c.Reminders.Steps = []config.Step{{After: 2 * time.Second}} })
-	b.send(b.event(basket.Updated, "b_3", "cy@example.com"))
-	b.waitScheduled("remind:pink:b_3:s1:v1")
-	b.send(b.event(basket.Updated, "b_3", "cy@example.com",
-		basket.Item{SKU: "T-9", Name: "Silk tie", Quantity: 1, UnitPrice: 4500}))
-	b.waitScheduled("remind:pink:b_3:s1:v2")
-	assert.Equal(t, []string{"remind:pink:b_3:s1:v2"}, b.scheduled(), "the v1 task was deleted")
+	onBothBackends(t, func(t *testing.T, backend string) {
+		b := setup(t, backend, func(c *config.Config) { c.Reminders.Steps = []config.Step{{After: 2 * time.Second}} })
+		b.send(b.event(basket.Updated, "b_3", "cy@example.com"))
+		b.waitScheduled("remind:pink:b_3:s1:v1")
+		b.send(b.event(basket.Updated, "b_3", "cy@example.com",
+			basket.Item{SKU: "T-9", Name: "Silk tie", Quantity: 1, UnitPrice: 4500}))
+		b.waitScheduled("remind:pink:b_3:s1:v2")
+		assert.Equal(t, []string{"remind:pink:b_3:s1:v2"}, b.scheduled(), "the v1 task was deleted")
 
-	msgs := b.smtp.WaitFor(t, 1, 15*time.Second)
-	b.settle(10 * time.Second)
-	require.Len(t, b.smtp.Messages(), 1)
-	text, _ := parts(t, msgs[0])
-	assert.Contains(t, text, "Silk tie", "the email shows the basket as updated")
-	assert.NotContains(t, text, "Oxford shirt")
+		msgs := b.smtp.WaitFor(t, 1, 15*time.Second)
+		b.settle(10 * time.Second)
+		require.Len(t, b.smtp.Messages(), 1)
+		text, _ := parts(t, msgs[0])
+		assert.Contains(t, text, "Silk tie", "the email shows the basket as updated")
+		assert.NotContains(t, text, "Oxford shirt")
+	})
 }
 
 func TestOneClickUnsubscribeStopsBasketEmailsOnly(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	b.send(b.event(basket.Updated, "b_4", "dee@example.com"))
-	msgs := b.smtp.WaitFor(t, 1, 15*time.Second)
-	unsubURL := strings.Trim(smtptest.Header(msgs[0].Parsed(t), "List-Unsubscribe"), "<>")
+	onBothBackends(t, func(t *testing.T, backend string) {
+		b := setup(t, backend)
+		b.send(b.event(basket.Updated, "b_4", "dee@example.com"))
+		msgs := b.smtp.WaitFor(t, 1, 15*time.Second)
+		unsubURL := strings.Trim(smtptest.Header(msgs[0].Parsed(t), "List-Unsubscribe"), "<>")
 
-	// RFC 8058: the mail client POSTs "List-Unsubscribe=One-Click", form-encoded.
-	resp, err := http.Post(unsubURL, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
-	require.NoError(t, err)
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Contains(t, string(body), "Newsletters you chose to receive are unaffected")
+		// RFC 8058: the mail client POSTs "List-Unsubscribe=One-Click", form-encoded.
+		resp, err := http.Post(unsubURL, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Contains(t, string(body), "Newsletters you chose to receive are unaffected")
 
-	assert.Equal(t, true, b.check("dee@example.com", "basket_assistance")["suppressed"])
-	assert.Equal(t, false, b.check("dee@example.com", "newsletter")["suppressed"], "newsletters are untouched")
+		assert.Equal(t, true, b.check("dee@example.com", "basket_assistance")["suppressed"])
+		assert.Equal(t, false, b.check("dee@example.com", "newsletter")["suppressed"], "newsletters are untouched")
 
-	b.send(b.event(basket.Updated, "b_5", "DEE@Example.COM")) // the same person, written differently
-	b.settle(15 * time.Second)
-	assert.Len(t, b.smtp.Messages(), 1, "no email after unsubscribing")
+		b.send(b.event(basket.Updated, "b_5", "DEE@Example.COM")) // the same person, written differently
+		b.settle(15 * time.Second)
+		assert.Len(t, b.smtp.Messages(), 1, "no email after unsubscribing")
+	})
 }
 
 func TestDuplicateEventSendsOneEmail(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	e := b.event(basket.Updated, "b_6", "eve@example.com")
-	b.send(e)
-	b.send(e) // the storefront retried the request
-	b.smtp.WaitFor(t, 1, 15*time.Second)
-	b.settle(10 * time.Second)
-	assert.Len(t, b.smtp.Messages(), 1)
+	onBothBackends(t, func(t *testing.T, backend string) {
+		b := setup(t, backend)
+		e := b.event(basket.Updated, "b_6", "eve@example.com")
+		b.send(e)
+		b.send(e) // the storefront retried the request
+		b.smtp.WaitFor(t, 1, 15*time.Second)
+		b.settle(10 * time.Second)
+		assert.Len(t, b.smtp.Messages(), 1)
+	})
 }
 
 func TestTemporaryFailureIsRetriedOnce(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	b.smtp.FailRecipients(451)
-	b.send(b.event(basket.Updated, "b_7", "fay@example.com"))
-	b.smtp.WaitFor(t, 1, 20*time.Second)
-	b.settle(10 * time.Second)
-	assert.Len(t, b.smtp.Messages(), 1, "one email after 451 then OK")
+	onBothBackends(t, func(t *testing.T, backend string) {
+		b := setup(t, backend)
+		b.smtp.FailRecipients(451)
+		b.send(b.event(basket.Updated, "b_7", "fay@example.com"))
+		b.smtp.WaitFor(t, 1, 20*time.Second)
+		b.settle(10 * time.Second)
+		assert.Len(t, b.smtp.Messages(), 1, "one email after 451 then OK")
+	})
 }
 
 func TestHardBounceSuppressesGlobally(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	b.smtp.FailRecipients(550)
-	b.send(b.event(basket.Updated, "b_8", "gone@example.com"))
-	require.Eventually(t, func() bool {
-		return b.check("gone@example.com", "basket_assistance")["suppressed"] == true
-	}, 15*time.Second, 20*time.Millisecond)
-	by := b.check("gone@example.com", "newsletter")["by"].(map[string]any)
-	assert.Equal(t, "hard_bounce", by["reason"])
-	assert.Equal(t, "all", by["scope"])
-	assert.Equal(t, "system", by["origin"])
-	b.settle(10 * time.Second)
-	assert.Empty(t, b.smtp.Messages())
+	onBothBackends(t, func(t *testing.T, backend string) {
+		b := setup(t, backend)
+		b.smtp.FailRecipients(550)
+		b.send(b.event(basket.Updated, "b_8", "gone@example.com"))
+		require.Eventually(t, func() bool {
+			return b.check("gone@example.com", "basket_assistance")["suppressed"] == true
+		}, 15*time.Second, 20*time.Millisecond)
+		by := b.check("gone@example.com", "newsletter")["by"].(map[string]any)
+		assert.Equal(t, "hard_bounce", by["reason"])
+		assert.Equal(t, "all", by["scope"])
+		assert.Equal(t, "system", by["origin"])
+		b.settle(10 * time.Second)
+		assert.Empty(t, b.smtp.Messages())
+	})
 }
 
 func TestWorkerRestartMidScheduleSendsOnce(t *testing.T) {
 	t.Parallel()
-	b := setup(t, func(c *config.Config) { c.Reminders.Steps = []config.Step{{After: 2 * time.Second}} })
+	b := setup(t, realRedis, func(c *config.Config) { c.Reminders.Steps = []config.Step{{After: 2 * time.Second}} })
 	b.send(b.event(basket.Updated, "b_9", "hal@example.com"))
 	b.waitScheduled("remind:pink:b_9:s1:v1")
 	require.NoError(t, b.main.Close())
@@ -367,23 +400,24 @@ func TestWorkerRestartMidScheduleSendsOnce(t *testing.T) {
 }
 
 func TestNoPlaintextAddressInRedis(t *testing.T) {
-	t.Parallel()
-	b := setup(t, func(c *config.Config) {
-		c.Reminders.Steps = []config.Step{{After: time.Second}, {After: 2 * time.Second}}
-	})
-	const addr = "ivy.secret@example.com"
-	b.send(b.event(basket.Updated, "b_10", addr))
-	b.waitScheduled("remind:pink:b_10:s1:v1")
-	assertNoAddress(t, b.rdb, addr) // while the event and reminder tasks exist
+	onBothBackends(t, func(t *testing.T, backend string) {
+		b := setup(t, backend, func(c *config.Config) {
+			c.Reminders.Steps = []config.Step{{After: time.Second}, {After: 2 * time.Second}}
+		})
+		const addr = "ivy.secret@example.com"
+		b.send(b.event(basket.Updated, "b_10", addr))
+		b.waitScheduled("remind:pink:b_10:s1:v1")
+		assertNoAddress(t, b.rdb, addr) // while the event and reminder tasks exist
 
-	msgs := b.smtp.WaitFor(t, 2, 15*time.Second)
-	unsubURL := strings.Trim(smtptest.Header(msgs[0].Parsed(t), "List-Unsubscribe"), "<>")
-	assert.NotContains(t, strings.ToLower(unsubURL), "ivy", "no address in URLs")
-	resp, err := http.PostForm(unsubURL, url.Values{"List-Unsubscribe": {"One-Click"}})
-	require.NoError(t, err)
-	resp.Body.Close()
-	b.settle(10 * time.Second)
-	assertNoAddress(t, b.rdb, addr) // after sending and unsubscribing
+		msgs := b.smtp.WaitFor(t, 2, 15*time.Second)
+		unsubURL := strings.Trim(smtptest.Header(msgs[0].Parsed(t), "List-Unsubscribe"), "<>")
+		assert.NotContains(t, strings.ToLower(unsubURL), "ivy", "no address in URLs")
+		resp, err := http.PostForm(unsubURL, url.Values{"List-Unsubscribe": {"One-Click"}})
+		require.NoError(t, err)
+		resp.Body.Close()
+		b.settle(10 * time.Second)
+		assertNoAddress(t, b.rdb, addr) // after sending and unsubscribing
+	})
 }
 
 // assertNoAddress reads every key and value of the database, of every type,
@@ -429,7 +463,7 @@ func assertNoAddress(t *testing.T, rdb *redis.Client, addr string) {
 
 func TestShutdownLetsAnInFlightSendFinish(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := setup(t, realRedis)
 	waiting, release := b.smtp.HoldData()
 	b.send(b.event(basket.Updated, "b_11", "joy@example.com"))
 	select {
