@@ -14,6 +14,16 @@ type Storefront struct {
 	BasketURL     string // with "{basket_id}" where the basket id goes
 	PostalAddress string
 	DefaultLocale string
+	// Contact is where shoppers get help (an address or a URL); "" means the From address.
+	Contact string
+}
+
+// HelpContact returns Contact, or the From address when none is set.
+func (s Storefront) HelpContact() string {
+	if s.Contact != "" {
+		return s.Contact
+	}
+	return s.FromAddress().Address
 }
 
 // BasketLink returns the storefront's URL for basketID.

@@ -34,6 +34,8 @@ type Config struct {
 	Retention   Retention    `mapstructure:"retention"`
 	Log         Log          `mapstructure:"log"`
 	Outbox      Outbox       `mapstructure:"outbox"`
+	Templates   Templates    `mapstructure:"templates"`
+	DKIM        DKIM         `mapstructure:"dkim"`
 	Storefronts []Storefront `mapstructure:"storefronts"`
 }
 
@@ -99,6 +101,18 @@ type Outbox struct {
 	Dir string `mapstructure:"dir"` // one .eml file per email
 }
 
+// Templates configures email templates.
+type Templates struct {
+	Dir string `mapstructure:"dir"` // override folder; "" uses the built-in templates only
+}
+
+// DKIM configures signing. All three keys, or none (no signing).
+type DKIM struct {
+	Domain   string `mapstructure:"domain"`
+	Selector string `mapstructure:"selector"`
+	KeyFile  string `mapstructure:"key_file"` // PEM: RSA (PKCS#1 or #8) or Ed25519
+}
+
 // Log configures logging.
 type Log struct {
 	Level  string `mapstructure:"level"`  // debug | info | warn | error
@@ -114,6 +128,7 @@ type Storefront struct {
 	BasketURL     string `mapstructure:"basket_url"`
 	PostalAddress string `mapstructure:"postal_address"`
 	DefaultLocale string `mapstructure:"default_locale"`
+	Contact       string `mapstructure:"contact"` // help address or URL; "" means the from address
 }
 
 // EnvPrefix is the prefix of environment overrides: redis.addr is BASKETASSIST_REDIS_ADDR.
@@ -279,6 +294,9 @@ func (c Config) Validate() error {
 	if c.Log.Format != "json" && c.Log.Format != "text" && c.Log.Format != "auto" {
 		bad("log.format", "must be json, text or auto, got %q", c.Log.Format)
 	}
+	if set := countSet(c.DKIM.Domain, c.DKIM.Selector, c.DKIM.KeyFile); set != 0 && set != 3 {
+		bad("dkim", "set all of dkim.domain, dkim.selector and dkim.key_file, or none")
+	}
 	if c.SMTP.Host == "" && strings.TrimSpace(c.Outbox.Dir) == "" {
 		bad("outbox.dir", "is required when smtp.host is empty (dev mode writes emails there)")
 	}
@@ -332,6 +350,16 @@ func (c Config) validateStorefronts() []error {
 		}
 	}
 	return errs
+}
+
+func countSet(values ...string) int {
+	n := 0
+	for _, v := range values {
+		if v != "" {
+			n++
+		}
+	}
+	return n
 }
 
 func loopback(host string) bool {

@@ -1,14 +1,30 @@
 // Package templates renders basketassist's emails and customer pages from
-// embedded templates: the text part with text/template, HTML with html/template.
+// templates: embedded defaults in English, German and French, optionally
+// overridden from a folder (templates.dir). Text parts use text/template,
+// HTML parts html/template.
+//
+// An email is built from three files: a language-neutral layout
+// (layout.txt.tmpl and layout.html.tmpl), a locale's common.tmpl (greeting,
+// footer, labels) and its step<N>.tmpl (subject and introduction). The same
+// locale files serve both parts: html/template escapes them for HTML.
 package templates
 
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	htmltemplate "html/template"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	texttemplate "text/template"
+
+	"golang.org/x/text/language"
 )
 
 //go:embed email pages
@@ -18,14 +34,16 @@ var files embed.FS
 // tokens, never addresses.
 type Email struct {
 	Step           int
-	Locale         string
+	Locale         string // the customer's locale: formats money and picks the language
+	Lang           string // the language of the template used; set by Renderer.Email
 	StorefrontName string
 	CustomerName   string // "" when unknown
 	Lines          []Line
 	Total          string // formatted for Locale
 	BasketURL      string // through /r/{token}
 	UnsubscribeURL string // /u/{token}
-	HelpAddress    string // the storefront's reply address, for questions
+	PreferencesURL string // /p/{token}; "" leaves the link out
+	HelpAddress    string // the storefront's contact, for questions
 	PostalAddress  string
 }
 
@@ -44,46 +62,262 @@ type Rendered struct {
 	Subject string
 	Text    string
 	HTML    string
+	Lang    string   // the template language used
+	Files   []string // the template files used, for previews and logs
 }
 
-// Renderer renders emails and pages. Build it with New, which parses every
-// template up front so a broken one stops start-up rather than a send.
+// Options configures a Renderer. The zero value uses the built-in templates only.
+type Options struct {
+	// Dir is the override folder (templates.dir): "<locale>/step<N>.tmpl",
+	// "<locale>/common.tmpl", "layout.{txt,html}.tmpl", and the same under
+	// "<storefront id>/" for one storefront. "" means none.
+	Dir string
+	// Storefronts are the configured storefront ids, so that their folders in
+	// Dir are not mistaken for locales.
+	Storefronts []string
+}
+
+// Renderer renders emails and pages. It is safe for concurrent use.
 type Renderer struct {
+	builtin  fs.FS
+	override fs.FS // nil without templates.dir
+	dirName  string
+	pages    *htmltemplate.Template
+	locales  []string
+	mu       sync.Mutex
+	sets     map[string]*emailSet
+}
+
+type emailSet struct {
 	text  *texttemplate.Template
 	html  *htmltemplate.Template
-	pages *htmltemplate.Template
+	lang  string
+	files []string
 }
 
-// New parses the embedded templates.
-func New() (*Renderer, error) {
-	text, err := texttemplate.New("").ParseFS(files, "email/*.txt.tmpl")
-	if err != nil {
-		return nil, fmt.Errorf("templates: %w", err)
-	}
-	html, err := htmltemplate.New("").ParseFS(files, "email/*.html.tmpl")
-	if err != nil {
-		return nil, fmt.Errorf("templates: %w", err)
-	}
+// New loads the templates. It does not render anything yet: call Check at
+// start-up to find every broken template before the first send.
+func New(o Options) (*Renderer, error) {
+	builtin, _ := fs.Sub(files, "email")
 	pages, err := htmltemplate.New("").ParseFS(files, "pages/*.html.tmpl")
 	if err != nil {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
-	return &Renderer{text: text, html: html, pages: pages}, nil
+	r := &Renderer{builtin: builtin, pages: pages, sets: map[string]*emailSet{}}
+	if o.Dir != "" {
+		st, err := os.Stat(o.Dir)
+		if err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("templates.dir: %q is not a folder", o.Dir)
+		}
+		r.override, r.dirName = os.DirFS(o.Dir), o.Dir
+	}
+	r.locales = r.findLocales(o.Storefronts)
+	return r, nil
 }
 
-// Email renders the reminder e.
-func (r *Renderer) Email(e Email) (Rendered, error) {
+// Locales returns the locales with templates, built-in or overridden, sorted.
+func (r *Renderer) Locales() []string { return r.locales }
+
+func (r *Renderer) findLocales(storefronts []string) []string {
+	seen := map[string]bool{}
+	isStorefront := map[string]bool{}
+	for _, s := range storefronts {
+		isStorefront[s] = true
+	}
+	collect := func(fsys fs.FS, dir string) {
+		entries, _ := fs.ReadDir(fsys, dir)
+		for _, e := range entries {
+			if !e.IsDir() || (dir == "." && isStorefront[e.Name()]) {
+				continue
+			}
+			if steps, _ := fs.Glob(fsys, path.Join(dir, e.Name(), "step*.tmpl")); len(steps) > 0 {
+				seen[e.Name()] = true
+			}
+		}
+	}
+	collect(r.builtin, ".")
+	if r.override != nil {
+		collect(r.override, ".")
+		for s := range isStorefront {
+			collect(r.override, s)
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for l := range seen {
+		out = append(out, l)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// file is one template source found for a relative path.
+type file struct {
+	name string // what errors call it: "templates.dir/pink/de/step1.tmpl" or "built-in de/step1.tmpl"
+	text string
+}
+
+// find looks a relative path up: the storefront's override, the general
+// override, then the built-in templates.
+func (r *Renderer) find(storefront, rel string) (file, bool) {
+	if r.override != nil {
+		for _, p := range []string{path.Join(storefront, rel), rel} {
+			if storefront == "" && p != rel {
+				continue
+			}
+			if b, err := fs.ReadFile(r.override, p); err == nil {
+				return file{name: path.Join(r.dirName, p), text: string(b)}, true
+			}
+		}
+	}
+	if b, err := fs.ReadFile(r.builtin, rel); err == nil {
+		return file{name: "built-in " + rel, text: string(b)}, true
+	}
+	return file{}, false
+}
+
+// localeChain is the order in which template languages are tried: the
+// customer's locale, its language, the storefront's default, its language, en.
+func localeChain(locale, storefrontDefault string) []string {
+	var chain []string
+	add := func(l string) {
+		if l == "" {
+			return
+		}
+		for _, c := range chain {
+			if strings.EqualFold(c, l) {
+				return
+			}
+		}
+		chain = append(chain, l)
+	}
+	for _, l := range []string{locale, storefrontDefault} {
+		if tag, err := language.Parse(l); err == nil {
+			add(tag.String())
+			base, _ := tag.Base()
+			add(base.String())
+		}
+	}
+	add("en")
+	return chain
+}
+
+// resolve builds (and caches) the template set for an email.
+func (r *Renderer) resolve(storefront, locale, storefrontDefault string, step int) (*emailSet, error) {
+	key := storefront + "\x00" + locale + "\x00" + storefrontDefault + "\x00" + strconv.Itoa(step)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s, ok := r.sets[key]; ok {
+		return s, nil
+	}
+	chain := localeChain(locale, storefrontDefault)
+	stepNames := []string{"step" + strconv.Itoa(step) + ".tmpl"}
+	if step > 2 {
+		stepNames = append(stepNames, "step2.tmpl") // later steps reuse the "basket saved" wording unless given their own
+	}
+	var stepFile file
+	lang := ""
+	for _, l := range chain {
+		for _, n := range stepNames {
+			if f, ok := r.find(storefront, path.Join(l, n)); ok {
+				stepFile, lang = f, l
+				break
+			}
+		}
+		if lang != "" {
+			break
+		}
+	}
+	if lang == "" {
+		return nil, fmt.Errorf("templates: no template for step %d in any of %v", step, chain)
+	}
+	var common file
+	for _, l := range append([]string{lang}, chain...) {
+		if f, ok := r.find(storefront, path.Join(l, "common.tmpl")); ok {
+			common = f
+			break
+		}
+	}
+	layoutText, _ := r.find(storefront, "layout.txt.tmpl")
+	layoutHTML, _ := r.find(storefront, "layout.html.tmpl")
+
+	set := &emailSet{lang: lang, files: []string{layoutText.name, layoutHTML.name, common.name, stepFile.name}}
+	text := texttemplate.New(layoutText.name)
+	html := htmltemplate.New(layoutHTML.name)
+	if _, err := text.Parse(layoutText.text); err != nil {
+		return nil, err
+	}
+	if _, err := html.Parse(layoutHTML.text); err != nil {
+		return nil, err
+	}
+	for _, f := range []file{common, stepFile} {
+		if _, err := text.New(f.name).Parse(f.text); err != nil {
+			return nil, err
+		}
+		if _, err := html.New(f.name).Parse(f.text); err != nil {
+			return nil, err
+		}
+	}
+	set.text, set.html = text, html
+	r.sets[key] = set
+	return set, nil
+}
+
+// Email renders reminder e for a storefront whose default locale is
+// storefrontDefault. The template language follows e.Locale with fallback.
+func (r *Renderer) Email(storefront, storefrontDefault string, e Email) (Rendered, error) {
+	set, err := r.resolve(storefront, e.Locale, storefrontDefault, e.Step)
+	if err != nil {
+		return Rendered{}, err
+	}
+	e.Lang = set.lang
 	var subject, text, html bytes.Buffer
-	if err := r.text.ExecuteTemplate(&subject, "subject", e); err != nil {
+	if err := set.text.ExecuteTemplate(&subject, "subject", e); err != nil {
 		return Rendered{}, fmt.Errorf("render subject: %w", err)
 	}
-	if err := r.text.ExecuteTemplate(&text, "reminder.txt.tmpl", e); err != nil {
+	if err := set.text.Execute(&text, e); err != nil {
 		return Rendered{}, fmt.Errorf("render text part: %w", err)
 	}
-	if err := r.html.ExecuteTemplate(&html, "reminder.html.tmpl", e); err != nil {
+	if err := set.html.Execute(&html, e); err != nil {
 		return Rendered{}, fmt.Errorf("render html part: %w", err)
 	}
-	return Rendered{Subject: strings.TrimSpace(subject.String()), Text: text.String(), HTML: html.String()}, nil
+	return Rendered{Subject: strings.Join(strings.Fields(subject.String()), " "), Text: text.String(),
+		HTML: html.String(), Lang: set.lang, Files: set.files}, nil
+}
+
+// Storefront is what Check needs to know of a storefront.
+type Storefront struct {
+	ID, Name, DefaultLocale string
+}
+
+// Check renders every storefront × locale × step with sample data and
+// returns every problem, each naming its file and line, so that a broken
+// template stops start-up instead of a send.
+func (r *Renderer) Check(storefronts []Storefront, steps int) error {
+	var errs []error
+	for _, sf := range storefronts {
+		for _, l := range append(r.Locales(), sf.DefaultLocale) {
+			for step := 1; step <= steps; step++ {
+				if _, err := r.Email(sf.ID, sf.DefaultLocale, Sample(sf.Name, l, step)); err != nil {
+					errs = append(errs, fmt.Errorf("storefront %s, locale %s, step %d: %w", sf.ID, l, step, err))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Sample is a realistic email for previews and checks.
+func Sample(storefrontName, locale string, step int) Email {
+	lines := []Line{
+		{Name: "Oxford shirt, white", Quantity: 2, UnitPrice: FormatMoney(8900, "GBP", locale), Total: FormatMoney(17800, "GBP", locale),
+			URL: "https://shop.example/p/oxford-white", ImageURL: "https://shop.example/img/oxford-white.jpg"},
+		{Name: "Silk tie, navy", Quantity: 1, UnitPrice: FormatMoney(4500, "GBP", locale), Total: FormatMoney(4500, "GBP", locale),
+			URL: "https://shop.example/p/tie-navy", ImageURL: "https://shop.example/img/tie-navy.jpg"},
+	}
+	return Email{Step: step, Locale: locale, StorefrontName: storefrontName, CustomerName: "Ann", Lines: lines,
+		Total: FormatMoney(22300, "GBP", locale), BasketURL: "https://basket.example/r/SAMPLE-TOKEN",
+		UnsubscribeURL: "https://basket.example/u/SAMPLE-TOKEN", PreferencesURL: "https://basket.example/p/SAMPLE-TOKEN",
+		HelpAddress: "help@shop.example", PostalAddress: "1 Example Street, London EC1A 1AA"}
 }
 
 // Page is what a customer page shows.

@@ -1,6 +1,8 @@
 package templates
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -30,29 +32,153 @@ func TestFormatMoney(t *testing.T) {
 	}
 }
 
+func builtin(t *testing.T) *Renderer {
+	t.Helper()
+	r, err := New(Options{})
+	require.NoError(t, err)
+	return r
+}
+
 func TestEmailHasEveryRequiredPart(t *testing.T) {
 	t.Parallel()
-	r, err := New()
-	require.NoError(t, err)
-	e := Email{Step: 1, Locale: "en-GB", StorefrontName: "Pink Shirts", CustomerName: "Ann",
-		Lines: []Line{{Name: `Shirt <script>alert(1)</script>`, Quantity: 2, UnitPrice: "£89.00", Total: "£178.00",
-			ImageURL: "https://pink.example/i.jpg"}},
-		Total: "£178.00", BasketURL: "https://ba.example/r/TOKEN", UnsubscribeURL: "https://ba.example/u/TOKEN",
-		HelpAddress: "hello@pink.example", PostalAddress: "1 Jermyn Street"}
-	out, err := r.Email(e)
+	r := builtin(t)
+	e := Sample("Pink Shirts", "en-GB", 1)
+	e.Lines[0].Name = `Shirt <script>alert(1)</script>`
+	out, err := r.Email("pink", "en-GB", e)
 	require.NoError(t, err)
 	assert.Equal(t, "Can we help with your basket at Pink Shirts?", out.Subject)
+	assert.Equal(t, "en", out.Lang)
 	for name, part := range map[string]string{"text": out.Text, "html": out.HTML} {
-		for _, want := range []string{"Hello Ann", "£178.00", "https://ba.example/r/TOKEN", "https://ba.example/u/TOKEN",
-			"newsletters you chose to receive are unaffected", "1 Jermyn Street", "hello@pink.example", "Need help?"} {
+		for _, want := range []string{"Hello Ann", "£178.00", "£223.00", e.BasketURL, e.UnsubscribeURL, e.PreferencesURL,
+			"newsletters you chose to receive are unaffected", e.PostalAddress, "help@shop.example", "Need help?",
+			"You are receiving this because"} {
 			assert.Contains(t, part, want, name)
 		}
 	}
 	assert.NotContains(t, out.HTML, "<script>", "storefront-supplied names are escaped")
 	assert.Contains(t, out.HTML, `alt="Shirt &lt;script&gt;`)
+	assert.Contains(t, out.HTML, `<html lang="en">`)
 
 	e.Step = 2
-	out, err = r.Email(e)
+	out, err = r.Email("pink", "en-GB", e)
 	require.NoError(t, err)
 	assert.Equal(t, "Your basket at Pink Shirts is saved", out.Subject)
+}
+
+func TestLocalesAndSteps(t *testing.T) {
+	t.Parallel()
+	r := builtin(t)
+	assert.Equal(t, []string{"de", "en", "fr"}, r.Locales())
+	subjects := map[string][2]string{
+		"en-GB": {"Can we help with your basket at Pink?", "Your basket at Pink is saved"},
+		"de-DE": {"Können wir Ihnen bei Ihrem Warenkorb bei Pink helfen?", "Ihr Warenkorb bei Pink ist gespeichert"},
+		"fr-FR": {"Pouvons-nous vous aider avec votre panier chez Pink ?", "Votre panier chez Pink est sauvegardé"},
+	}
+	for locale, want := range subjects {
+		for step := 1; step <= 2; step++ {
+			out, err := r.Email("pink", "en-GB", Sample("Pink", locale, step))
+			require.NoError(t, err)
+			assert.Equal(t, want[step-1], out.Subject, "%s step %d", locale, step)
+		}
+	}
+	de, err := r.Email("pink", "en-GB", Sample("Pink", "de-DE", 1))
+	require.NoError(t, err)
+	assert.Contains(t, de.Text, "223,00\u00a0£", "money formatted for the locale")
+	assert.Contains(t, de.HTML, "Zurück zum Warenkorb")
+	assert.Contains(t, de.Text, "Newsletter, die Sie abonniert haben, bleiben unverändert")
+
+	out, err := r.Email("pink", "en-GB", Sample("Pink", "en-GB", 3))
+	require.NoError(t, err)
+	assert.Equal(t, "Your basket at Pink is saved", out.Subject, "later steps reuse step 2 unless given their own")
+}
+
+func TestLocaleFallbackChain(t *testing.T) {
+	t.Parallel()
+	r := builtin(t)
+	cases := []struct{ locale, storefrontDefault, lang string }{
+		{"de-AT", "en-GB", "de"}, // the customer's language
+		{"es-ES", "fr-FR", "fr"}, // no Spanish: the storefront's default
+		{"es-ES", "es-ES", "en"}, // neither: built-in English
+		{"", "de-DE", "de"},      // unknown customer locale
+		{"not a locale", "", "en"},
+	}
+	for _, c := range cases {
+		out, err := r.Email("pink", c.storefrontDefault, Sample("Pink", c.locale, 1))
+		require.NoError(t, err)
+		assert.Equal(t, c.lang, out.Lang, "%q with default %q", c.locale, c.storefrontDefault)
+	}
+	assert.Equal(t, []string{"en-GB", "en", "de-DE", "de"}, localeChain("en-GB", "de-DE"))
+}
+
+func write(t *testing.T, dir, rel, text string) {
+	t.Helper()
+	p := filepath.Join(dir, rel)
+	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
+}
+
+func TestOverrideFolder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write(t, dir, "en/step1.tmpl", `{{define "subject"}}A question about your {{.StorefrontName}} basket{{end}}{{define "intro"}}Hi from every shop.{{end}}`)
+	write(t, dir, "pink/en/step1.tmpl", `{{define "subject"}}Pink only{{end}}{{define "intro"}}Hi from Pink.{{end}}`)
+	write(t, dir, "es/step1.tmpl", `{{define "subject"}}¿Le ayudamos con su cesta?{{end}}{{define "intro"}}Hola.{{end}}`)
+	r, err := New(Options{Dir: dir, Storefronts: []string{"pink", "blue"}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"de", "en", "es", "fr"}, r.Locales(), "the storefront folder is not a locale")
+
+	pink, err := r.Email("pink", "en-GB", Sample("Pink", "en-GB", 1))
+	require.NoError(t, err)
+	assert.Equal(t, "Pink only", pink.Subject)
+	assert.Contains(t, pink.Text, "Hi from Pink.")
+	assert.Contains(t, pink.Text, "Return to your basket", "common parts still come from the built-in locale")
+
+	blue, err := r.Email("blue", "en-GB", Sample("Blue", "en-GB", 1))
+	require.NoError(t, err)
+	assert.Equal(t, "A question about your Blue basket", blue.Subject)
+
+	es, err := r.Email("blue", "en-GB", Sample("Blue", "es-ES", 1))
+	require.NoError(t, err)
+	assert.Equal(t, "es", es.Lang)
+	assert.Equal(t, "¿Le ayudamos con su cesta?", es.Subject)
+
+	step2, err := r.Email("blue", "en-GB", Sample("Blue", "en-GB", 2))
+	require.NoError(t, err)
+	assert.Equal(t, "Your basket at Blue is saved", step2.Subject, "not overridden: built-in")
+}
+
+func TestBrokenTemplateNamesFileAndLine(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write(t, dir, "pink/de/step2.tmpl", "{{define \"subject\"}}Hallo{{end}}\n{{define \"intro\"}}{{.NoSuchField}{{end}}\n")
+	r, err := New(Options{Dir: dir, Storefronts: []string{"pink"}})
+	require.NoError(t, err)
+	err = r.Check([]Storefront{{ID: "pink", Name: "Pink", DefaultLocale: "en-GB"}}, 2)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), filepath.Join(dir, "pink/de/step2.tmpl")+":2")
+
+	write(t, dir, "pink/de/step2.tmpl", "{{define \"subject\"}}Hallo{{end}}\n{{define \"intro\"}}{{.NoSuchField}}{{end}}\n")
+	r, err = New(Options{Dir: dir, Storefronts: []string{"pink"}})
+	require.NoError(t, err)
+	err = r.Check([]Storefront{{ID: "pink", Name: "Pink", DefaultLocale: "en-GB"}}, 2)
+	require.Error(t, err, "executing with sample data finds a missing field too")
+	assert.Contains(t, err.Error(), "NoSuchField")
+
+	_, err = New(Options{Dir: filepath.Join(dir, "missing")})
+	assert.ErrorContains(t, err, "templates.dir")
+}
+
+func TestBuiltInTemplatesPassTheCheckAndStaySmall(t *testing.T) {
+	t.Parallel()
+	r := builtin(t)
+	require.NoError(t, r.Check([]Storefront{{ID: "pink", Name: "Pink Shirts", DefaultLocale: "en-GB"}}, 2))
+	e := Sample("Pink Shirts", "fr-FR", 2)
+	for len(e.Lines) < 30 {
+		e.Lines = append(e.Lines, e.Lines[0])
+	}
+	out, err := r.Email("pink", "en-GB", e)
+	require.NoError(t, err)
+	assert.Less(t, len(out.HTML), 100*1024, "under 100 KB (Gmail clips at 102 KB), even with 30 items")
+	assert.Equal(t, strings.Count(out.HTML, "<img "), strings.Count(out.HTML, `alt="`), "every image has alt text")
+	assert.Contains(t, out.HTML, `name="color-scheme" content="light dark"`)
 }

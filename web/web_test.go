@@ -47,7 +47,7 @@ func setupWeb(t *testing.T) *webBundle {
 	master, _ := secrets.ParseKey(secrets.GenerateKey())
 	keys, err := secrets.New(master)
 	require.NoError(t, err)
-	renderer, err := templates.New()
+	renderer, err := templates.New(templates.Options{})
 	require.NoError(t, err)
 	b := &webBundle{rdb: rdb, keys: keys, tokens: suppression.NewTokens(keys), sup: suppression.NewStore(rdb, "t:", nil)}
 	sfs := map[string]basket.Storefront{

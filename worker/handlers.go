@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -48,8 +47,9 @@ type Deps struct {
 // Handlers processes the worker's tasks.
 type Handlers struct {
 	Deps
-	opts  Options
-	sched *scheduler
+	opts     Options
+	sched    *scheduler
+	composer *Composer
 }
 
 // NewHandlers returns Handlers. The asynq client and inspector they schedule
@@ -68,7 +68,7 @@ func NewHandlers(d Deps, o Options) *Handlers {
 		o.MaxRetry = 10
 	}
 	o.PublicURL = strings.TrimRight(o.PublicURL, "/")
-	return &Handlers{Deps: d, opts: o, sched: &scheduler{
+	return &Handlers{Deps: d, opts: o, composer: &Composer{Tokens: d.Tokens, Renderer: d.Renderer, PublicURL: o.PublicURL, Now: o.Now}, sched: &scheduler{
 		client:    asynq.NewClientFromRedisClient(d.Redis),
 		inspector: asynq.NewInspectorFromRedisClient(d.Redis),
 		maxRetry:  o.MaxRetry,
@@ -153,7 +153,7 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 		h.skip(ctx, log, "suppressed", "suppression", entry.Scope, "suppression_reason", entry.Reason)
 		return h.finish(ctx, p, basket.Suppressed)
 	}
-	msg, err := h.compose(sf, b, p.Step, rcpt)
+	msg, err := h.composer.Compose(sf, b, p.Step, rcpt)
 	if err != nil {
 		_ = h.finishQuietly(ctx, p, basket.Failed)
 		return fmt.Errorf("compose reminder: %v: %w", err, asynq.SkipRetry)
@@ -234,38 +234,3 @@ func (h *Handlers) finish(ctx context.Context, p reminderPayload, outcome string
 	return h.scheduleStep(ctx, p.Storefront, p.BasketID, next.Task, next.Step, next.Version, next.LastActivity)
 }
 
-func (h *Handlers) compose(sf basket.Storefront, b basket.Basket, step int, rcpt secrets.Recipient) (*Message, error) {
-	c := b.Customer
-	locale := c.Locale
-	if locale == "" {
-		locale = sf.DefaultLocale
-	}
-	tok := h.Tokens.Encode(suppression.Token{Scope: suppression.BasketAssistance, Storefront: sf.ID,
-		Recipient: rcpt, Masked: secrets.MaskAddress(c.Email), BasketID: b.ID, Step: step})
-	data := templates.Email{
-		Step: step, Locale: locale, StorefrontName: sf.Name, CustomerName: c.Name,
-		Total:          templates.FormatMoney(b.Contents.Total(), b.Contents.Currency, locale),
-		BasketURL:      h.opts.PublicURL + "/r/" + tok,
-		UnsubscribeURL: h.opts.PublicURL + "/u/" + tok,
-		HelpAddress:    sf.FromAddress().Address,
-		PostalAddress:  sf.PostalAddress,
-	}
-	for _, it := range b.Contents.Items {
-		data.Lines = append(data.Lines, templates.Line{Name: it.Name, Quantity: it.Quantity,
-			UnitPrice: templates.FormatMoney(it.UnitPrice, b.Contents.Currency, locale),
-			Total:     templates.FormatMoney(it.UnitPrice*it.Quantity, b.Contents.Currency, locale),
-			URL:       it.URL, ImageURL: it.ImageURL})
-	}
-	r, err := h.Renderer.Email(data)
-	if err != nil {
-		return nil, err
-	}
-	domain := sf.FromDomain()
-	return &Message{
-		From: sf.FromAddress(), To: &mail.Address{Name: c.Name, Address: c.Email},
-		Subject: r.Subject, Text: r.Text, HTML: r.HTML, Date: h.opts.Now(),
-		MessageID:   MessageID(sf.ID, b.ID, step, domain),
-		ListID:      fmt.Sprintf("%s basket assistance <basket-assistance.%s.%s>", sf.Name, sf.ID, domain),
-		Unsubscribe: data.UnsubscribeURL,
-	}, nil
-}

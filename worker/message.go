@@ -22,6 +22,8 @@ type Message struct {
 	ListID string
 	// Unsubscribe is the one-click URL for List-Unsubscribe (RFC 8058).
 	Unsubscribe string
+	// Lang is the language of the text (Content-Language).
+	Lang string
 }
 
 // Sender delivers a Message. Errors should be *SendError so the handler can

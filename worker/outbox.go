@@ -3,27 +3,32 @@ package worker
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	gomail "github.com/wneessen/go-mail"
 )
 
 // OutboxSender writes each message as an .eml file into a folder instead of
 // sending it: the dev-mode stand-in for SMTP (smtp.host empty). The files
 // hold addresses, as any mail catcher does; it is not for production.
 type OutboxSender struct {
-	dir string
+	dir  string
+	dkim *gomail.DKIMSigner
 }
 
 var _ Sender = (*OutboxSender)(nil)
 
-// NewOutboxSender creates dir if needed.
-func NewOutboxSender(dir string) (*OutboxSender, error) {
+// NewOutboxSender creates dir if needed. dkim, if set, signs each file as
+// the SMTP sender would sign the message.
+func NewOutboxSender(dir string, dkim *gomail.DKIMSigner) (*OutboxSender, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("outbox.dir: %w", err)
 	}
-	return &OutboxSender{dir: dir}, nil
+	return &OutboxSender{dir: dir, dkim: dkim}, nil
 }
 
 // Dir returns the folder the emails go to.
@@ -35,7 +40,7 @@ func (o *OutboxSender) Send(ctx context.Context, m *Message) error {
 	if err := ctx.Err(); err != nil {
 		return &SendError{Class: Temporary, Err: err}
 	}
-	msg, err := buildMsg(m)
+	msg, err := buildMsg(m, o.dkim)
 	if err != nil {
 		return &SendError{Class: Rejected, Err: err}
 	}
@@ -52,4 +57,14 @@ func (o *OutboxSender) Send(ctx context.Context, m *Message) error {
 		return &SendError{Class: Temporary, Err: err}
 	}
 	return nil
+}
+
+// WriteEML writes m as an .eml (RFC 5322) message, DKIM-signed when dkim is set.
+func WriteEML(w io.Writer, m *Message, dkim *gomail.DKIMSigner) error {
+	msg, err := buildMsg(m, dkim)
+	if err != nil {
+		return err
+	}
+	_, err = msg.WriteTo(w)
+	return err
 }

@@ -20,6 +20,8 @@ type SMTPOptions struct {
 	TLS         string // "none", "starttls", "opportunistic" or "tls" (implicit TLS)
 	Connections int
 	Timeout     time.Duration
+	// DKIM signs every message when set (see NewDKIMSigner).
+	DKIM *gomail.DKIMSigner
 }
 
 // SMTPSender sends over a small pool of SMTP connections that stay open
@@ -28,6 +30,7 @@ type SMTPOptions struct {
 type SMTPSender struct {
 	client *gomail.Client
 	slots  chan *smtp.Client // one slot per allowed connection; nil = not connected
+	dkim   *gomail.DKIMSigner
 }
 
 var _ Sender = (*SMTPSender)(nil)
@@ -64,7 +67,7 @@ func NewSMTPSender(o SMTPOptions) (*SMTPSender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smtp client: %w", err)
 	}
-	s := &SMTPSender{client: c, slots: make(chan *smtp.Client, o.Connections)}
+	s := &SMTPSender{client: c, slots: make(chan *smtp.Client, o.Connections), dkim: o.DKIM}
 	for range o.Connections {
 		s.slots <- nil
 	}
@@ -74,7 +77,7 @@ func NewSMTPSender(o SMTPOptions) (*SMTPSender, error) {
 // Send delivers m. It waits for a free connection (or ctx), dials if needed,
 // and returns a *SendError on failure.
 func (s *SMTPSender) Send(ctx context.Context, m *Message) error {
-	msg, err := buildMsg(m)
+	msg, err := buildMsg(m, s.dkim)
 	if err != nil {
 		return &SendError{Class: Rejected, Err: err}
 	}
@@ -167,8 +170,13 @@ func smtpCode(err error) int {
 	return 0
 }
 
-func buildMsg(m *Message) (*gomail.Msg, error) {
+// buildMsg turns m into a go-mail message: multipart/alternative, no
+// User-Agent or X-Mailer, DKIM-signed when dkim is set.
+func buildMsg(m *Message, dkim *gomail.DKIMSigner) (*gomail.Msg, error) {
 	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
+	if dkim != nil {
+		msg.SetDKIM(dkim)
+	}
 	if err := msg.FromFormat(m.From.Name, m.From.Address); err != nil {
 		return nil, fmt.Errorf("from: %w", err)
 	}
@@ -182,6 +190,9 @@ func buildMsg(m *Message) (*gomail.Msg, error) {
 	msg.SetListUnsubscribe(m.Unsubscribe)
 	msg.SetListUnsubscribePost()
 	msg.SetGenHeader(gomail.Header("Auto-Submitted"), "auto-generated")
+	if m.Lang != "" {
+		msg.SetGenHeader(gomail.Header("Content-Language"), m.Lang)
+	}
 	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
 	msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
 	return msg, nil

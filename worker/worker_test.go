@@ -38,7 +38,7 @@ func setupWorker(t *testing.T, rdb *redis.Client, steps ...time.Duration) *worke
 	master, _ := secrets.ParseKey(secrets.GenerateKey())
 	keys, err := secrets.New(master)
 	require.NoError(t, err)
-	renderer, err := templates.New()
+	renderer, err := templates.New(templates.Options{})
 	require.NoError(t, err)
 	smtpSrv := smtptest.Start(t)
 	sender, err := NewSMTPSender(SMTPOptions{Host: smtpSrv.Host, Port: smtpSrv.Port, Connections: 2})

@@ -36,8 +36,10 @@ type Main struct {
 	// Worker and Web select the halves to run; serve runs both.
 	Worker, Web bool
 	Logger      *slog.Logger
-	// Sender replaces SMTP when set (tests, dev outbox).
+	// Sender replaces SMTP when set (tests).
 	Sender worker.Sender
+	// WrapSender, when set, wraps whichever sender is used (the demo watches sends with it).
+	WrapSender func(worker.Sender) worker.Sender
 	// Now replaces the clock when set.
 	Now func() time.Time
 	// Demo opens /outbox without the admin token (the demo command).
@@ -121,7 +123,7 @@ func openCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*core, 
 			locale = "en-GB"
 		}
 		c.storefronts[s.ID] = basket.Storefront{ID: s.ID, Name: s.Name, From: s.From, BasketURL: s.BasketURL,
-			PostalAddress: s.PostalAddress, DefaultLocale: locale}
+			PostalAddress: s.PostalAddress, DefaultLocale: locale, Contact: s.Contact}
 	}
 	c.baskets = basket.NewStore(rdb, keys, basket.StoreOptions{Prefix: cfg.Redis.Prefix, Steps: len(cfg.Reminders.Steps),
 		BasketTTL: cfg.Retention.Basket, ClaimTTL: cfg.Retention.Idempotency, EventTTL: cfg.Retention.Events})
@@ -154,19 +156,23 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			_ = m.Close()
 		}
 	}()
-	renderer, err := templates.New()
+	cfg := m.Config
+	renderer, err := loadTemplates(cfg, m.core.storefronts)
+	if err != nil {
+		return err
+	}
+	signer, err := worker.NewDKIMSigner(worker.DKIMOptions{Domain: cfg.DKIM.Domain, Selector: cfg.DKIM.Selector, KeyFile: cfg.DKIM.KeyFile})
 	if err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		metrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(m.core.rdb)))
-	cfg := m.Config
 
 	if m.Worker {
 		sender := m.Sender
 		if sender == nil && cfg.SMTP.Host == "" {
-			if sender, err = worker.NewOutboxSender(cfg.Outbox.Dir); err != nil {
+			if sender, err = worker.NewOutboxSender(cfg.Outbox.Dir, signer); err != nil {
 				return err
 			}
 			m.Logger.Warn("smtp.host is empty: writing emails to the outbox folder (dev only)", "dir", cfg.Outbox.Dir)
@@ -174,10 +180,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		if sender == nil {
 			if m.smtpSender, err = worker.NewSMTPSender(worker.SMTPOptions{Host: cfg.SMTP.Host, Port: cfg.SMTP.Port,
 				Username: cfg.SMTP.Username, Password: cfg.SMTP.Password, TLS: cfg.SMTP.TLS,
-				Connections: cfg.SMTP.Connections, Timeout: cfg.SMTP.Timeout}); err != nil {
+				Connections: cfg.SMTP.Connections, Timeout: cfg.SMTP.Timeout, DKIM: signer}); err != nil {
 				return err
 			}
 			sender = m.smtpSender
+		}
+		if m.WrapSender != nil {
+			sender = m.WrapSender(sender)
 		}
 		steps := make([]time.Duration, len(cfg.Reminders.Steps))
 		for i, s := range cfg.Reminders.Steps {
@@ -224,6 +233,26 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.Logger.Info("web started", "listen", ln.Addr().String(), "public_url", cfg.Web.PublicURL)
 	}
 	return nil
+}
+
+// loadTemplates loads the email templates (built-in, and templates.dir) and
+// renders every storefront × locale × step once, so that a broken template
+// stops start-up with its file and line.
+func loadTemplates(cfg config.Config, storefronts map[string]basket.Storefront) (*templates.Renderer, error) {
+	var ids []string
+	var check []templates.Storefront
+	for _, s := range storefronts {
+		ids = append(ids, s.ID)
+		check = append(check, templates.Storefront{ID: s.ID, Name: s.Name, DefaultLocale: s.DefaultLocale})
+	}
+	r, err := templates.New(templates.Options{Dir: cfg.Templates.Dir, Storefronts: ids})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Check(check, len(cfg.Reminders.Steps)); err != nil {
+		return nil, fmt.Errorf("templates:\n%w", err)
+	}
+	return r, nil
 }
 
 // Close shuts down gracefully: the web server stops accepting and finishes

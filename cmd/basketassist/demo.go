@@ -81,21 +81,9 @@ func runDemo(ctx context.Context, configPath string, args []string, stdout, stde
 	printDevBanner(stderr, cfg)
 
 	rec := &recordingSender{sent: make(chan *worker.Message, 1024)}
-	m := &Main{Config: cfg, Worker: true, Web: true, Demo: true, Listener: ln, Logger: newLogger(config.Log{Level: "warn", Format: cfg.Log.Format}, stderr)}
-	if cfg.SMTP.Host == "" {
-		if rec.next, err = worker.NewOutboxSender(cfg.Outbox.Dir); err != nil {
-			return err
-		}
-	} else {
-		s, err := worker.NewSMTPSender(worker.SMTPOptions{Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, Username: cfg.SMTP.Username,
-			Password: cfg.SMTP.Password, TLS: cfg.SMTP.TLS, Connections: cfg.SMTP.Connections, Timeout: cfg.SMTP.Timeout})
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		rec.next = s
-	}
-	m.Sender = rec
+	m := &Main{Config: cfg, Worker: true, Web: true, Demo: true, Listener: ln,
+		Logger:     newLogger(config.Log{Level: "warn", Format: cfg.Log.Format}, stderr),
+		WrapSender: func(s worker.Sender) worker.Sender { rec.next = s; return rec }}
 	if err := m.Run(ctx); err != nil {
 		return err
 	}
