@@ -233,4 +233,3 @@ func (h *Handlers) finish(ctx context.Context, p reminderPayload, outcome string
 	}
 	return h.scheduleStep(ctx, p.Storefront, p.BasketID, next.Task, next.Step, next.Version, next.LastActivity)
 }
-
