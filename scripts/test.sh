@@ -16,6 +16,12 @@ if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; th
   echo "test.sh: installing redis-server (Debian package)" >&2
   install_pkg redis-server
 fi
+# SpamAssassin scores the built-in templates. If it cannot be installed that
+# test skips, saying why.
+if ! command -v spamassassin >/dev/null; then
+  echo "test.sh: installing spamassassin (Debian package) for the template score test" >&2
+  install_pkg spamassassin || echo "test.sh: spamassassin could not be installed; its test will skip" >&2
+fi
 # Headless Chromium for the browser tests. If it cannot be installed they
 # skip, saying why; everything else still runs.
 if ! command -v chromium >/dev/null; then
