@@ -117,13 +117,8 @@ func openCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*core, 
 		return fail(err)
 	}
 	c := &core{cfg: cfg, rdb: rdb, keys: keys, storefronts: map[string]basket.Storefront{}, embedded: embedded}
-	for _, s := range cfg.Storefronts {
-		locale := s.DefaultLocale
-		if locale == "" {
-			locale = "en-GB"
-		}
-		c.storefronts[s.ID] = basket.Storefront{ID: s.ID, Name: s.Name, From: s.From, BasketURL: s.BasketURL,
-			PostalAddress: s.PostalAddress, DefaultLocale: locale, Contact: s.Contact}
+	for _, s := range storefrontsOf(cfg) {
+		c.storefronts[s.ID] = s
 	}
 	c.baskets = basket.NewStore(rdb, keys, basket.StoreOptions{Prefix: cfg.Redis.Prefix, Steps: len(cfg.Reminders.Steps),
 		BasketTTL: cfg.Retention.Basket, ClaimTTL: cfg.Retention.Idempotency, EventTTL: cfg.Retention.Events})
@@ -233,6 +228,20 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.Logger.Info("web started", "listen", ln.Addr().String(), "public_url", cfg.Web.PublicURL)
 	}
 	return nil
+}
+
+// storefrontsOf turns the configured storefronts into the domain type.
+func storefrontsOf(cfg config.Config) []basket.Storefront {
+	out := make([]basket.Storefront, 0, len(cfg.Storefronts))
+	for _, s := range cfg.Storefronts {
+		locale := s.DefaultLocale
+		if locale == "" {
+			locale = "en-GB"
+		}
+		out = append(out, basket.Storefront{ID: s.ID, Name: s.Name, From: s.From, BasketURL: s.BasketURL,
+			PostalAddress: s.PostalAddress, DefaultLocale: locale, Contact: s.Contact})
+	}
+	return out
 }
 
 // loadTemplates loads the email templates (built-in, and templates.dir) and

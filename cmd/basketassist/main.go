@@ -26,6 +26,9 @@ Commands:
   demo [--baskets N] [--exit]
                       serve plus a storefront simulator; prints a summary that must reconcile
   emit [FILE|-]       queue events from a file or stdin (one JSON event, {"events":[...]} or JSON lines)
+  preview [--storefront ID] [--locale L] [--step N] [--out FILE.html|FILE.eml]
+  preview --gallery DIR
+                      render reminders with sample data (a gallery: every storefront × locale × step)
   suppress add|remove|check --email ADDR [--scope S] [--storefront ID] [--reason R]
   version             print the version
 
@@ -67,6 +70,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runServer(ctx, cmd, *configPath, args, stderr)
 	case "demo":
 		return runDemo(ctx, *configPath, args, stdout, stderr)
+	case "preview":
+		return runPreview(*configPath, args, stdout, stderr)
 	case "emit":
 		return runEmit(ctx, *configPath, args, stdin, stdout, stderr)
 	case "suppress":
