@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -170,4 +171,29 @@ func (s *Store) Check(ctx context.Context, r secrets.Recipient, storefront strin
 		}
 	}
 	return false, Entry{}, nil
+}
+
+// Entries returns every entry of r, global and per storefront, in one read.
+// It returns an empty slice when r has none.
+func (s *Store) Entries(ctx context.Context, r secrets.Recipient) ([]Entry, error) {
+	all, err := s.rdb.HGetAll(ctx, s.key(r)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read suppressions: %w", err)
+	}
+	out := make([]Entry, 0, len(all))
+	for _, raw := range all {
+		var e Entry
+		if err := json.Unmarshal([]byte(raw), &e); err != nil {
+			return nil, fmt.Errorf("decode suppression: %w", err)
+		}
+		e.Recipient = r
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, nil
+}
+
+// Blocks reports whether e stops an email of scope from storefront.
+func (e Entry) Blocks(storefront string, scope Scope) bool {
+	return (e.Storefront == "" || e.Storefront == storefront) && (e.Scope == All || e.Scope == scope)
 }

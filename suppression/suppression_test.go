@@ -81,7 +81,7 @@ func TestTokenRoundTripAndTamper(t *testing.T) {
 	k := testKeys(t)
 	ts := NewTokens(k)
 	tok := Token{Scope: BasketAssistance, Storefront: "pink", Recipient: k.Recipient("ann@example.com"),
-		Masked: secrets.MaskAddress("ann@example.com"), BasketID: "b_42", Step: 2}
+		Masked: secrets.MaskAddress("ann@example.com"), BasketID: "b_42", Step: 2, Locale: "de-AT"}
 	s := ts.Encode(tok)
 	assert.NotContains(t, s, "ann")
 	got, err := ts.Decode(s)

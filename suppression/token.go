@@ -23,6 +23,7 @@ type Token struct {
 	Masked     string // e.g. "a***@example.com"
 	BasketID   string
 	Step       int
+	Locale     string // the customer's locale, for pages in their language
 }
 
 const (
@@ -45,6 +46,7 @@ func (ts *Tokens) Encode(t Token) string {
 	b = append(b, t.Recipient[:]...)
 	b = appendShort(b, t.Masked)
 	b = appendShort(b, t.BasketID)
+	b = appendShort(b, t.Locale)
 	b = append(b, ts.mac(b)...)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
@@ -65,6 +67,7 @@ func (ts *Tokens) Decode(s string) (Token, error) {
 	copy(t.Recipient[:], r.take(len(t.Recipient)))
 	t.Masked = r.short()
 	t.BasketID = r.short()
+	t.Locale = r.short()
 	if r.bad || len(r.b) != 0 {
 		return Token{}, ErrInvalidToken
 	}

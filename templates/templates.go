@@ -322,12 +322,20 @@ func Sample(storefrontName, locale string, step int) Email {
 
 // Page is what a customer page shows.
 type Page struct {
+	Lang           string            // page language (PageLanguage)
+	T              map[string]string // its words (PageText); set by Renderer.Page when nil
 	Title          string
 	StorefrontName string
 	Masked         string // the recipient's masked address
-	Action         string // the form's target, for confirm pages
+	Action         string // the form's target
+	Preferences    string // the preferences page of the same token
 	Done           bool   // the change was made
 	Message        string // for error pages
+	// Preference centre state: true means the person receives these emails.
+	Basket, Newsletter, AllOff bool
+	Saved, Resubscribed        bool
+	GlobalBlock                string // reason of a global entry that stops everything, "" for none
+	Contact                    string
 	// Outbox pages (dev mode).
 	Emails []OutboxEmail
 	Email  *OutboxEmail
@@ -345,10 +353,17 @@ const (
 	PageError       = "error.html.tmpl"
 	PageOutbox      = "outbox.html.tmpl"
 	PageOutboxEmail = "outbox_email.html.tmpl"
+	PagePreferences = "preferences.html.tmpl"
 )
 
 // Page renders the named customer page.
 func (r *Renderer) Page(name string, p Page) ([]byte, error) {
+	if p.Lang == "" {
+		p.Lang = "en"
+	}
+	if p.T == nil {
+		p.T = PageText(p.Lang)
+	}
 	var b bytes.Buffer
 	if err := r.pages.ExecuteTemplate(&b, name, p); err != nil {
 		return nil, fmt.Errorf("render page %s: %w", name, err)

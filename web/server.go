@@ -88,6 +88,8 @@ func New(d Deps, o Options) *Server {
 	s.mux.HandleFunc("GET /u/{token}", s.unsubscribePage)
 	s.mux.HandleFunc("POST /u/{token}", s.unsubscribe)
 	s.mux.HandleFunc("GET /r/{token}", s.redirect)
+	s.mux.HandleFunc("GET /p/{token}", s.preferencesPage)
+	s.mux.HandleFunc("POST /p/{token}", s.preferences)
 	s.mux.Handle("POST /v1/suppressions", s.admin(s.addSuppression))
 	s.mux.Handle("DELETE /v1/suppressions", s.admin(s.removeSuppression))
 	s.mux.Handle("POST /v1/suppressions/check", s.admin(s.checkSuppression))
@@ -216,6 +218,7 @@ func (r *statusRecorder) WriteHeader(code int) {
 
 type metrics struct {
 	unsubscribes *prometheus.CounterVec
+	resubscribes *prometheus.CounterVec
 	clicks       *prometheus.CounterVec
 	ingested     *prometheus.CounterVec
 }
@@ -225,6 +228,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		unsubscribes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "basketassist_unsubscribes_total", Help: "Suppressions added through unsubscribe links and the admin API, by scope and origin.",
 		}, []string{"scope", "origin"}),
+		resubscribes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "basketassist_resubscribes_total", Help: "Suppressions removed by recipients on the preferences page, by scope.",
+		}, []string{"scope"}),
 		clicks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "basketassist_basket_link_clicks_total", Help: "Clicks on the return-to-basket link, by storefront and step.",
 		}, []string{"storefront", "step"}),
@@ -232,6 +238,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "basketassist_ingested_events_total", Help: "Events accepted by POST /v1/events, by storefront.",
 		}, []string{"storefront"}),
 	}
-	reg.MustRegister(m.unsubscribes, m.clicks, m.ingested)
+	reg.MustRegister(m.unsubscribes, m.resubscribes, m.clicks, m.ingested)
 	return m
 }

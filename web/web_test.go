@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -291,4 +292,115 @@ func TestHealthAndReadiness(t *testing.T) {
 		resp.Body.Close()
 		assert.Equal(t, http.StatusOK, resp.StatusCode, path)
 	}
+}
+
+func (b *webBundle) tokenIn(email, locale string) (string, secrets.Recipient) {
+	r := b.keys.Recipient(email)
+	return b.tokens.Encode(suppression.Token{Scope: suppression.BasketAssistance, Storefront: "pink", Recipient: r,
+		Masked: secrets.MaskAddress(email), BasketID: "b_7", Step: 1, Locale: locale}), r
+}
+
+func (b *webBundle) form(t *testing.T, path string, values url.Values, header http.Header) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, b.srv.URL+path, strings.NewReader(values.Encode()))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := b.client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func TestPreferenceCentre(t *testing.T) {
+	t.Parallel()
+	b := setupWeb(t)
+	tok, r := b.tokenIn("pat@example.com", "en-GB")
+	state := func() (basketOff, newsletterOff, allOff bool) {
+		return b.suppressed(t, r, suppression.BasketAssistance), b.suppressed(t, r, suppression.Newsletter), b.suppressed(t, r, suppression.All)
+	}
+
+	resp, err := b.client.Get(b.srv.URL + "/p/" + tok)
+	require.NoError(t, err)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, string(page), `name="basket" value="on" checked`)
+	assert.Contains(t, string(page), `name="newsletter" value="on" checked`)
+
+	// Newsletters off, basket emails kept.
+	resp, body := b.form(t, "/p/"+tok, url.Values{"action": {"save"}, "basket": {"on"}}, nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, body, "Your choices are saved.")
+	basketOff, newsletterOff, allOff := state()
+	assert.False(t, basketOff)
+	assert.True(t, newsletterOff)
+	assert.False(t, allOff)
+
+	// "All emails" off: everything blocked.
+	b.form(t, "/p/"+tok, url.Values{"action": {"save"}, "basket": {"on"}, "all": {"on"}}, nil)
+	basketOff, newsletterOff, allOff = state()
+	assert.True(t, basketOff, "all blocks basket emails")
+	assert.True(t, newsletterOff)
+	assert.True(t, allOff)
+
+	// Back from "all": the narrower newsletter entry stays.
+	b.form(t, "/p/"+tok, url.Values{"action": {"save"}, "basket": {"on"}}, nil)
+	basketOff, newsletterOff, allOff = state()
+	assert.False(t, basketOff)
+	assert.True(t, newsletterOff, "removing all does not remove the newsletter entry")
+	assert.False(t, allOff)
+}
+
+func TestUnsubscribeCanBeUndone(t *testing.T) {
+	t.Parallel()
+	b := setupWeb(t)
+	tok, r := b.tokenIn("uma@example.com", "en-GB")
+	resp, page := b.post(t, "/u/"+tok, "", "application/x-www-form-urlencoded", []byte("confirm=1"))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, page, `<form method="post" action="/p/`+tok+`">`)
+	assert.Contains(t, page, `name="action" value="undo"`)
+	require.True(t, b.suppressed(t, r, suppression.BasketAssistance))
+
+	resp, page = b.form(t, "/p/"+tok, url.Values{"action": {"undo"}}, http.Header{"Sec-Fetch-Site": {"same-origin"}})
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, page, "Basket emails are back on.")
+	assert.False(t, b.suppressed(t, r, suppression.BasketAssistance))
+}
+
+func TestPreferencesRefuseCrossSitePosts(t *testing.T) {
+	t.Parallel()
+	b := setupWeb(t)
+	tok, r := b.tokenIn("vic@example.com", "en-GB")
+	for name, h := range map[string]http.Header{
+		"fetch metadata": {"Sec-Fetch-Site": {"cross-site"}},
+		"origin":         {"Origin": {"https://evil.example"}},
+	} {
+		resp, _ := b.form(t, "/p/"+tok, url.Values{"action": {"save"}, "all": {"on"}}, h)
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode, name)
+	}
+	assert.False(t, b.suppressed(t, r, suppression.All), "nothing changed")
+}
+
+func TestPagesSpeakTheCustomersLanguage(t *testing.T) {
+	t.Parallel()
+	b := setupWeb(t)
+	for locale, want := range map[string]string{"de-AT": "Keine Warenkorb-E-Mails mehr?", "fr-FR": "Ne plus recevoir les e-mails de panier ?", "es-ES": "Stop basket emails?"} {
+		tok, _ := b.tokenIn("wes@example.com", locale)
+		resp, err := b.client.Get(b.srv.URL + "/u/" + tok)
+		require.NoError(t, err)
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Contains(t, string(page), want, locale)
+	}
+	tok, _ := b.tokenIn("wes@example.com", "de-DE")
+	resp, err := b.client.Get(b.srv.URL + "/p/" + tok)
+	require.NoError(t, err)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(page), "Ihre E-Mail-Einstellungen")
+	assert.Contains(t, string(page), `<html lang="de">`)
 }

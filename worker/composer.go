@@ -33,7 +33,7 @@ func (c *Composer) Compose(sf basket.Storefront, b basket.Basket, step int, rcpt
 	}
 	base := strings.TrimRight(c.PublicURL, "/")
 	tok := c.Tokens.Encode(suppression.Token{Scope: suppression.BasketAssistance, Storefront: sf.ID,
-		Recipient: rcpt, Masked: secrets.MaskAddress(cust.Email), BasketID: b.ID, Step: step})
+		Recipient: rcpt, Masked: secrets.MaskAddress(cust.Email), BasketID: b.ID, Step: step, Locale: locale})
 	data := templates.Email{
 		Step: step, Locale: locale, StorefrontName: sf.Name, CustomerName: cust.Name,
 		Total:          templates.FormatMoney(b.Contents.Total(), b.Contents.Currency, locale),
