@@ -125,3 +125,61 @@ func TestBadConfigStopsBeforeStarting(t *testing.T) {
 	_, _, err = runCLI(t, "", "frobnicate")
 	assert.ErrorContains(t, err, `unknown command "frobnicate"`)
 }
+
+func TestSuppressImportExportList(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, smtptest.Start(t))
+	path := writeYAML(t, cfg)
+	csvIn := strings.Join([]string{
+		"email,scope,storefront,reason,origin,created_at",
+		"ann@example.com,basket_assistance,pink,unsubscribed,recipient,2026-11-01T10:00:00Z",
+		"bob@example.com,newsletter,,complaint,system,",
+		"not-an-address,all,,manual,operator,",
+		"cat@example.com,everything,,manual,operator,",
+		"dan@example.com,all,blue,manual,operator,",
+		"eve@example.com,all,,hard_bounce,system,2026-11-02T00:00:00Z",
+		`"unterminated,all,,manual,operator,`,
+	}, "\n") + "\n"
+	out, errOut, err := runCLI(t, csvIn, "--config", path, "suppress", "import", "-")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "4 bad rows were skipped")
+	assert.Contains(t, out, "imported 7 rows")
+	assert.Contains(t, out, "3 added")
+	assert.Contains(t, errOut, "line 4: email: is not a bare address")
+	assert.Contains(t, errOut, `line 5: scope: suppression: unknown scope "everything"`)
+	assert.Contains(t, errOut, `line 6: storefront: unknown storefront "blue"`)
+	assert.Contains(t, errOut, "line 8: ")
+	assert.NotContains(t, errOut, "not-an-address", "problems never echo the address")
+
+	for email, want := range map[string]string{"ann@example.com": "suppressed=true", "eve@example.com": "suppressed=true", "cat@example.com": "suppressed=false"} {
+		out, _, err := runCLI(t, "", "--config", path, "suppress", "check", "--email", email, "--storefront", "pink")
+		require.NoError(t, err)
+		assert.Contains(t, out, want, email)
+	}
+
+	out, errOut, err = runCLI(t, "", "--config", path, "suppress", "export")
+	require.NoError(t, err)
+	assert.Contains(t, errOut, "Addresses are not stored, so they cannot be exported")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 4, "header and three entries")
+	assert.Equal(t, "email,scope,storefront,reason,origin,created_at", lines[0])
+	assert.NotContains(t, out, "@example.com")
+	assert.Contains(t, out, ",basket_assistance,pink,unsubscribed,recipient,2026-11-01T10:00:00Z")
+
+	out, _, err = runCLI(t, "", "--config", path, "suppress", "export", "--scope", "all", "--storefront", "*")
+	require.NoError(t, err)
+	assert.Equal(t, 2, strings.Count(out, "\n"), "header and eve's global all")
+
+	// An export re-imports into a deployment with the same key: nothing new.
+	full, _, err := runCLI(t, "", "--config", path, "suppress", "export")
+	require.NoError(t, err)
+	out, _, err = runCLI(t, full, "--config", path, "suppress", "import")
+	require.NoError(t, err)
+	assert.Contains(t, out, "imported 3 rows")
+	assert.Contains(t, out, "0 added, 3 already present, 0 bad")
+
+	out, _, err = runCLI(t, "", "--config", path, "suppress", "list", "--storefront", "pink")
+	require.NoError(t, err)
+	assert.Contains(t, out, "1 entries (addresses are not stored")
+	assert.Contains(t, out, "basket_assistance  pink")
+}

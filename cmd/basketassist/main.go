@@ -30,6 +30,9 @@ Commands:
   preview --gallery DIR
                       render reminders with sample data (a gallery: every storefront × locale × step)
   suppress add|remove|check --email ADDR [--scope S] [--storefront ID] [--reason R]
+  suppress list [--scope S] [--storefront ID|*]
+  suppress import [FILE|-]      CSV: email,scope,storefront,reason,origin,created_at
+  suppress export [--scope S] [--storefront ID|*] [FILE|-]
   version             print the version
 
 Every config key can be set in the environment: redis.addr is BASKETASSIST_REDIS_ADDR.
@@ -75,7 +78,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "emit":
 		return runEmit(ctx, *configPath, args, stdin, stdout, stderr)
 	case "suppress":
-		return runSuppress(ctx, *configPath, args, stdout, stderr)
+		return runSuppress(ctx, *configPath, args, stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "basketassist", version)
 		return nil

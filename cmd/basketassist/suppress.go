@@ -6,34 +6,32 @@ import (
 	"fmt"
 	"io"
 	"net/mail"
+	"os"
+	"time"
 
 	"github.com/basketassist/basketassist/suppression"
 )
 
-// runSuppress manages the suppression list: add, remove, check.
-func runSuppress(ctx context.Context, configPath string, args []string, stdout, stderr io.Writer) error {
+// runSuppress manages the suppression list: add, remove, check, list, import, export.
+func runSuppress(ctx context.Context, configPath string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("suppress: want add, remove or check")
+		return errors.New("suppress: want add, remove, check, list, import or export")
 	}
 	action := args[0]
 	fs := commandFlags("suppress "+action, &configPath, stderr)
-	email := fs.String("email", "", "the address")
-	scopeName := fs.String("scope", string(suppression.BasketAssistance), "basket_assistance, newsletter or all")
-	storefront := fs.String("storefront", "", "storefront id; empty for every storefront")
+	email := fs.String("email", "", "the address (add, remove, check)")
+	scopeName := fs.String("scope", "", "basket_assistance, newsletter or all (add/remove/check default: basket_assistance; list/export: any)")
+	storefront := fs.String("storefront", "", `storefront id; empty for every storefront (list/export: "*" for global entries only)`)
 	reasonName := fs.String("reason", string(suppression.Manual), "unsubscribed, hard_bounce, complaint or manual")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if a, err := mail.ParseAddress(*email); err != nil || a.Address != *email {
-		return errors.New("--email: is required and must be a bare address like ann@example.com")
-	}
-	scope, err := suppression.ParseScope(*scopeName)
-	if err != nil {
-		return fmt.Errorf("--scope: %w", err)
-	}
-	reason, err := suppression.ParseReason(*reasonName)
-	if err != nil {
-		return fmt.Errorf("--reason: %w", err)
+	var scope suppression.Scope
+	if *scopeName != "" {
+		var err error
+		if scope, err = suppression.ParseScope(*scopeName); err != nil {
+			return fmt.Errorf("--scope: %w", err)
+		}
 	}
 	cfg, err := loadConfig(configPath)
 	if err != nil {
@@ -47,8 +45,37 @@ func runSuppress(ctx context.Context, configPath string, args []string, stdout, 
 		return err
 	}
 	defer c.Close()
-	if _, ok := c.storefronts[*storefront]; *storefront != "" && !ok {
+	known := func(id string) bool { _, ok := c.storefronts[id]; return ok }
+	if *storefront != "" && *storefront != "*" && !known(*storefront) {
 		return fmt.Errorf("--storefront: unknown storefront %q", *storefront)
+	}
+
+	switch action {
+	case "list", "export":
+		f := suppression.Filter{Scope: scope, Storefront: *storefront}
+		if action == "export" {
+			return exportSuppressions(ctx, c, f, fs.Arg(0), stdout, stderr)
+		}
+		return listSuppressions(ctx, c, f, stdout)
+	case "import":
+		return importSuppressions(ctx, c, fs.Arg(0), stdin, stdout, stderr)
+	case "add", "remove", "check":
+	default:
+		return fmt.Errorf("suppress: unknown action %q (want add, remove, check, list, import or export)", action)
+	}
+
+	if a, err := mail.ParseAddress(*email); err != nil || a.Address != *email {
+		return errors.New("--email: is required and must be a bare address like ann@example.com")
+	}
+	if scope == "" {
+		scope = suppression.BasketAssistance
+	}
+	reason, err := suppression.ParseReason(*reasonName)
+	if err != nil {
+		return fmt.Errorf("--reason: %w", err)
+	}
+	if *storefront == "*" {
+		*storefront = ""
 	}
 	rcpt := c.keys.Recipient(*email)
 	where := "every storefront"
@@ -78,14 +105,79 @@ func runSuppress(ctx context.Context, configPath string, args []string, stdout, 
 			fmt.Fprintf(stdout, "suppressed=false scope=%s for %s\n", scope, where)
 			return nil
 		}
-		by := e.Storefront
-		if by == "" {
-			by = "*"
-		}
 		fmt.Fprintf(stdout, "suppressed=true scope=%s for %s (by %s/%s, reason %s, origin %s, since %s)\n",
-			scope, where, by, e.Scope, e.Reason, e.Origin, e.CreatedAt.Format("2006-01-02T15:04:05Z"))
-	default:
-		return fmt.Errorf("suppress: unknown action %q (want add, remove or check)", action)
+			scope, where, orStar(e.Storefront), e.Scope, e.Reason, e.Origin, e.CreatedAt.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func orStar(storefront string) string {
+	if storefront == "" {
+		return "*"
+	}
+	return storefront
+}
+
+func listSuppressions(ctx context.Context, c *core, f suppression.Filter, stdout io.Writer) error {
+	fmt.Fprintf(stdout, "%-64s  %-17s  %-12s  %-12s  %-9s  %s\n", "recipient (hmac-sha256)", "scope", "storefront", "reason", "origin", "created_at")
+	var cursor uint64
+	n := 0
+	for {
+		entries, next, err := c.suppressions.List(ctx, cursor, 1000, f)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			fmt.Fprintf(stdout, "%-64s  %-17s  %-12s  %-12s  %-9s  %s\n", e.Recipient, e.Scope, orStar(e.Storefront),
+				e.Reason, e.Origin, e.CreatedAt.UTC().Format(time.RFC3339))
+			n++
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	fmt.Fprintf(stdout, "%d entries (addresses are not stored: recipients are keyed hashes)\n", n)
+	return nil
+}
+
+func exportSuppressions(ctx context.Context, c *core, f suppression.Filter, dest string, stdout, stderr io.Writer) error {
+	w := stdout
+	if dest != "" && dest != "-" {
+		file, err := os.Create(dest)
+		if err != nil {
+			return err
+		}
+		defer file.Close()
+		w = file
+	}
+	n, err := c.suppressions.ExportCSV(ctx, w, f)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "exported %d entries. Addresses are not stored, so they cannot be exported: the email column holds each recipient's keyed hash (%s<hex>), which import accepts for a deployment with the same secrets.key.\n", n, suppression.HashPrefix)
+	return nil
+}
+
+func importSuppressions(ctx context.Context, c *core, src string, stdin io.Reader, stdout, stderr io.Writer) error {
+	in := stdin
+	if src != "" && src != "-" {
+		f, err := os.Open(src)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	start := time.Now()
+	res, err := c.suppressions.ImportCSV(ctx, in, suppression.ImportOptions{Keys: c.keys, Problems: stderr,
+		Storefronts: func(id string) bool { _, ok := c.storefronts[id]; return ok }})
+	took := time.Since(start)
+	fmt.Fprintf(stdout, "imported %d rows in %s: %d added, %d already present, %d bad\n", res.Rows, took.Round(time.Millisecond), res.Added, res.Kept, res.Bad)
+	if err != nil {
+		return err
+	}
+	if res.Bad > 0 {
+		return fmt.Errorf("%d bad rows were skipped (see above); the good rows were imported", res.Bad)
 	}
 	return nil
 }

@@ -1,0 +1,136 @@
+package suppression
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/basketassist/basketassist/secrets"
+)
+
+// AddMany writes entries in one pipeline (one round trip), keeping existing
+// entries as Add does. It returns how many were new.
+func (s *Store) AddMany(ctx context.Context, entries []Entry) (int, error) {
+	if len(entries) == 0 {
+		return 0, nil
+	}
+	now := s.now().UTC()
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.BoolCmd, len(entries))
+	for i, e := range entries {
+		if e.CreatedAt.IsZero() {
+			e.CreatedAt = now
+		}
+		v, err := json.Marshal(e)
+		if err != nil {
+			return 0, fmt.Errorf("encode suppression: %w", err)
+		}
+		cmds[i] = pipe.HSetNX(ctx, s.key(e.Recipient), field(e.Storefront, e.Scope), v)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, fmt.Errorf("add %d suppressions: %w", len(entries), err)
+	}
+	added := 0
+	debug := s.log.Enabled(ctx, slog.LevelDebug)
+	for i, c := range cmds {
+		if c.Val() {
+			added++
+			if debug { // a million-row import would drown an info log; ImportCSV logs a summary
+				e := entries[i]
+				s.log.DebugContext(ctx, "suppression added", "recipient", e.Recipient.String(), "scope", e.Scope,
+					"storefront", e.Storefront, "reason", e.Reason, "origin", e.Origin)
+			}
+		}
+	}
+	return added, nil
+}
+
+// CheckMany checks many recipients at once (one pipelined round trip), with
+// the semantics of Check. The result is in the order of rs.
+func (s *Store) CheckMany(ctx context.Context, rs []secrets.Recipient, storefront string, scope Scope) ([]bool, error) {
+	fields := []string{field("", All), field("", scope)}
+	if storefront != "" {
+		fields = append(fields, field(storefront, All), field(storefront, scope))
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(rs))
+	for i, r := range rs {
+		cmds[i] = pipe.HMGet(ctx, s.key(r), fields...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("check %d suppressions: %w", len(rs), err)
+	}
+	out := make([]bool, len(rs))
+	for i, c := range cmds {
+		for _, v := range c.Val() {
+			if v != nil {
+				out[i] = true
+			}
+		}
+	}
+	return out, nil
+}
+
+// Filter selects entries when listing. The zero value selects everything.
+type Filter struct {
+	Scope Scope // "" for any
+	// Storefront: "" for any, "*" for global entries only, else that storefront's.
+	Storefront string
+}
+
+func (f Filter) match(e Entry) bool {
+	if f.Scope != "" && e.Scope != f.Scope {
+		return false
+	}
+	switch f.Storefront {
+	case "":
+		return true
+	case "*":
+		return e.Storefront == ""
+	default:
+		return e.Storefront == f.Storefront
+	}
+}
+
+// List returns a page of entries matching f, walking the keyspace with SCAN
+// from cursor (0 to start). The next cursor is 0 when the walk is complete.
+// A page may hold fewer or more entries than count, as SCAN pages do.
+func (s *Store) List(ctx context.Context, cursor uint64, count int64, f Filter) ([]Entry, uint64, error) {
+	keys, next, err := s.rdb.Scan(ctx, cursor, s.prefix+"sup:{*}", count).Result()
+	if err != nil {
+		return nil, 0, fmt.Errorf("list suppressions: %w", err)
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.HGetAll(ctx, k)
+	}
+	if len(keys) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, 0, fmt.Errorf("list suppressions: %w", err)
+		}
+	}
+	var out []Entry
+	for i, k := range keys {
+		r, err := secrets.ParseRecipient(k[strings.IndexByte(k, '{')+1 : len(k)-1])
+		if err != nil {
+			continue // not ours
+		}
+		for _, raw := range cmds[i].Val() {
+			var e Entry
+			if json.Unmarshal([]byte(raw), &e) != nil {
+				continue
+			}
+			e.Recipient = r
+			if f.match(e) {
+				out = append(out, e)
+			}
+		}
+	}
+	return out, next, nil
+}
+
