@@ -133,4 +133,3 @@ func (s *Store) List(ctx context.Context, cursor uint64, count int64, f Filter) 
 	}
 	return out, next, nil
 }
-
