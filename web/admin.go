@@ -2,19 +2,28 @@ package web
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/mail"
+	"strconv"
+	"time"
+
+	"github.com/basketassist/basketassist/secrets"
 
 	"github.com/basketassist/basketassist/suppression"
 )
 
 // suppressionRequest is the JSON body of the admin suppression routes.
 type suppressionRequest struct {
-	Email      string `json:"email"`
-	Scope      string `json:"scope"`
-	Storefront string `json:"storefront"`
-	Reason     string `json:"reason"`
+	Email      string   `json:"email"`
+	Emails     []string `json:"emails"` // check only: a batch instead of one
+	Scope      string   `json:"scope"`
+	Storefront string   `json:"storefront"`
+	Reason     string   `json:"reason"`
 }
+
+// MaxCheckBatch is how many addresses one check request may carry.
+const MaxCheckBatch = 1000
 
 // parse validates the request. Reason is only required when adding.
 func (s *Server) parseSuppression(w http.ResponseWriter, r *http.Request, needReason bool) (suppressionRequest, suppression.Scope, suppression.Reason, bool) {
@@ -25,7 +34,19 @@ func (s *Server) parseSuppression(w http.ResponseWriter, r *http.Request, needRe
 		writeError(w, http.StatusBadRequest, "body must be JSON {email, scope, storefront, reason}: "+err.Error())
 		return req, "", "", false
 	}
-	if a, err := mail.ParseAddress(req.Email); err != nil || a.Address != req.Email {
+	if req.Emails != nil {
+		switch {
+		case r.URL.Path != "/v1/suppressions/check":
+			writeError(w, http.StatusBadRequest, "emails: a batch is only accepted by /v1/suppressions/check")
+			return req, "", "", false
+		case req.Email != "":
+			writeError(w, http.StatusBadRequest, "give email or emails, not both")
+			return req, "", "", false
+		case len(req.Emails) == 0 || len(req.Emails) > MaxCheckBatch:
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("emails: give 1-%d addresses, got %d", MaxCheckBatch, len(req.Emails)))
+			return req, "", "", false
+		}
+	} else if !bareAddress(req.Email) {
 		writeError(w, http.StatusBadRequest, "email: is required and must be a bare address")
 		return req, "", "", false
 	}
@@ -86,11 +107,22 @@ func (s *Server) removeSuppression(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"removed": removed, "scope": scope, "storefront": req.Storefront})
 }
 
+func bareAddress(email string) bool {
+	a, err := mail.ParseAddress(email)
+	return err == nil && a.Address == email
+}
+
 // checkSuppression tells another sender (a newsletter system, say) whether
-// an address is suppressed for a scope, here or globally.
+// an address is suppressed for a scope, here or globally. With "emails" it
+// checks up to MaxCheckBatch addresses in one pipelined Redis round trip and
+// answers in the same order, so a list can be filtered in one call.
 func (s *Server) checkSuppression(w http.ResponseWriter, r *http.Request) {
 	req, scope, _, ok := s.parseSuppression(w, r, false)
 	if !ok {
+		return
+	}
+	if req.Emails != nil {
+		s.checkBatch(w, r, req, scope)
 		return
 	}
 	blocked, e, err := s.Suppressions.Check(r.Context(), s.Keys.Recipient(req.Email), req.Storefront, scope)
@@ -103,4 +135,84 @@ func (s *Server) checkSuppression(w http.ResponseWriter, r *http.Request) {
 		resp["by"] = map[string]any{"scope": e.Scope, "storefront": e.Storefront, "reason": e.Reason, "origin": e.Origin, "created_at": e.CreatedAt}
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+type checkResult struct {
+	Index      int    `json:"index"`
+	Email      string `json:"email"`
+	Suppressed bool   `json:"suppressed"`
+	Error      string `json:"error,omitempty"`
+}
+
+func (s *Server) checkBatch(w http.ResponseWriter, r *http.Request, req suppressionRequest, scope suppression.Scope) {
+	results := make([]checkResult, len(req.Emails))
+	var rcpts []secrets.Recipient
+	var at []int
+	for i, e := range req.Emails {
+		results[i] = checkResult{Index: i, Email: e}
+		if !bareAddress(e) {
+			results[i].Error = "not a bare address"
+			continue
+		}
+		rcpts = append(rcpts, s.Keys.Recipient(e))
+		at = append(at, i)
+	}
+	blocked, err := s.Suppressions.CheckMany(r.Context(), rcpts, req.Storefront, scope)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "could not check; retry")
+		return
+	}
+	for j, b := range blocked {
+		results[at[j]].Suppressed = b
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"scope": scope, "storefront": req.Storefront, "results": results})
+}
+
+type listedEntry struct {
+	Recipient  string    `json:"recipient"` // hmac-sha256 of the normalised address
+	Scope      string    `json:"scope"`
+	Storefront string    `json:"storefront"`
+	Reason     string    `json:"reason"`
+	Origin     string    `json:"origin"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// listSuppressions answers GET /v1/suppressions?scope=&storefront=&cursor=:
+// a page of entries as hashes (addresses are not kept), with the cursor of
+// the next page ("" at the end). storefront "*" selects global entries.
+func (s *Server) listSuppressions(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := suppression.Filter{Storefront: q.Get("storefront")}
+	if v := q.Get("scope"); v != "" {
+		scope, err := suppression.ParseScope(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "scope: "+err.Error())
+			return
+		}
+		f.Scope = scope
+	}
+	var cursor uint64
+	if v := q.Get("cursor"); v != "" {
+		c, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "cursor: must be the next_cursor of the previous page")
+			return
+		}
+		cursor = c
+	}
+	entries, next, err := s.Suppressions.List(r.Context(), cursor, 500, f)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "could not list; retry")
+		return
+	}
+	out := make([]listedEntry, len(entries))
+	for i, e := range entries {
+		out[i] = listedEntry{Recipient: e.Recipient.String(), Scope: string(e.Scope), Storefront: e.Storefront,
+			Reason: string(e.Reason), Origin: string(e.Origin), CreatedAt: e.CreatedAt}
+	}
+	nextCursor := ""
+	if next != 0 {
+		nextCursor = strconv.FormatUint(next, 10)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": out, "next_cursor": nextCursor})
 }

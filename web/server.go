@@ -93,6 +93,7 @@ func New(d Deps, o Options) *Server {
 	s.mux.Handle("POST /v1/suppressions", s.admin(s.addSuppression))
 	s.mux.Handle("DELETE /v1/suppressions", s.admin(s.removeSuppression))
 	s.mux.Handle("POST /v1/suppressions/check", s.admin(s.checkSuppression))
+	s.mux.Handle("GET /v1/suppressions", s.admin(s.listSuppressions))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

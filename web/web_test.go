@@ -404,3 +404,79 @@ func TestPagesSpeakTheCustomersLanguage(t *testing.T) {
 	assert.Contains(t, string(page), "Ihre E-Mail-Einstellungen")
 	assert.Contains(t, string(page), `<html lang="de">`)
 }
+
+func TestAdminBatchCheckAndList(t *testing.T) {
+	t.Parallel()
+	b := setupWeb(t)
+	ctx := context.Background()
+	for _, e := range []suppression.Entry{
+		{Recipient: b.keys.Recipient("a1@example.com"), Scope: suppression.BasketAssistance, Storefront: "pink", Reason: suppression.Unsubscribed, Origin: suppression.Recipient},
+		{Recipient: b.keys.Recipient("a2@example.com"), Scope: suppression.Newsletter, Reason: suppression.Manual, Origin: suppression.Operator},
+		{Recipient: b.keys.Recipient("a3@example.com"), Scope: suppression.All, Reason: suppression.HardBounce, Origin: suppression.System},
+	} {
+		_, err := b.sup.Add(ctx, e)
+		require.NoError(t, err)
+	}
+
+	emails := []string{"a1@example.com", "a2@example.com", "a3@example.com", "a4@example.com", "broken"}
+	for len(emails) < MaxCheckBatch {
+		emails = append(emails, fmt.Sprintf("filler%d@example.com", len(emails)))
+	}
+	resp, out := b.post(t, "/v1/suppressions/check", adminKey, "application/json",
+		jsonBody(map[string]any{"emails": emails, "scope": "newsletter", "storefront": "pink"}))
+	require.Equal(t, http.StatusOK, resp.StatusCode, out)
+	var got struct {
+		Results []struct {
+			Index      int
+			Email      string
+			Suppressed bool
+			Error      string
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &got))
+	require.Len(t, got.Results, MaxCheckBatch)
+	assert.False(t, got.Results[0].Suppressed, "a basket unsubscribe is not a newsletter one")
+	assert.True(t, got.Results[1].Suppressed)
+	assert.True(t, got.Results[2].Suppressed, "all blocks newsletters")
+	assert.False(t, got.Results[3].Suppressed)
+	assert.Equal(t, "not a bare address", got.Results[4].Error)
+
+	resp, out = b.post(t, "/v1/suppressions/check", adminKey, "application/json",
+		jsonBody(map[string]any{"emails": append(emails, "one-too-many@example.com"), "scope": "newsletter"}))
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, out, "give 1-1000 addresses")
+
+	// list follows next_cursor to the end, as a client would.
+	list := func(query string) []map[string]any {
+		t.Helper()
+		var all []map[string]any
+		cursor := ""
+		for {
+			req, _ := http.NewRequest(http.MethodGet, b.srv.URL+"/v1/suppressions"+query+"&cursor="+cursor, nil)
+			req.Header.Set("Authorization", "Bearer "+adminKey)
+			resp, err := b.client.Do(req)
+			require.NoError(t, err)
+			var page struct {
+				Entries    []map[string]any
+				NextCursor string `json:"next_cursor"`
+			}
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&page))
+			resp.Body.Close()
+			all = append(all, page.Entries...)
+			if cursor = page.NextCursor; cursor == "" {
+				return all
+			}
+		}
+	}
+	all := list("?")
+	assert.Len(t, all, 3)
+	for _, e := range all {
+		assert.Regexp(t, `^[0-9a-f]{64}$`, e["recipient"], "hashes, not addresses")
+		assert.NotEmpty(t, e["created_at"])
+	}
+	global := list("?storefront=*&scope=all")
+	require.Len(t, global, 1)
+	assert.Equal(t, "hard_bounce", global[0]["reason"])
+	assert.Equal(t, b.keys.Recipient("a3@example.com").String(), global[0]["recipient"])
+}
