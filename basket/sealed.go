@@ -20,10 +20,13 @@ type Sealed struct {
 	Customer []byte `json:"customer,omitempty"`
 	// HasEmail and Consent are the only customer facts kept in the clear:
 	// the scheduler needs them and they identify no one.
-	HasEmail bool      `json:"has_email,omitempty"`
-	Consent  bool      `json:"consent,omitempty"`
-	Basket   *Contents `json:"basket,omitempty"`
-	Order    *Order    `json:"order,omitempty"`
+	HasEmail bool `json:"has_email,omitempty"`
+	Consent  bool `json:"consent,omitempty"`
+	// Recipient is the keyed hash of the customer's address ("" without
+	// one): it files the basket under the person for forget and export.
+	Recipient string    `json:"recipient,omitempty"`
+	Basket    *Contents `json:"basket,omitempty"`
+	Order     *Order    `json:"order,omitempty"`
 }
 
 // sealContext binds a sealed customer to its basket, so that it cannot be
@@ -44,6 +47,9 @@ func Seal(keys *secrets.Keys, e Event) (Sealed, error) {
 		s.Customer = keys.Seal(plain, sealContext(e.Storefront, e.BasketID))
 		s.HasEmail = e.Customer.Email != ""
 		s.Consent = e.Customer.Consent.BasketAssistance
+		if s.HasEmail {
+			s.Recipient = keys.Recipient(e.Customer.Email).String()
+		}
 	}
 	return s, nil
 }

@@ -23,6 +23,7 @@ import (
 //	                    sent (highest step sent), task (the reminder task wanted now)
 //	{sf:id}:evt:<id>    marker of an applied event id (event retention)
 //	{sf:id}:step:<n>    claim of reminder step n: sending|sent|suppressed|bounced|failed
+//	subj:{<recipient>}  set of "sf:id" baskets that carried this person's address
 type Store struct {
 	rdb  redis.UniversalClient
 	keys *secrets.Keys
@@ -74,6 +75,10 @@ func (s *Store) tag(storefront, basketID string) string {
 
 func (s *Store) stateKey(storefront, basketID string) string {
 	return s.tag(storefront, basketID) + ":basket"
+}
+
+func (s *Store) subjectKey(recipient string) string {
+	return s.opts.Prefix + "subj:{" + recipient + "}"
 }
 
 func (s *Store) claimKey(storefront, basketID string, step int) string {
@@ -136,7 +141,20 @@ func (s *Store) Apply(ctx context.Context, e Sealed) (ApplyResult, error) {
 		string(e.Type), e.OccurredAt.UnixMilli(), e.Customer, flag(e.HasEmail), flag(e.Consent), contents,
 		seconds(s.opts.BasketTTL), seconds(s.opts.EventTTL), s.opts.Steps, TaskPrefix(e.Storefront, e.BasketID),
 	}
-	res, err := applyScript.Run(ctx, s.rdb, keys, args...).Slice()
+	// The person's index lives in another slot, so it cannot join the script;
+	// it rides in the same pipeline instead: still one round trip.
+	pipe := s.rdb.Pipeline()
+	cmd := applyScript.EvalSha(ctx, pipe, keys, args...)
+	if e.Recipient != "" {
+		subj := s.subjectKey(e.Recipient)
+		pipe.SAdd(ctx, subj, e.Storefront+":"+e.BasketID)
+		pipe.Expire(ctx, subj, s.opts.BasketTTL)
+	}
+	_, _ = pipe.Exec(ctx)
+	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		cmd = applyScript.Run(ctx, s.rdb, keys, args...) // first use on this server: load the script
+	}
+	res, err := cmd.Slice()
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("apply event %s to basket %s: %w", e.ID, e.BasketID, err)
 	}

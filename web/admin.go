@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/mail"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/basketassist/basketassist/secrets"
@@ -215,4 +216,36 @@ func (s *Server) listSuppressions(w http.ResponseWriter, r *http.Request) {
 		nextCursor = strconv.FormatUint(next, 10)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"entries": out, "next_cursor": nextCursor})
+}
+
+// subjectRequest answers POST /v1/subjects/forget and /v1/subjects/export
+// with {"email": "…"}.
+func (s *Server) subjectRequest(w http.ResponseWriter, r *http.Request) {
+	if s.Subjects == nil {
+		writeError(w, http.StatusNotImplemented, "data-subject requests are not wired in this process")
+		return
+	}
+	var req struct {
+		Email string `json:"email"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || !bareAddress(req.Email) {
+		writeError(w, http.StatusBadRequest, `body must be {"email": "<a bare address>"}`)
+		return
+	}
+	rcpt := s.Keys.Recipient(req.Email)
+	var out any
+	var err error
+	if strings.HasSuffix(r.URL.Path, "/forget") {
+		out, err = s.Subjects.Forget(r.Context(), rcpt)
+	} else {
+		out, err = s.Subjects.Export(r.Context(), rcpt)
+	}
+	if err != nil {
+		s.opts.Logger.ErrorContext(r.Context(), "subject request", "route", r.URL.Path, "recipient", rcpt.String(), "error", err.Error())
+		writeError(w, http.StatusServiceUnavailable, "could not complete the request; retry (it is safe to repeat)")
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }

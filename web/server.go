@@ -21,11 +21,18 @@ import (
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/suppression"
 	"github.com/basketassist/basketassist/templates"
+	"github.com/basketassist/basketassist/worker"
 )
 
 // EventSink accepts validated events of one storefront, all or none.
 type EventSink interface {
 	Submit(ctx context.Context, events []basket.Event) error
+}
+
+// Subjects serves data-subject requests (worker.Subjects).
+type Subjects interface {
+	Forget(ctx context.Context, r secrets.Recipient) (worker.ForgetReport, error)
+	Export(ctx context.Context, r secrets.Recipient) (worker.SubjectExport, error)
 }
 
 // Options configures the Server. Zero values: no storefronts, admin API
@@ -58,6 +65,7 @@ type Deps struct {
 	Tokens       *suppression.Tokens
 	Keys         *secrets.Keys
 	Renderer     *templates.Renderer
+	Subjects     Subjects // nil: the /v1/subjects routes answer 501
 }
 
 // Server is the http.Handler of every route.
@@ -94,6 +102,8 @@ func New(d Deps, o Options) *Server {
 	s.mux.Handle("DELETE /v1/suppressions", s.admin(s.removeSuppression))
 	s.mux.Handle("POST /v1/suppressions/check", s.admin(s.checkSuppression))
 	s.mux.Handle("GET /v1/suppressions", s.admin(s.listSuppressions))
+	s.mux.Handle("POST /v1/subjects/forget", s.admin(s.subjectRequest))
+	s.mux.Handle("POST /v1/subjects/export", s.admin(s.subjectRequest))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -210,7 +210,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			Addr: m.core.cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB}})
 		m.monitoring = mon
 		handler := web.New(web.Deps{Redis: m.core.rdb, Events: worker.NewProducer(m.core.asynqClient, m.core.keys),
-			Suppressions: m.core.suppressions, Tokens: m.core.tokens, Keys: m.core.keys, Renderer: renderer},
+			Suppressions: m.core.suppressions, Tokens: m.core.tokens, Keys: m.core.keys, Renderer: renderer,
+			Subjects: worker.NewSubjects(m.core.rdb, m.core.baskets, m.core.suppressions, m.Logger.With("component", "subjects"))},
 			web.Options{Storefronts: m.core.storefronts, APIKeys: apiKeys, AdminToken: cfg.Web.AdminToken,
 				Logger: m.Logger.With("component", "web"), Registry: reg, Now: m.Now, Monitoring: mon,
 				OutboxDir: outboxDir(cfg), OutboxOpen: m.Demo})

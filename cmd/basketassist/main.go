@@ -33,6 +33,9 @@ Commands:
   suppress list [--scope S] [--storefront ID|*]
   suppress import [FILE|-]      CSV: email,scope,storefront,reason,origin,created_at
   suppress export [--scope S] [--storefront ID|*] [FILE|-]
+  forget --email ADDR erase a person's baskets, send history and pending reminders (suppressions are kept)
+  export-subject --email ADDR
+                      print what is held about a person, as JSON
   version             print the version
 
 Every config key can be set in the environment: redis.addr is BASKETASSIST_REDIS_ADDR.
@@ -79,6 +82,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runEmit(ctx, *configPath, args, stdin, stdout, stderr)
 	case "suppress":
 		return runSuppress(ctx, *configPath, args, stdin, stdout, stderr)
+	case "forget", "export-subject":
+		return runSubject(ctx, cmd, *configPath, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "basketassist", version)
 		return nil

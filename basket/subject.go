@@ -1,0 +1,126 @@
+package basket
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/basketassist/basketassist/secrets"
+)
+
+// Subject lists the baskets ("storefront:basket_id") that carried the
+// address whose keyed hash is r. Empty when there are none.
+func (s *Store) Subject(ctx context.Context, r secrets.Recipient) ([]string, error) {
+	tags, err := s.rdb.SMembers(ctx, s.subjectKey(r.String())).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read baskets of a person: %w", err)
+	}
+	return tags, nil
+}
+
+func splitTag(tag string) (storefront, basketID string) {
+	storefront, basketID, _ = strings.Cut(tag, ":")
+	return storefront, basketID
+}
+
+//go:embed lua/forget.lua
+var forgetSrc string
+var forgetScript = redis.NewScript(forgetSrc)
+
+// Forget erases every basket of r (state and step claims) and r's index, and
+// returns the reminder task ids that the caller must cancel. Suppressions
+// are not touched: an opt-out must outlive the data.
+func (s *Store) Forget(ctx context.Context, r secrets.Recipient) (baskets int, tasks []string, err error) {
+	tags, err := s.Subject(ctx, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, tag := range tags {
+		sf, id := splitTag(tag)
+		keys := []string{s.stateKey(sf, id)}
+		for step := 1; step <= max(s.opts.Steps, 10); step++ {
+			keys = append(keys, s.claimKey(sf, id, step))
+		}
+		task, err := forgetScript.Run(ctx, s.rdb, keys).Text()
+		if err != nil {
+			return baskets, tasks, fmt.Errorf("forget basket %s: %w", id, err)
+		}
+		baskets++
+		if task != "" {
+			tasks = append(tasks, task)
+		}
+	}
+	if err := s.rdb.Del(ctx, s.subjectKey(r.String())).Err(); err != nil {
+		return baskets, tasks, fmt.Errorf("forget index: %w", err)
+	}
+	return baskets, tasks, nil
+}
+
+// Record is what is held about one basket, for a data export.
+type Record struct {
+	Storefront   string         `json:"storefront"`
+	BasketID     string         `json:"basket_id"`
+	Status       Status         `json:"status"`
+	LastActivity time.Time      `json:"last_activity"`
+	Customer     *Customer      `json:"customer,omitempty"`
+	Contents     *Contents      `json:"basket,omitempty"`
+	Steps        map[int]string `json:"reminder_steps,omitempty"` // step → sent, suppressed, …
+	ExpiresIn    string         `json:"expires_in,omitempty"`
+}
+
+// Export returns what is held about r's baskets, customer fields opened.
+func (s *Store) Export(ctx context.Context, r secrets.Recipient) ([]Record, error) {
+	tags, err := s.Subject(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	var out []Record
+	for _, tag := range tags {
+		sf, id := splitTag(tag)
+		pipe := s.rdb.Pipeline()
+		state := pipe.HGetAll(ctx, s.stateKey(sf, id))
+		ttl := pipe.TTL(ctx, s.stateKey(sf, id))
+		steps := make([]*redis.StringCmd, max(s.opts.Steps, 1))
+		for i := range steps {
+			steps[i] = pipe.Get(ctx, s.claimKey(sf, id, i+1))
+		}
+		if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+			return nil, fmt.Errorf("export basket %s: %w", id, err)
+		}
+		h := state.Val()
+		if len(h) == 0 {
+			continue // expired since it was indexed
+		}
+		rec := Record{Storefront: sf, BasketID: id, Status: Status(h["status"]), Steps: map[int]string{}}
+		if ms, err := strconv.ParseInt(h["at"], 10, 64); err == nil {
+			rec.LastActivity = time.UnixMilli(ms).UTC()
+		}
+		if c := h["customer"]; c != "" {
+			if rec.Customer, err = openCustomer(s.keys, sf, id, []byte(c)); err != nil {
+				return nil, err
+			}
+		}
+		if c := h["contents"]; c != "" && c != "{}" {
+			rec.Contents = &Contents{}
+			if err := json.Unmarshal([]byte(c), rec.Contents); err != nil {
+				return nil, fmt.Errorf("decode contents of basket %s: %w", id, err)
+			}
+		}
+		for i, c := range steps {
+			if v := c.Val(); v != "" {
+				rec.Steps[i+1] = v
+			}
+		}
+		if d := ttl.Val(); d > 0 {
+			rec.ExpiresIn = d.Round(time.Hour).String()
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}

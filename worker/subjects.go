@@ -1,0 +1,89 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/secrets"
+	"github.com/basketassist/basketassist/suppression"
+)
+
+// Subjects serves data-subject requests: erase or export what is held about
+// one person, across storefronts.
+type Subjects struct {
+	baskets      *basket.Store
+	suppressions *suppression.Store
+	sched        *scheduler
+	log          *slog.Logger
+}
+
+// NewSubjects returns Subjects working on rdb's queues; log may be nil.
+func NewSubjects(rdb redis.UniversalClient, baskets *basket.Store, suppressions *suppression.Store, log *slog.Logger) *Subjects {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Subjects{baskets: baskets, suppressions: suppressions, log: log,
+		sched: &scheduler{client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb)}}
+}
+
+// ForgetReport says what Forget erased and kept.
+type ForgetReport struct {
+	Baskets            int `json:"baskets_erased"`
+	RemindersCancelled int `json:"reminders_cancelled"`
+	SuppressionsKept   int `json:"suppressions_kept"`
+}
+
+// Forget erases the person's baskets, step claims (how often they were
+// emailed) and pending reminders. Their suppression entries stay, as keyed
+// hashes only: an opt-out has to outlive the data, or the next basket would
+// email someone who said no.
+func (s *Subjects) Forget(ctx context.Context, r secrets.Recipient) (ForgetReport, error) {
+	var rep ForgetReport
+	n, tasks, err := s.baskets.Forget(ctx, r)
+	rep.Baskets = n
+	if err != nil {
+		return rep, err
+	}
+	for _, id := range tasks {
+		if err := s.sched.cancel(id); err != nil {
+			return rep, err
+		}
+		rep.RemindersCancelled++
+	}
+	entries, err := s.suppressions.Entries(ctx, r)
+	if err != nil {
+		return rep, err
+	}
+	rep.SuppressionsKept = len(entries)
+	s.log.InfoContext(ctx, "subject forgotten", "recipient", r.String(), "baskets", rep.Baskets,
+		"reminders_cancelled", rep.RemindersCancelled, "suppressions_kept", rep.SuppressionsKept)
+	return rep, nil
+}
+
+// SubjectExport is what is held about a person.
+type SubjectExport struct {
+	Recipient    string              `json:"recipient"` // the keyed hash under which the data is filed
+	Baskets      []basket.Record     `json:"baskets"`
+	Suppressions []suppression.Entry `json:"suppressions"`
+}
+
+// Export returns what is held about the person, customer fields opened.
+func (s *Subjects) Export(ctx context.Context, r secrets.Recipient) (SubjectExport, error) {
+	out := SubjectExport{Recipient: r.String(), Baskets: []basket.Record{}}
+	var err error
+	if out.Baskets, err = s.baskets.Export(ctx, r); err != nil {
+		return out, err
+	}
+	if out.Baskets == nil {
+		out.Baskets = []basket.Record{}
+	}
+	if out.Suppressions, err = s.suppressions.Entries(ctx, r); err != nil {
+		return out, err
+	}
+	s.log.InfoContext(ctx, "subject exported", "recipient", r.String(), "baskets", len(out.Baskets))
+	return out, nil
+}
