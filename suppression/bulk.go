@@ -39,6 +39,7 @@ func (s *Store) AddMany(ctx context.Context, entries []Entry) (int, error) {
 	for i, c := range cmds {
 		if c.Val() {
 			added++
+			s.changed("added", entries[i])
 			if debug { // a million-row import would drown an info log; ImportCSV logs a summary
 				e := entries[i]
 				s.log.DebugContext(ctx, "suppression added", "recipient", e.Recipient.String(), "scope", e.Scope,

@@ -87,6 +87,15 @@ type Store struct {
 	prefix string
 	log    *slog.Logger
 	now    func() time.Time
+	// OnChange, if set, is told of every entry added ("added") or removed
+	// ("removed"), after it is stored: metrics count them with it.
+	OnChange func(change string, e Entry)
+}
+
+func (s *Store) changed(change string, e Entry) {
+	if s.OnChange != nil {
+		s.OnChange(change, e)
+	}
 }
 
 // NewStore returns a Store. log receives one audit line per change (hash,
@@ -128,6 +137,7 @@ func (s *Store) Add(ctx context.Context, e Entry) (bool, error) {
 	if added {
 		s.log.InfoContext(ctx, "suppression added", "recipient", e.Recipient.String(), "scope", e.Scope,
 			"storefront", e.Storefront, "reason", e.Reason, "origin", e.Origin)
+		s.changed("added", e)
 	}
 	return added, nil
 }
@@ -143,6 +153,7 @@ func (s *Store) Remove(ctx context.Context, r secrets.Recipient, storefront stri
 	if n > 0 {
 		s.log.InfoContext(ctx, "suppression removed", "recipient", r.String(), "scope", scope,
 			"storefront", storefront, "origin", origin)
+		s.changed("removed", Entry{Recipient: r, Scope: scope, Storefront: storefront, Origin: origin})
 	}
 	return n > 0, nil
 }

@@ -161,8 +161,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	reg := prometheus.NewRegistry()
+	changes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "basketassist_suppression_changes_total",
+		Help: "Suppression entries added or removed by this process, by change, scope, reason and origin."},
+		[]string{"change", "scope", "reason", "origin"})
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		metrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(m.core.rdb)))
+		metrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(m.core.rdb)), changes)
+	m.core.suppressions.OnChange = func(change string, e suppression.Entry) {
+		changes.WithLabelValues(change, string(e.Scope), string(e.Reason), string(e.Origin)).Inc()
+	}
 
 	if m.Worker {
 		sender := m.Sender
