@@ -382,7 +382,7 @@ func TestHardBounceSuppressesGlobally(t *testing.T) {
 		assert.Equal(t, "hard_bounce", by["reason"])
 		assert.Equal(t, "all", by["scope"])
 		assert.Equal(t, "system", by["origin"])
-	assert.Contains(t, b.get(t, "/metrics", ""), `basketassist_suppression_changes_total{change="added",origin="system",reason="hard_bounce",scope="all"} 1`)
+		assert.Contains(t, b.get(t, "/metrics", ""), `basketassist_suppression_changes_total{change="added",origin="system",reason="hard_bounce",scope="all"} 1`)
 		b.settle(10 * time.Second)
 		assert.Empty(t, b.smtp.Messages())
 	})
