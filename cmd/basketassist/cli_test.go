@@ -183,3 +183,25 @@ func TestSuppressImportExportList(t *testing.T) {
 	assert.Contains(t, out, "1 entries (addresses are not stored")
 	assert.Contains(t, out, "basket_assistance  pink")
 }
+
+func TestBrokenTemplateStopsStartUp(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, smtptest.Start(t))
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "pink", "fr"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "pink", "fr", "step1.tmpl"),
+		[]byte("{{define \"subject\"}}Bonjour{{end}}\n\n{{define \"intro\"}}{{if}}{{end}}\n"), 0o644))
+	path := writeYAML(t, cfg)
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString(fmt.Sprintf("templates: {dir: %q}\n", dir))
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	err = run(ctx, []string{"--config", path, "serve"}, strings.NewReader(""), &out, &errOut)
+	require.Error(t, err, "serve must not start")
+	assert.Contains(t, err.Error(), filepath.Join(dir, "pink/fr/step1.tmpl")+":3")
+}
