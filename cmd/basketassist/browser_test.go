@@ -29,10 +29,40 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// page is a headless Chromium tab with the two questions tests ask of it.
+type page struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+// text returns the page's visible text.
+func (p page) text() string {
+	p.t.Helper()
+	body, err := chromedp.Run(p.ctx, chromedp.Text("body"))
+	require.NoError(p.t, err)
+	return body
+}
+
+// waitFor polls a JavaScript condition in the page until it holds. An
+// evaluation cut short by the navigation it waits for counts as "not yet".
+func (p page) waitFor(js string) {
+	p.t.Helper()
+	require.Eventually(p.t, func() bool {
+		ok, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](js))
+		return err == nil && ok
+	}, 30*time.Second, 50*time.Millisecond, "waiting for %s", js)
+}
+
+// do runs browser actions.
+func (p page) do(actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	require.NoError(p.t, chromedp.Do(p.ctx, actions...))
+}
+
 // browser starts headless Chromium. With an admin token it sends the
 // operator's credentials (basic auth) with every request, as a logged-in
 // browser does; with "" it is a customer's browser.
-func browser(t *testing.T, adminToken string) context.Context {
+func browser(t *testing.T, adminToken string) page {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium(t)),
@@ -52,7 +82,7 @@ func browser(t *testing.T, adminToken string) context.Context {
 		_, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": auth}})
 		return err
 	})))
-	return ctx
+	return page{t: t, ctx: ctx}
 }
 
 func TestBrowserOpensMonitoringAndOutbox(t *testing.T) {
@@ -68,37 +98,26 @@ func TestBrowserOpensMonitoringAndOutbox(t *testing.T) {
 		return len(files) == 1
 	}, 15*time.Second, 20*time.Millisecond)
 
-	ctx := browser(t, cfg.Web.AdminToken)
-	text := func() string {
-		t.Helper()
-		body, err := chromedp.Run(ctx, chromedp.Text("body"))
-		require.NoError(t, err)
-		return body
-	}
-	waitFor := func(js string) {
-		t.Helper()
-		_, err := chromedp.Run(ctx, chromedp.Poll[bool](js, chromedp.WithPollingTimeout(30*time.Second)))
-		require.NoError(t, err, "waiting for %s", js)
-	}
-
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(cfg.Web.PublicURL+"/outbox")))
-	assert.Contains(t, text(), "Can we help with your basket at Demo Shirts?")
-	require.NoError(t, chromedp.Do(ctx, chromedp.Click(`a[href^="/outbox/"]`), chromedp.WaitVisible("iframe")))
-	email := text()
+	p := browser(t, cfg.Web.AdminToken)
+	p.do(chromedp.Navigate(cfg.Web.PublicURL + "/outbox"))
+	assert.Contains(t, p.text(), "Can we help with your basket at Demo Shirts?")
+	p.do(chromedp.Click(`a[href^="/outbox/"]`))
+	p.waitFor(`document.querySelector("iframe") !== null`)
+	email := p.text()
 	assert.Contains(t, email, "List-Unsubscribe-Post")
 	assert.Contains(t, email, "Oxford shirt")
 
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(cfg.Web.PublicURL+"/monitoring/")))
-	waitFor(`document.body.innerText.includes("events") && document.body.innerText.includes("email")`)
-	assert.Contains(t, text(), "Queues")
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(cfg.Web.PublicURL+"/monitoring/queues/email?status=scheduled")))
-	waitFor(`document.body.innerText.includes("remind:demo:b_browser:s2:v1")`)
-	scheduled := text()
+	p.do(chromedp.Navigate(cfg.Web.PublicURL + "/monitoring/"))
+	p.waitFor(`document.body.innerText.includes("events") && document.body.innerText.includes("email")`)
+	assert.Contains(t, p.text(), "Queues")
+	p.do(chromedp.Navigate(cfg.Web.PublicURL + "/monitoring/queues/email?status=scheduled"))
+	p.waitFor(`document.body.innerText.includes("remind:demo:b_browser:s2:v1")`)
+	scheduled := p.text()
 	assert.Contains(t, scheduled, "reminder:send")
 	assert.NotContains(t, scheduled, "nia@example.com")
 
 	if dir := os.Getenv("BASKETASSIST_SCREENSHOTS"); dir != "" {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "monitoring.png"), png, 0o644))
 	}

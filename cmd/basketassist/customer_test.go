@@ -86,22 +86,7 @@ func TestBrowserUnsubscribeAndPreferencesFromARealEmail(t *testing.T) {
 	unsub := regexp.MustCompile(`href="(` + regexp.QuoteMeta(b.baseURL) + `/u/[A-Za-z0-9_-]+)"`).FindStringSubmatch(html)
 	require.NotNil(t, unsub, "the HTML part has a visible unsubscribe link")
 
-	ctx := browser(t, "")
-	text := func() string {
-		t.Helper()
-		body, err := chromedp.Run(ctx, chromedp.Text("body"))
-		require.NoError(t, err)
-		return body
-	}
-	// waitFor polls a condition in the page. An evaluation cut short by the
-	// navigation it waits for just counts as "not yet".
-	waitFor := func(js string) {
-		t.Helper()
-		require.Eventually(t, func() bool {
-			ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
-			return err == nil && ok
-		}, 20*time.Second, 50*time.Millisecond, "waiting for %s", js)
-	}
+	p := browser(t, "")
 	want := func(basketOff, newsletterOff bool) {
 		t.Helper()
 		got := b.suppressions(addr)
@@ -110,35 +95,32 @@ func TestBrowserUnsubscribeAndPreferencesFromARealEmail(t *testing.T) {
 	}
 
 	// The link opens a confirmation page, which changes nothing.
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(unsub[1])))
-	assert.Contains(t, text(), "Stop basket emails?")
+	p.do(chromedp.Navigate(unsub[1]))
+	assert.Contains(t, p.text(), "Stop basket emails?")
 	want(false, false)
 
 	// Confirm.
-	require.NoError(t, chromedp.Do(ctx, chromedp.Click(`button[name="confirm"]`)))
-	waitFor(`document.querySelector("button.secondary") !== null`)
-	assert.Contains(t, text(), "You are unsubscribed from basket emails")
-	assert.Contains(t, text(), "Newsletters you chose to receive are unaffected")
+	p.do(chromedp.Click(`button[name="confirm"]`))
+	p.waitFor(`document.querySelector("button.secondary") !== null`)
+	assert.Contains(t, p.text(), "You are unsubscribed from basket emails")
+	assert.Contains(t, p.text(), "Newsletters you chose to receive are unaffected")
 	want(true, false)
 
 	// Preferences: newsletters off too.
-	require.NoError(t, chromedp.Do(ctx, chromedp.Click(`a[href^="/p/"]`)))
-	waitFor(`document.querySelector('input[name="newsletter"]') !== null`)
-	assert.Contains(t, text(), "Your email preferences")
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Click(`input[name="newsletter"]`), // it was checked: receiving
-		chromedp.Click(`form button[type="submit"]`)))
-	waitFor(`document.querySelector("p.ok") !== null`)
-	assert.Contains(t, text(), "Your choices are saved.")
+	p.do(chromedp.Click(`a[href^="/p/"]`))
+	p.waitFor(`document.querySelector('input[name="newsletter"]') !== null`)
+	assert.Contains(t, p.text(), "Your email preferences")
+	p.do(chromedp.Click(`input[name="newsletter"]`), // it was checked: receiving
+		chromedp.Click(`form button[type="submit"]`))
+	p.waitFor(`document.querySelector("p.ok") !== null`)
+	assert.Contains(t, p.text(), "Your choices are saved.")
 	want(true, true)
 
 	// Then basket emails back on; newsletters stay off.
 	// Mark this page, so the wait below sees the next one.
-	_, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector("p.ok").remove() || true`))
+	_, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`document.querySelector("p.ok").remove() || true`))
 	require.NoError(t, err)
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Click(`input[name="basket"]`),
-		chromedp.Click(`form button[type="submit"]`)))
-	waitFor(`document.querySelector("p.ok") !== null`)
+	p.do(chromedp.Click(`input[name="basket"]`), chromedp.Click(`form button[type="submit"]`))
+	p.waitFor(`document.querySelector("p.ok") !== null`)
 	want(false, true)
 }

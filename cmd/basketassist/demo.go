@@ -140,6 +140,7 @@ type shopper struct {
 }
 
 type simulator struct {
+	runID    string // unique per run, so a run against a real Redis never meets an earlier run's data
 	cfg      config.Config
 	sf       config.Storefront
 	client   *basket.Client
@@ -154,13 +155,13 @@ type simulator struct {
 }
 
 func newSimulator(cfg config.Config, sf config.Storefront, n, steps int) *simulator {
-	s := &simulator{cfg: cfg, sf: sf, steps: steps, byEmail: map[string]*shopper{},
+	s := &simulator{runID: strconv.FormatInt(time.Now().UnixNano()/1e6, 36), cfg: cfg, sf: sf, steps: steps, byEmail: map[string]*shopper{},
 		client: &basket.Client{BaseURL: cfg.Web.PublicURL, APIKey: sf.APIKey},
 		// The basket link points at the storefront: the demo reads the 302, it does not follow it off this machine.
 		http: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	for i := range n {
-		sh := &shopper{n: i, persona: personas[i%len(personas)], email: fmt.Sprintf("shopper%03d@example.com", i),
-			basket: fmt.Sprintf("demo_%03d", i), emails: make(chan *worker.Message, steps+1)}
+		sh := &shopper{n: i, persona: personas[i%len(personas)], email: fmt.Sprintf("shopper%03d.%s@example.com", i, s.runID),
+			basket: fmt.Sprintf("demo_%s_%03d", s.runID, i), emails: make(chan *worker.Message, steps+1)}
 		s.shoppers = append(s.shoppers, sh)
 		s.byEmail[sh.email] = sh
 	}
@@ -168,7 +169,7 @@ func newSimulator(cfg config.Config, sf config.Storefront, n, steps int) *simula
 }
 
 func (s *simulator) event(sh *shopper, typ basket.Type, withCustomer, consent bool, qty int64) basket.Event {
-	e := basket.Event{ID: "demo-" + strconv.FormatInt(s.seq.Add(1), 10), Type: typ, Storefront: s.sf.ID,
+	e := basket.Event{ID: "demo-" + s.runID + "-" + strconv.FormatInt(s.seq.Add(1), 10), Type: typ, Storefront: s.sf.ID,
 		BasketID: sh.basket, OccurredAt: time.Now().UTC()}
 	if withCustomer {
 		e.Customer = &basket.Customer{Email: sh.email, Name: fmt.Sprintf("Shopper %d", sh.n), Locale: "en-GB",

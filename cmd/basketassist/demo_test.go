@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/basketassist/basketassist/internal/smtptest"
 )
 
 func TestDemoRunsEndToEndAndReconciles(t *testing.T) {
@@ -31,4 +33,17 @@ func TestDemoRunsEndToEndAndReconciles(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(outbox, "*.eml"))
 	require.NoError(t, err)
 	assert.Len(t, files, 8, "every email the summary counts is in the outbox")
+}
+
+// A demo against a configured (shared) Redis must reconcile run after run:
+// nothing of the first run may leak into the second.
+func TestDemoTwiceOnTheSameRedis(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, smtptest.Start(t))
+	path := writeYAML(t, cfg)
+	for run := 1; run <= 2; run++ {
+		out, _, err := runCLI(t, "", "--config", path, "demo", "--baskets", "6", "--exit", "--listen", "127.0.0.1:0")
+		require.NoError(t, err, "run %d: %s", run, out)
+		assert.Contains(t, out, "reconciles: yes", "run %d", run)
+	}
 }
