@@ -18,10 +18,6 @@ const (
 	Cleared         Type = "basket.cleared"
 )
 
-// Ends reports whether an event of this type ends the basket: after it no
-// reminder is sent.
-func (t Type) Ends() bool { return t == OrderCompleted || t == Cleared }
-
 func (t Type) valid() bool {
 	switch t {
 	case Updated, CheckoutStarted, OrderCompleted, Cleared:

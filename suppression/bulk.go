@@ -53,10 +53,7 @@ func (s *Store) AddMany(ctx context.Context, entries []Entry) (int, error) {
 // CheckMany checks many recipients at once (one pipelined round trip), with
 // the semantics of Check. The result is in the order of rs.
 func (s *Store) CheckMany(ctx context.Context, rs []secrets.Recipient, storefront string, scope Scope) ([]bool, error) {
-	fields := []string{field("", All), field("", scope)}
-	if storefront != "" {
-		fields = append(fields, field(storefront, All), field(storefront, scope))
-	}
+	fields := blockingFields(storefront, scope)
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.SliceCmd, len(rs))
 	for i, r := range rs {

@@ -158,16 +158,22 @@ func (s *Store) Remove(ctx context.Context, r secrets.Recipient, storefront stri
 	return n > 0, nil
 }
 
+// blockingFields are the entries that stop an email of scope from
+// storefront: that scope or "all", global or for the storefront.
+func blockingFields(storefront string, scope Scope) []string {
+	fields := []string{field("", All), field("", scope)}
+	if storefront != "" {
+		fields = append(fields, field(storefront, All), field(storefront, scope))
+	}
+	return fields
+}
+
 // Check reports whether an email of scope, from storefront, must not be sent
 // to r: it is blocked by an entry for that scope or for "all", made for that
 // storefront or globally. A check for All is blocked only by "all" entries.
 // The blocking entry is returned; with false it is the zero Entry.
 func (s *Store) Check(ctx context.Context, r secrets.Recipient, storefront string, scope Scope) (bool, Entry, error) {
-	fields := []string{field("", All), field("", scope)}
-	if storefront != "" {
-		fields = append(fields, field(storefront, All), field(storefront, scope))
-	}
-	vals, err := s.rdb.HMGet(ctx, s.key(r), fields...).Result()
+	vals, err := s.rdb.HMGet(ctx, s.key(r), blockingFields(storefront, scope)...).Result()
 	if err != nil {
 		return false, Entry{}, fmt.Errorf("check suppression %s: %w", scope, err)
 	}

@@ -62,8 +62,7 @@ type Rendered struct {
 	Subject string
 	Text    string
 	HTML    string
-	Lang    string   // the template language used
-	Files   []string // the template files used, for previews and logs
+	Lang    string // the template language used
 }
 
 // Options configures a Renderer. The zero value uses the built-in templates only.
@@ -89,10 +88,9 @@ type Renderer struct {
 }
 
 type emailSet struct {
-	text  *texttemplate.Template
-	html  *htmltemplate.Template
-	lang  string
-	files []string
+	text *texttemplate.Template
+	html *htmltemplate.Template
+	lang string
 }
 
 // New loads the templates. It does not render anything yet: call Check at
@@ -160,10 +158,11 @@ type file struct {
 // override, then the built-in templates.
 func (r *Renderer) find(storefront, rel string) (file, bool) {
 	if r.override != nil {
-		for _, p := range []string{path.Join(storefront, rel), rel} {
-			if storefront == "" && p != rel {
-				continue
-			}
+		candidates := []string{rel}
+		if storefront != "" {
+			candidates = []string{path.Join(storefront, rel), rel}
+		}
+		for _, p := range candidates {
 			if b, err := fs.ReadFile(r.override, p); err == nil {
 				return file{name: path.Join(r.dirName, p), text: string(b)}, true
 			}
@@ -240,7 +239,7 @@ func (r *Renderer) resolve(storefront, locale, storefrontDefault string, step in
 	layoutText, _ := r.find(storefront, "layout.txt.tmpl")
 	layoutHTML, _ := r.find(storefront, "layout.html.tmpl")
 
-	set := &emailSet{lang: lang, files: []string{layoutText.name, layoutHTML.name, common.name, stepFile.name}}
+	set := &emailSet{lang: lang}
 	text := texttemplate.New(layoutText.name)
 	html := htmltemplate.New(layoutHTML.name)
 	if _, err := text.Parse(layoutText.text); err != nil {
@@ -281,7 +280,7 @@ func (r *Renderer) Email(storefront, storefrontDefault string, e Email) (Rendere
 		return Rendered{}, fmt.Errorf("render html part: %w", err)
 	}
 	return Rendered{Subject: strings.Join(strings.Fields(subject.String()), " "), Text: text.String(),
-		HTML: html.String(), Lang: set.lang, Files: set.files}, nil
+		HTML: html.String(), Lang: set.lang}, nil
 }
 
 // Storefront is what Check needs to know of a storefront.

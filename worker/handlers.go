@@ -68,11 +68,7 @@ func NewHandlers(d Deps, o Options) *Handlers {
 		o.MaxRetry = 10
 	}
 	o.PublicURL = strings.TrimRight(o.PublicURL, "/")
-	return &Handlers{Deps: d, opts: o, composer: &Composer{Tokens: d.Tokens, Renderer: d.Renderer, PublicURL: o.PublicURL, Now: o.Now}, sched: &scheduler{
-		client:    asynq.NewClientFromRedisClient(d.Redis),
-		inspector: asynq.NewInspectorFromRedisClient(d.Redis),
-		maxRetry:  o.MaxRetry,
-	}}
+	return &Handlers{Deps: d, opts: o, composer: &Composer{Tokens: d.Tokens, Renderer: d.Renderer, PublicURL: o.PublicURL, Now: o.Now}, sched: newScheduler(d.Redis, o.MaxRetry)}
 }
 
 // Mux routes task types to handlers, with logging and recovery middleware.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 )
 
 // scheduler creates and deletes reminder tasks.
@@ -16,6 +17,10 @@ type scheduler struct {
 	client    *asynq.Client
 	inspector *asynq.Inspector
 	maxRetry  int
+}
+
+func newScheduler(rdb redis.UniversalClient, maxRetry int) *scheduler {
+	return &scheduler{client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb), maxRetry: maxRetry}
 }
 
 // schedule creates the reminder task id at due time. A task that already

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/basketassist/basketassist/basket"
@@ -27,7 +26,7 @@ func NewSubjects(rdb redis.UniversalClient, baskets *basket.Store, suppressions 
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Subjects{baskets: baskets, suppressions: suppressions, log: log,
-		sched: &scheduler{client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb)}}
+		sched: newScheduler(rdb, 0)}
 }
 
 // ForgetReport says what Forget erased and kept.

@@ -138,6 +138,23 @@ func (c *core) Close() error {
 	return err
 }
 
+// openServerRedis loads the config and connects to the Redis that the
+// server uses, for commands that work on its data (emit, suppress, forget,
+// export-subject). The embedded dev Redis is refused: a private in-memory
+// one would not be the server's.
+func openServerRedis(ctx context.Context, configPath string, stderr io.Writer) (*core, *slog.Logger, error) {
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.Redis.Addr == "" {
+		return nil, nil, errors.New("redis.addr: is empty; this command needs the Redis that the server uses (with the embedded dev Redis, use the HTTP API instead)")
+	}
+	log := newLogger(cfg.Log, stderr)
+	c, err := openCore(ctx, cfg, log)
+	return c, log, err
+}
+
 // Run starts the selected halves and returns once they are serving.
 func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Logger == nil {

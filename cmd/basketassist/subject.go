@@ -23,15 +23,7 @@ func runSubject(ctx context.Context, cmd, configPath string, args []string, stdo
 	if a, err := mail.ParseAddress(*email); err != nil || a.Address != *email {
 		return errors.New("--email: is required and must be a bare address like ann@example.com")
 	}
-	cfg, err := loadConfig(configPath)
-	if err != nil {
-		return err
-	}
-	if cfg.Redis.Addr == "" {
-		return errors.New("redis.addr: is empty; this command needs the Redis that the server uses (with the embedded dev Redis, use the HTTP API instead)")
-	}
-	log := newLogger(cfg.Log, stderr)
-	c, err := openCore(ctx, cfg, log)
+	c, log, err := openServerRedis(ctx, configPath, stderr)
 	if err != nil {
 		return err
 	}

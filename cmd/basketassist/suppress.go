@@ -33,14 +33,7 @@ func runSuppress(ctx context.Context, configPath string, args []string, stdin io
 			return fmt.Errorf("--scope: %w", err)
 		}
 	}
-	cfg, err := loadConfig(configPath)
-	if err != nil {
-		return err
-	}
-	if cfg.Redis.Addr == "" {
-		return errors.New("redis.addr: is empty; this command needs the Redis that the server uses (with the embedded dev Redis, use the HTTP API instead)")
-	}
-	c, err := openCore(ctx, cfg, newLogger(cfg.Log, stderr))
+	c, _, err := openServerRedis(ctx, configPath, stderr)
 	if err != nil {
 		return err
 	}
