@@ -413,10 +413,10 @@ func TestNoPlaintextAddressInRedis(t *testing.T) {
 		msgs := b.smtp.WaitFor(t, 2, 15*time.Second)
 		unsubURL := strings.Trim(smtptest.Header(msgs[0].Parsed(t), "List-Unsubscribe"), "<>")
 		// "." and "@" are outside the token's base64url alphabet: these can only
-	// appear if the address leaked, never by chance.
-	for _, needle := range []string{"ivy.secret", "ivy.secret%40", "@example.com"} {
-		assert.NotContains(t, unsubURL, needle, "no address in URLs")
-	}
+		// appear if the address leaked, never by chance.
+		for _, needle := range []string{"ivy.secret", "ivy.secret%40", "@example.com"} {
+			assert.NotContains(t, unsubURL, needle, "no address in URLs")
+		}
 		resp, err := http.PostForm(unsubURL, url.Values{"List-Unsubscribe": {"One-Click"}})
 		require.NoError(t, err)
 		resp.Body.Close()
