@@ -104,16 +104,6 @@ func (v Validator) Decode(data []byte) (Event, error) {
 	return v.check(w)
 }
 
-// Validate checks an Event built in Go (by the Client, or a test) by the same rules as Decode.
-func (v Validator) Validate(e Event) error {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("basket: encode event: %w", err)
-	}
-	_, err = v.Decode(b)
-	return err
-}
-
 func decodeProblem(err error) FieldError {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError

@@ -31,9 +31,6 @@ func NewOutboxSender(dir string, dkim *gomail.DKIMSigner) (*OutboxSender, error)
 	return &OutboxSender{dir: dir, dkim: dkim}, nil
 }
 
-// Dir returns the folder the emails go to.
-func (o *OutboxSender) Dir() string { return o.dir }
-
 // Send writes m to "<dir>/<time>-<message id>.eml". A file for the same
 // Message-ID is never overwritten.
 func (o *OutboxSender) Send(ctx context.Context, m *Message) error {
