@@ -22,7 +22,8 @@ import (
 //	                    customer (sealed), has_email, consent, contents (JSON),
 //	                    sent (highest step sent), task (the reminder task wanted now)
 //	{sf:id}:evt:<id>    marker of an applied event id (event retention)
-//	{sf:id}:step:<n>    claim of reminder step n: sending|sent|suppressed|bounced|failed
+//	{sf:id}:step:<n>    claim of reminder step n: claimed:<attempt>, handing_over:<attempt>,
+//	                    or an outcome: sent|suppressed|bounced|failed|in_doubt
 //	subj:{<recipient>}  set of "sf:id" baskets that carried this person's address
 type Store struct {
 	rdb  redis.UniversalClient
@@ -182,18 +183,21 @@ type Basket struct {
 	Contents     Contents
 }
 
-// Drop reasons returned by Claim when a reminder must not be sent.
+// Drop reasons returned by Claim and HandOver when a reminder must not be sent.
 const (
 	DropGone       = "gone"       // expired, forgotten or never existed
 	DropPurchased  = "purchased"  // the shopper bought
 	DropCleared    = "cleared"    // the basket was emptied
 	DropSuperseded = "superseded" // newer activity; a newer task owns the basket
 	DropNoConsent  = "no_consent" // no address, or no consent to basket emails
-	DropInDoubt    = "in_doubt"   // an earlier attempt crashed mid-send: never risk a second email
+	DropInDoubt    = "in_doubt"   // an earlier attempt reached the final dot: never risk a second email
+	DropSuppressed = "suppressed" // the recipient opted out (HandOver's last check)
+	DropClaimLost  = "claim_lost" // another attempt of the same task took the step over
 )
 
-// ErrDropped wraps the reason a reminder is not to be sent.
-type ErrDropped struct{ Reason string }
+// ErrDropped wraps the reason a reminder is not to be sent. Field is the
+// suppression field that blocked it, for DropSuppressed from HandOver.
+type ErrDropped struct{ Reason, Field string }
 
 func (e *ErrDropped) Error() string { return "basket: reminder dropped: " + e.Reason }
 
@@ -202,13 +206,14 @@ var claimSrc string
 var claimScript = redis.NewScript(claimSrc)
 
 // Claim checks, at send time, that step of basket version is still wanted
-// and marks it as being sent, atomically. It returns *ErrDropped when the
-// reminder must not go out (see the Drop reasons, and "already_<state>" when
-// the step was handled before). Only one caller can win the claim, so a
-// retried or duplicated task never sends twice.
-func (s *Store) Claim(ctx context.Context, storefront, basketID string, version int64, step int) (Basket, error) {
+// and claims it for attempt (a unique id per try), atomically. It returns
+// *ErrDropped when the reminder must not go out (see the Drop reasons, and
+// "already_<outcome>" when the step was handled before). A claim left by an
+// attempt that died before its hand-over is taken over: that attempt
+// delivered nothing. One left at the hand-over is recorded in_doubt.
+func (s *Store) Claim(ctx context.Context, storefront, basketID string, version int64, step int, attempt string) (Basket, error) {
 	keys := []string{s.stateKey(storefront, basketID), s.claimKey(storefront, basketID, step)}
-	res, err := claimScript.Run(ctx, s.rdb, keys, version, seconds(s.opts.ClaimTTL)).Slice()
+	res, err := claimScript.Run(ctx, s.rdb, keys, version, seconds(s.opts.ClaimTTL), attempt).Slice()
 	if err != nil {
 		return Basket{}, fmt.Errorf("claim step %d of basket %s: %w", step, basketID, err)
 	}
@@ -227,10 +232,57 @@ func (s *Store) Claim(ctx context.Context, storefront, basketID string, version 
 	return b, nil
 }
 
-// Release forgets a claim after a failure that certainly sent nothing (a
-// temporary SMTP refusal, a cancelled context before sending), so a retry can claim again.
-func (s *Store) Release(ctx context.Context, storefront, basketID string, step int) error {
-	if err := s.rdb.Del(ctx, s.claimKey(storefront, basketID, step)).Err(); err != nil {
+//go:embed lua/handover.lua
+var handOverSrc string
+var handOverScript = redis.NewScript(handOverSrc)
+
+// Suppression names the recipient's suppression hash and the fields that
+// block this email (see suppression.Store.Blocking).
+type Suppression struct {
+	Key    string
+	Fields []string
+}
+
+// HandOver is the last word before a claimed step is handed to SMTP: in one
+// script it re-checks the basket (status, version, consent) and sup, and
+// only if the email is still wanted moves the claim from claimed:<attempt>
+// to handing_over:<attempt>. Otherwise it returns *ErrDropped and records
+// the outcome (a suppressed step ends; for any other reason the claim is
+// freed). Anything acknowledged before it ran is therefore honoured.
+//
+// The suppression hash lives in the recipient's slot, not the basket's: on
+// Redis Cluster this script would need both in one slot (see README,
+// "Growing past one machine").
+func (s *Store) HandOver(ctx context.Context, storefront, basketID string, version int64, step int, attempt string, sup Suppression) error {
+	keys := []string{s.stateKey(storefront, basketID), s.claimKey(storefront, basketID, step), sup.Key}
+	args := make([]any, 0, 2+len(sup.Fields))
+	args = append(args, version, attempt)
+	for _, f := range sup.Fields {
+		args = append(args, f)
+	}
+	res, err := handOverScript.Run(ctx, s.rdb, keys, args...).Slice()
+	if err != nil {
+		return fmt.Errorf("hand over step %d of basket %s: %w", step, basketID, err)
+	}
+	if str(res[0]) == "drop" {
+		d := &ErrDropped{Reason: str(res[1])}
+		if len(res) > 2 {
+			d.Field = str(res[2])
+		}
+		return d
+	}
+	return nil
+}
+
+//go:embed lua/release.lua
+var releaseSrc string
+var releaseScript = redis.NewScript(releaseSrc)
+
+// Release frees attempt's claim after a failure that certainly delivered
+// nothing (a refusal, a connection lost before the final dot), so a retry
+// can claim again. A claim that is no longer attempt's is left alone.
+func (s *Store) Release(ctx context.Context, storefront, basketID string, step int, attempt string) error {
+	if err := releaseScript.Run(ctx, s.rdb, []string{s.claimKey(storefront, basketID, step)}, attempt).Err(); err != nil {
 		return fmt.Errorf("release step %d of basket %s: %w", step, basketID, err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -15,6 +16,7 @@ import (
 
 type storeBundle struct {
 	store *Store
+	rdb   *redis.Client
 	keys  *secrets.Keys
 	t0    time.Time
 	n     int
@@ -26,8 +28,20 @@ func setupStore(t *testing.T, steps int) *storeBundle {
 	require.NoError(t, err)
 	keys, err := secrets.New(master)
 	require.NoError(t, err)
-	return &storeBundle{store: NewStore(redistest.Client(t), keys, StoreOptions{Prefix: "t:", Steps: steps}), keys: keys,
+	rdb := redistest.Client(t)
+	return &storeBundle{store: NewStore(rdb, keys, StoreOptions{Prefix: "t:", Steps: steps}), rdb: rdb, keys: keys,
 		t0: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+}
+
+// claim returns the stored claim of step of basket b_1 ("" for none).
+func (b *storeBundle) claim(t *testing.T, step int) string {
+	t.Helper()
+	v, err := b.rdb.Get(context.Background(), b.store.claimKey("pink", "b_1", step)).Result()
+	if err == redis.Nil {
+		return ""
+	}
+	require.NoError(t, err)
+	return v
 }
 
 // apply applies an event of typ for basket b_1, occurring at t0+offset.
@@ -90,7 +104,7 @@ func TestPurchaseAlwaysWinsAndEnds(t *testing.T) {
 	r = b.apply(t, Updated, 10*time.Minute, true)
 	assert.Equal(t, Ignored, r.Outcome, "nothing revives a purchased basket")
 
-	_, err := b.store.Claim(context.Background(), "pink", "b_1", first.Version, 1)
+	_, err := b.store.Claim(context.Background(), "pink", "b_1", first.Version, 1, "a1")
 	assertDropped(t, err, DropPurchased)
 }
 
@@ -124,31 +138,97 @@ func TestDuplicateEventIsIgnoredButNamesTheWantedTask(t *testing.T) {
 	assert.Empty(t, r2.OldTask)
 }
 
-func TestClaimIsWonOnce(t *testing.T) {
+func TestClaimHandOverFinish(t *testing.T) {
 	t.Parallel()
 	b := setupStore(t, 2)
 	ctx := context.Background()
 	r := b.apply(t, Updated, 0, true)
+	sup := Suppression{Key: "ba:sup:{nobody}", Fields: []string{"*|all"}}
 
-	got, err := b.store.Claim(ctx, "pink", "b_1", r.Version, 1)
+	got, err := b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a1")
 	require.NoError(t, err)
 	assert.Equal(t, "ann@example.com", got.Customer.Email)
 	assert.Len(t, got.Contents.Items, 1)
+	assert.Equal(t, "claimed:a1", b.claim(t, 1))
 
-	_, err = b.store.Claim(ctx, "pink", "b_1", r.Version, 1)
-	assertDropped(t, err, DropInDoubt) // crashed mid-send: never a second email
+	// a1 died before the hand-over: a retry takes the claim over and a1 can
+	// no longer hand over.
+	_, err = b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a2")
+	require.NoError(t, err, "a claim without a hand-over delivered nothing: the retry sends")
+	assertDropped(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1", sup), DropClaimLost)
+	require.NoError(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a2", sup))
+	assert.Equal(t, "handing_over:a2", b.claim(t, 1))
 
 	next, err := b.store.Finish(ctx, "pink", "b_1", r.Version, 1, Sent)
 	require.NoError(t, err)
 	assert.Equal(t, "remind:pink:b_1:s2:v1", next.Task)
 	assert.Equal(t, 2, next.Step)
-	_, err = b.store.Claim(ctx, "pink", "b_1", r.Version, 1)
+	_, err = b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a3")
 	assertDropped(t, err, "already_sent")
+	_, err = b.store.Finish(ctx, "pink", "b_1", r.Version, 1, InDoubt)
+	require.NoError(t, err)
+	assert.Equal(t, "sent", b.claim(t, 1), "no other outcome replaces sent")
 
-	_, err = b.store.Claim(ctx, "pink", "b_1", r.Version-1, 2)
+	_, err = b.store.Claim(ctx, "pink", "b_1", r.Version-1, 2, "a4")
 	assertDropped(t, err, DropSuperseded)
-	_, err = b.store.Claim(ctx, "pink", "nope", 1, 1)
+	_, err = b.store.Claim(ctx, "pink", "nope", 1, 1, "a5")
 	assertDropped(t, err, DropGone)
+}
+
+func TestClaimAfterHandOverIsInDoubt(t *testing.T) {
+	t.Parallel()
+	b := setupStore(t, 1)
+	ctx := context.Background()
+	r := b.apply(t, Updated, 0, true)
+	_, err := b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a1")
+	require.NoError(t, err)
+	require.NoError(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1", Suppression{Key: "ba:sup:{x}", Fields: []string{"*|all"}}))
+	_, err = b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a2")
+	assertDropped(t, err, DropInDoubt)
+	assert.Equal(t, "in_doubt", b.claim(t, 1))
+	// The first attempt did get its reply after all: the truth wins.
+	_, err = b.store.Finish(ctx, "pink", "b_1", r.Version, 1, Sent)
+	require.NoError(t, err)
+	assert.Equal(t, "sent", b.claim(t, 1))
+}
+
+func TestHandOverHasTheLastWord(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t.Run("suppression written after the claim", func(t *testing.T) {
+		t.Parallel()
+		b := setupStore(t, 1)
+		r := b.apply(t, Updated, 0, true)
+		_, err := b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a1")
+		require.NoError(t, err)
+		require.NoError(t, b.rdb.HSet(ctx, "ba:sup:{r1}", "pink|basket_assistance", "{}").Err())
+		err = b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1",
+			Suppression{Key: "ba:sup:{r1}", Fields: []string{"*|all", "*|basket_assistance", "pink|all", "pink|basket_assistance"}})
+		assertDropped(t, err, DropSuppressed)
+		var d *ErrDropped
+		require.ErrorAs(t, err, &d)
+		assert.Equal(t, "pink|basket_assistance", d.Field)
+		assert.Equal(t, "suppressed", b.claim(t, 1))
+	})
+	t.Run("purchase applied after the claim", func(t *testing.T) {
+		t.Parallel()
+		b := setupStore(t, 1)
+		r := b.apply(t, Updated, 0, true)
+		_, err := b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a1")
+		require.NoError(t, err)
+		b.apply(t, OrderCompleted, time.Minute, false)
+		assertDropped(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1", Suppression{Key: "ba:sup:{r1}", Fields: []string{"*|all"}}), DropPurchased)
+		assert.Empty(t, b.claim(t, 1), "nothing was handed over: the claim is freed")
+	})
+	t.Run("newer activity after the claim", func(t *testing.T) {
+		t.Parallel()
+		b := setupStore(t, 1)
+		r := b.apply(t, Updated, 0, true)
+		_, err := b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a1")
+		require.NoError(t, err)
+		b.apply(t, Updated, time.Minute, false)
+		assertDropped(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1", Suppression{Key: "ba:sup:{r1}", Fields: []string{"*|all"}}), DropSuperseded)
+	})
 }
 
 func TestReleaseAllowsAnotherClaim(t *testing.T) {
@@ -156,10 +236,13 @@ func TestReleaseAllowsAnotherClaim(t *testing.T) {
 	b := setupStore(t, 1)
 	ctx := context.Background()
 	r := b.apply(t, Updated, 0, true)
-	_, err := b.store.Claim(ctx, "pink", "b_1", r.Version, 1)
+	_, err := b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a1")
 	require.NoError(t, err)
-	require.NoError(t, b.store.Release(ctx, "pink", "b_1", 1))
-	_, err = b.store.Claim(ctx, "pink", "b_1", r.Version, 1)
+	require.NoError(t, b.store.Release(ctx, "pink", "b_1", 1, "someone-else"))
+	assert.Equal(t, "claimed:a1", b.claim(t, 1), "only the claiming attempt releases")
+	require.NoError(t, b.store.Release(ctx, "pink", "b_1", 1, "a1"))
+	assert.Empty(t, b.claim(t, 1))
+	_, err = b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a2")
 	require.NoError(t, err)
 	next, err := b.store.Finish(ctx, "pink", "b_1", r.Version, 1, Sent)
 	require.NoError(t, err)
@@ -176,7 +259,7 @@ func TestNoConsentDrops(t *testing.T) {
 	r, err := b.store.Apply(context.Background(), s)
 	require.NoError(t, err)
 	assert.Empty(t, r.Task)
-	_, err = b.store.Claim(context.Background(), "pink", "b_1", r.Version, 1)
+	_, err = b.store.Claim(context.Background(), "pink", "b_1", r.Version, 1, "a1")
 	assertDropped(t, err, DropNoConsent)
 }
 

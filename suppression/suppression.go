@@ -168,6 +168,14 @@ func blockingFields(storefront string, scope Scope) []string {
 	return fields
 }
 
+// Blocking names where Check looks: the recipient's hash key and the fields
+// whose presence blocks an email of scope from storefront. A script that
+// must check suppression atomically with its own writes (the hand-over of a
+// reminder) reads these, so the layout stays defined here alone.
+func (s *Store) Blocking(r secrets.Recipient, storefront string, scope Scope) (key string, fields []string) {
+	return s.key(r), blockingFields(storefront, scope)
+}
+
 // Check reports whether an email of scope, from storefront, must not be sent
 // to r: it is blocked by an entry for that scope or for "all", made for that
 // storefront or globally. A check for All is blocked only by "all" entries.

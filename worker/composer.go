@@ -2,11 +2,12 @@ package worker
 
 import (
 	"fmt"
-	"net/mail"
+	netmail "net/mail"
 	"strings"
 	"time"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/suppression"
 	"github.com/basketassist/basketassist/templates"
@@ -25,7 +26,7 @@ type Composer struct {
 
 // Compose builds step of basket b for storefront sf, to be sent to the
 // basket's customer, whose keyed hash is rcpt.
-func (c *Composer) Compose(sf basket.Storefront, b basket.Basket, step int, rcpt secrets.Recipient) (*Message, error) {
+func (c *Composer) Compose(sf basket.Storefront, b basket.Basket, step int, rcpt secrets.Recipient) (*mail.Message, error) {
 	cust := b.Customer
 	locale := cust.Locale
 	if locale == "" {
@@ -58,10 +59,10 @@ func (c *Composer) Compose(sf basket.Storefront, b basket.Basket, step int, rcpt
 		now = c.Now
 	}
 	domain := sf.FromDomain()
-	return &Message{
-		From: sf.FromAddress(), To: &mail.Address{Name: cust.Name, Address: cust.Email},
+	return &mail.Message{
+		From: sf.FromAddress(), To: &netmail.Address{Name: cust.Name, Address: cust.Email},
 		Subject: r.Subject, Text: r.Text, HTML: r.HTML, Date: now(), Lang: r.Lang,
-		MessageID:   MessageID(sf.ID, b.ID, step, domain),
+		MessageID:   mail.MessageID(sf.ID, b.ID, step, domain),
 		ListID:      fmt.Sprintf("%s basket assistance <basket-assistance.%s.%s>", sf.Name, sf.ID, domain),
 		Unsubscribe: data.UnsubscribeURL,
 	}, nil

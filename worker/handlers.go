@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/suppression"
 	"github.com/basketassist/basketassist/templates"
@@ -28,9 +30,12 @@ type Options struct {
 	PublicURL string
 	// MaxRetry is how often a temporarily failing send is retried (default 10).
 	MaxRetry int
-	Now      func() time.Time
-	Logger   *slog.Logger
-	Metrics  *Metrics
+	// PersistFor is how long a write that must not be lost (an outcome, a
+	// freed claim) is retried through a Redis outage (default 30 s).
+	PersistFor time.Duration
+	Now        func() time.Time
+	Logger     *slog.Logger
+	Metrics    *Metrics
 }
 
 // Deps are the parts the handlers use.
@@ -66,6 +71,9 @@ func NewHandlers(d Deps, o Options) *Handlers {
 	}
 	if o.MaxRetry <= 0 {
 		o.MaxRetry = 10
+	}
+	if o.PersistFor <= 0 {
+		o.PersistFor = 30 * time.Second
 	}
 	o.PublicURL = strings.TrimRight(o.PublicURL, "/")
 	return &Handlers{Deps: d, opts: o, composer: &Composer{Tokens: d.Tokens, Renderer: d.Renderer, PublicURL: o.PublicURL, Now: o.Now}, sched: newScheduler(d.Redis, o.MaxRetry)}
@@ -115,11 +123,23 @@ func (h *Handlers) scheduleStep(ctx context.Context, storefront, basketID, taskI
 		return nil // the configuration has fewer steps than when the state was written
 	}
 	due := lastActivity.Add(h.opts.Steps[step-1])
-	return h.sched.schedule(ctx, taskID, reminderPayload{Storefront: storefront, BasketID: basketID, Step: step, Version: version}, due)
+	return h.sched.schedule(ctx, taskID, reminderPayload{Storefront: storefront, BasketID: basketID, Step: step, Version: version, Due: due}, due)
 }
 
-// SendReminder sends one reminder step, if it is still wanted. See the
-// package documentation of basket.Store.Claim for why it never sends twice.
+// Sender delivers a message, calling handOver at the last moment before
+// the point of no return (see mail.HandOver). Errors are *mail.SendError,
+// or handOver's own error.
+type Sender interface {
+	Send(ctx context.Context, m *mail.Message, handOver mail.HandOver) error
+}
+
+// SendReminder sends one reminder step, if it is still wanted. Per step it
+// moves claimed → handing_over → sent (see basket.Store.Claim and
+// HandOver): a retry after a crash before the hand-over sends, one after it
+// drops as in_doubt, so an email is never sent twice and never lost unless
+// the connection broke after the final dot. Outcomes (sent, dropped,
+// suppressed, bounced, in doubt) complete the task; only faults return an
+// error: a temporary one is retried, a permanent one is archived.
 func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 	var p reminderPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
@@ -128,104 +148,196 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 	log := h.opts.Logger.With("storefront", p.Storefront, "basket_id", p.BasketID, "step", p.Step, "version", p.Version)
 	sf, ok := h.opts.Storefronts[p.Storefront]
 	if !ok {
-		h.skip(ctx, log, "unknown_storefront")
+		h.drop(ctx, log, "unknown_storefront")
 		return nil
 	}
-	b, err := h.Baskets.Claim(ctx, p.Storefront, p.BasketID, p.Version, p.Step)
+	if now := h.opts.Now(); now.Before(p.Due) {
+		// Run early (asynqmon's "run", or clocks apart): never before due.
+		h.opts.Metrics.Reminders.WithLabelValues(OutcomeDeferred).Inc()
+		return &Deferred{Until: p.Due, Reason: "not_due"}
+	}
+	attempt := rand.Text()
+	b, err := h.Baskets.Claim(ctx, p.Storefront, p.BasketID, p.Version, p.Step, attempt)
 	var dropped *basket.ErrDropped
 	if errors.As(err, &dropped) {
-		h.skip(ctx, log, dropped.Reason)
+		h.drop(ctx, log, dropped.Reason)
 		return nil
 	}
 	if err != nil {
-		return err
+		return h.retry(err)
 	}
+	a := &sendAttempt{h: h, p: p, id: attempt, log: log}
 	rcpt := h.Keys.Recipient(b.Customer.Email)
+	a.log = log.With("recipient", rcpt.String())
+	// An early check spares rendering and a connection for most opted-out
+	// people; the hand-over checks again, atomically.
 	blocked, entry, err := h.Suppressions.Check(ctx, rcpt, p.Storefront, suppression.BasketAssistance)
 	if err != nil {
-		return h.release(ctx, p, err)
+		return a.release(err)
 	}
 	if blocked {
-		h.skip(ctx, log, "suppressed", "suppression", entry.Scope, "suppression_reason", entry.Reason)
-		return h.finish(ctx, p, basket.Suppressed)
+		h.drop(ctx, a.log, basket.DropSuppressed, "suppression", entry.Scope, "suppression_reason", entry.Reason)
+		return a.finish(ctx, basket.Suppressed, OutcomeSuppressed)
 	}
 	msg, err := h.composer.Compose(sf, b, p.Step, rcpt)
 	if err != nil {
-		_ = h.finishQuietly(ctx, p, basket.Failed)
-		return fmt.Errorf("compose reminder: %v: %w", err, asynq.SkipRetry)
+		a.log.ErrorContext(ctx, "compose reminder", "error", err.Error())
+		_ = a.release(nil)
+		h.opts.Metrics.Reminders.WithLabelValues(OutcomeFailed).Inc()
+		return fmt.Errorf("compose reminder: %w", asynq.SkipRetry)
 	}
-	// Once handed to SMTP a send must finish even if shutdown cancels ctx:
-	// abandoning it midway would leave the outcome in doubt.
-	sendErr := h.Sender.Send(context.WithoutCancel(ctx), msg)
+	key, fields := h.Suppressions.Blocking(rcpt, p.Storefront, suppression.BasketAssistance)
+	err = h.Sender.Send(ctx, msg, func(ctx context.Context) error {
+		if err := h.Baskets.HandOver(ctx, p.Storefront, p.BasketID, p.Version, p.Step, attempt, basket.Suppression{Key: key, Fields: fields}); err != nil {
+			return err
+		}
+		a.handedOver = true
+		return nil
+	})
+	return a.settle(ctx, rcpt, msg, err)
+}
+
+// sendAttempt is one try at one reminder step, claimed under id.
+type sendAttempt struct {
+	h          *Handlers
+	p          reminderPayload
+	id         string
+	log        *slog.Logger
+	handedOver bool // the hand-over was recorded: the final dot may have gone out
+}
+
+// settle records what the send came to and says whether asynq must run
+// the task again.
+func (a *sendAttempt) settle(ctx context.Context, rcpt secrets.Recipient, msg *mail.Message, sendErr error) error {
+	h, p := a.h, a.p
 	if sendErr == nil {
 		h.opts.Metrics.Sent.WithLabelValues(p.Storefront, strconv.Itoa(p.Step)).Inc()
-		log.InfoContext(ctx, "reminder sent", "recipient", rcpt.String(), "message_id", msg.MessageID)
-		return h.finish(ctx, p, basket.Sent)
+		a.log.InfoContext(ctx, "reminder sent", "message_id", msg.MessageID)
+		return a.finish(ctx, basket.Sent, OutcomeSent)
 	}
-	var se *SendError
+	var dropped *basket.ErrDropped
+	if errors.As(sendErr, &dropped) {
+		// The last word said no: nothing was handed over, the script recorded why.
+		h.drop(ctx, a.log, dropped.Reason, "at", "hand_over", "suppression_field", dropped.Field)
+		if dropped.Reason == basket.DropSuppressed {
+			h.opts.Metrics.Reminders.WithLabelValues(OutcomeSuppressed).Inc()
+		}
+		return nil
+	}
+	var se *mail.SendError
 	if !errors.As(sendErr, &se) {
-		se = &SendError{Class: Temporary, Err: sendErr}
+		// The hand-over script failed (Redis): it may have run, so undo it;
+		// the final dot was never sent.
+		return a.release(sendErr)
 	}
-	h.opts.Metrics.SMTPErrs.WithLabelValues(se.Class.String()).Inc()
-	log = log.With("recipient", rcpt.String(), "smtp_class", se.Class.String(), "smtp_code", se.Code)
+	h.opts.Metrics.SMTPErrs.WithLabelValues(se.Class.String(), string(se.Stage)).Inc()
+	log := a.log.With("smtp_class", se.Class.String(), "smtp_stage", string(se.Stage), "smtp_code", se.Code, "smtp_status", se.Enhanced, "smtp_desc", se.Desc)
 	switch se.Class {
-	case Temporary:
-		log.WarnContext(ctx, "reminder send failed, will retry", "error", se.Err.Error())
-		return h.release(ctx, p, sendErr)
-	case RecipientRejected:
-		log.WarnContext(ctx, "recipient rejected: suppressing globally as hard_bounce")
+	case mail.InDoubt:
+		log.ErrorContext(ctx, "connection lost after the final dot; not retrying, to avoid a second email")
+		return a.finish(ctx, basket.InDoubt, OutcomeInDoubt)
+	case mail.HardBounce:
+		log.WarnContext(ctx, "recipient's address cannot receive mail: suppressing globally as hard_bounce")
 		if _, err := h.Suppressions.Add(ctx, suppression.Entry{Recipient: rcpt, Scope: suppression.All,
 			Reason: suppression.HardBounce, Origin: suppression.System}); err != nil {
-			return h.release(ctx, p, err) // retrying re-runs the send, whose 5xx suppresses again
+			return a.release(err) // the retry meets the same bounce and suppresses again
 		}
-		_ = h.finishQuietly(ctx, p, basket.Bounced)
-	case InDoubt:
-		log.ErrorContext(ctx, "connection lost after the message was handed over; not retrying to avoid a duplicate")
-		_ = h.finishQuietly(ctx, p, basket.InDoubt)
+		return a.finish(ctx, basket.Bounced, OutcomeBounced)
+	case mail.Rejected:
+		// The sender's problem: nobody is suppressed. The claim is freed,
+		// so that once the relay is fixed the archived task can be run again.
+		h.opts.Metrics.PolicyRejections.Inc()
+		log.ErrorContext(ctx, "SMTP refused the message for a reason on the sending side (relay, auth, policy or reputation); nobody was suppressed")
+		if err := a.release(nil); err != nil {
+			return err
+		}
+		h.opts.Metrics.Reminders.WithLabelValues(OutcomeFailed).Inc()
+		return fmt.Errorf("send reminder: %w: %w", se, asynq.SkipRetry)
 	default:
-		log.ErrorContext(ctx, "message rejected", "error", se.Err.Error())
-		_ = h.finishQuietly(ctx, p, basket.Failed)
+		log.WarnContext(ctx, "reminder not delivered, will retry")
+		return a.release(se)
 	}
-	return fmt.Errorf("send reminder: %v: %w", sendErr, asynq.SkipRetry)
 }
 
-func (h *Handlers) skip(ctx context.Context, log *slog.Logger, reason string, args ...any) {
-	h.opts.Metrics.Skipped.WithLabelValues(reason).Inc()
-	log.InfoContext(ctx, "reminder skipped", append([]any{"reason", reason}, args...)...)
-}
-
-// release frees the step's claim so that asynq's retry can claim it again.
-func (h *Handlers) release(ctx context.Context, p reminderPayload, cause error) error {
-	if err := h.Baskets.Release(context.WithoutCancel(ctx), p.Storefront, p.BasketID, p.Step); err != nil {
-		return errors.Join(cause, err)
-	}
-	return cause
-}
-
-func (h *Handlers) finishQuietly(ctx context.Context, p reminderPayload, outcome string) error {
-	_, err := h.Baskets.Finish(context.WithoutCancel(ctx), p.Storefront, p.BasketID, p.Version, p.Step, outcome)
+// release frees the claim after a failure that delivered nothing and
+// returns cause (nil: nothing to retry). The claim must not outlive the
+// attempt when the retry is to send, so Redis is given time to come back.
+func (a *sendAttempt) release(cause error) error {
+	err := a.h.persist(func(ctx context.Context) error {
+		return a.h.Baskets.Release(ctx, a.p.Storefront, a.p.BasketID, a.p.Step, a.id)
+	})
 	if err != nil {
-		h.opts.Logger.ErrorContext(ctx, "record reminder outcome", "storefront", p.Storefront, "basket_id", p.BasketID, "error", err.Error())
+		a.log.Error("release reminder claim", "error", err.Error(), "handed_over", a.handedOver)
+		if cause == nil {
+			return a.h.retry(err)
+		}
 	}
-	return err
+	if cause == nil {
+		return nil
+	}
+	return a.h.retry(cause)
 }
 
-// finish records the outcome and schedules the next step the state wants.
-// After a successful send an error here must not cause a resend: the claim
-// already says "sending", so a retry drops as in_doubt rather than mailing again.
-func (h *Handlers) finish(ctx context.Context, p reminderPayload, outcome string) error {
-	ctx = context.WithoutCancel(ctx)
-	next, err := h.Baskets.Finish(ctx, p.Storefront, p.BasketID, p.Version, p.Step, outcome)
-	if err != nil {
+// finish records outcome and schedules the next step the state wants. An
+// error here after a send does not cause a resend: the claim says
+// handing_over, so a retry drops as in_doubt rather than mailing again.
+func (a *sendAttempt) finish(ctx context.Context, outcome, metric string) error {
+	h, p := a.h, a.p
+	var next basket.FinishResult
+	err := h.persist(func(ctx context.Context) error {
+		var err error
+		next, err = h.Baskets.Finish(ctx, p.Storefront, p.BasketID, p.Version, p.Step, outcome)
 		return err
+	})
+	if err != nil {
+		return h.retry(err)
 	}
+	h.opts.Metrics.Reminders.WithLabelValues(metric).Inc()
+	ctx = context.WithoutCancel(ctx)
 	if next.OldTask != "" {
 		if err := h.sched.cancel(next.OldTask); err != nil {
-			return err
+			return h.retry(err)
 		}
 	}
 	if next.Task == "" {
 		return nil
 	}
 	return h.scheduleStep(ctx, p.Storefront, p.BasketID, next.Task, next.Step, next.Version, next.LastActivity)
+}
+
+// persist runs a write that must not be lost to a short Redis outage (a
+// restart, a failover): it retries with backoff for up to
+// Options.PersistFor, ignoring the task's cancellation, which would
+// otherwise strand a claim.
+func (h *Handlers) persist(f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), h.opts.PersistFor)
+	defer cancel()
+	wait := 50 * time.Millisecond
+	for {
+		err := f(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// retry counts an attempt that asynq will run again.
+func (h *Handlers) retry(err error) error {
+	h.opts.Metrics.Reminders.WithLabelValues(OutcomeRetry).Inc()
+	return err
+}
+
+// drop counts a reminder that is not sent, with its reason.
+func (h *Handlers) drop(ctx context.Context, log *slog.Logger, reason string, args ...any) {
+	h.opts.Metrics.Skipped.WithLabelValues(reason).Inc()
+	if reason != basket.DropSuppressed {
+		h.opts.Metrics.Reminders.WithLabelValues(OutcomeDropped).Inc()
+	}
+	log.InfoContext(ctx, "reminder skipped", append([]any{"reason", reason}, args...)...)
 }

@@ -4,11 +4,30 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // Metrics are the worker's Prometheus counters.
 type Metrics struct {
-	Events   *prometheus.CounterVec // by type and outcome (applied, duplicate, ignored)
-	Sent     *prometheus.CounterVec // by storefront and step
-	Skipped  *prometheus.CounterVec // by reason
-	SMTPErrs *prometheus.CounterVec // by class
+	Events *prometheus.CounterVec // by type and outcome (applied, duplicate, ignored)
+	Sent   *prometheus.CounterVec // by storefront and step
+	// Reminders counts every finished reminder task by outcome: sent,
+	// dropped, suppressed, bounced, in_doubt, failed; retry and deferred
+	// count attempts that will run again.
+	Reminders *prometheus.CounterVec
+	Skipped   *prometheus.CounterVec // by reason
+	SMTPErrs  *prometheus.CounterVec // by class and stage
+	// PolicyRejections counts refusals that are the sender's problem (relay,
+	// auth, policy, reputation): ops must look at the relay, not the recipient.
+	PolicyRejections prometheus.Counter
 }
+
+// Reminder outcomes, the values of basketassist_reminders_total{outcome}.
+const (
+	OutcomeSent       = "sent"
+	OutcomeDropped    = "dropped"
+	OutcomeSuppressed = "suppressed"
+	OutcomeBounced    = "bounced"
+	OutcomeInDoubt    = "in_doubt"
+	OutcomeFailed     = "failed"
+	OutcomeRetry      = "retry"
+	OutcomeDeferred   = "deferred"
+)
 
 // NewMetrics creates the counters and registers them with reg (nil: not registered).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -17,17 +36,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "basketassist_events_total", Help: "Storefront events processed, by type and outcome.",
 		}, []string{"type", "outcome"}),
 		Sent: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "basketassist_emails_sent_total", Help: "Reminder emails handed to SMTP, by storefront and step.",
+			Name: "basketassist_emails_sent_total", Help: "Reminder emails accepted by SMTP, by storefront and step.",
 		}, []string{"storefront", "step"}),
+		Reminders: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "basketassist_reminders_total", Help: "Reminder attempts by outcome (sent, dropped, suppressed, bounced, in_doubt, failed, retry, deferred).",
+		}, []string{"outcome"}),
 		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "basketassist_reminders_skipped_total", Help: "Reminders not sent, by reason.",
 		}, []string{"reason"}),
 		SMTPErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "basketassist_smtp_errors_total", Help: "Failed SMTP sends, by class.",
-		}, []string{"class"}),
+			Name: "basketassist_smtp_errors_total", Help: "Failed SMTP sends, by class and stage.",
+		}, []string{"class", "stage"}),
+		PolicyRejections: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "basketassist_smtp_policy_rejections_total", Help: "SMTP refusals that are the sender's problem (relay, auth, policy, reputation); nobody was suppressed.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Events, m.Sent, m.Skipped, m.SMTPErrs)
+		reg.MustRegister(m.Events, m.Sent, m.Reminders, m.Skipped, m.SMTPErrs, m.PolicyRejections)
 	}
 	return m
 }

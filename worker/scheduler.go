@@ -32,7 +32,7 @@ func (s *scheduler) schedule(ctx context.Context, id string, p reminderPayload, 
 		return fmt.Errorf("encode reminder: %w", err)
 	}
 	_, err = s.client.EnqueueContext(ctx, asynq.NewTask(TypeSendReminder, b), asynq.TaskID(id),
-		asynq.Queue(QueueEmail), asynq.ProcessAt(due), asynq.MaxRetry(s.maxRetry), asynq.Timeout(2*time.Minute))
+		asynq.Queue(QueueEmail), asynq.ProcessAt(ceilSecond(due)), asynq.MaxRetry(s.maxRetry), asynq.Timeout(2*time.Minute))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("schedule %s: %w", id, err)
 	}
@@ -52,4 +52,14 @@ func (s *scheduler) cancel(id string) error {
 		return nil
 	}
 	return fmt.Errorf("cancel %s: %w", id, err)
+}
+
+// ceilSecond rounds t up to a whole second. asynq keeps due times in whole
+// seconds and runs a task once that second has begun, so a due time it is
+// given truncated would fire up to a second early.
+func ceilSecond(t time.Time) time.Time {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		return r.Add(time.Second)
+	}
+	return t
 }

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -45,7 +46,8 @@ func NewServer(rdb redis.UniversalClient, o ServerOptions) *asynq.Server {
 		Queues:                   map[string]int{QueueEvents: 6, QueueEmail: 3},
 		DelayedTaskCheckInterval: o.PollInterval,
 		TaskCheckInterval:        o.PollInterval,
-		RetryDelayFunc:           Backoff(o.RetryBase, time.Hour),
+		RetryDelayFunc:           deferOr(Backoff(o.RetryBase, time.Hour)),
+		IsFailure:                func(err error) bool { return !errors.As(err, new(*Deferred)) },
 		ShutdownTimeout:          o.ShutdownTimeout,
 		Logger:                   asynqLogger{o.Logger},
 		LogLevel:                 asynq.WarnLevel,
@@ -63,12 +65,41 @@ func Backoff(base, max time.Duration) asynq.RetryDelayFunc {
 	}
 }
 
+// Deferred is returned by a handler to put its task off until Until. It
+// is not a failure and spends no retry (River's JobSnooze): asynq moves the
+// task to its retry set with the retry count unchanged, and the deferral
+// shows there, with this text, in asynqmon.
+type Deferred struct {
+	Until  time.Time
+	Reason string
+}
+
+func (d *Deferred) Error() string {
+	return "deferred until " + d.Until.UTC().Format(time.RFC3339Nano) + " (" + d.Reason + ")"
+}
+
+// deferOr returns Deferred's own delay for a deferral, else backoff's.
+func deferOr(backoff asynq.RetryDelayFunc) asynq.RetryDelayFunc {
+	return func(n int, err error, t *asynq.Task) time.Duration {
+		var d *Deferred
+		if errors.As(err, &d) {
+			return max(time.Until(ceilSecond(d.Until)), 0)
+		}
+		return backoff(n, err, t)
+	}
+}
+
 // logTasks logs each task's failure with its id and type; never its payload.
 func logTasks(log *slog.Logger) asynq.MiddlewareFunc {
 	return func(next asynq.Handler) asynq.Handler {
 		return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 			start := time.Now()
 			err := next.ProcessTask(ctx, t)
+			if d := new(*Deferred); errors.As(err, d) {
+				id, _ := asynq.GetTaskID(ctx)
+				log.DebugContext(ctx, "task deferred", "task_id", id, "task_type", t.Type(), "until", (*d).Until, "reason", (*d).Reason)
+				return err
+			}
 			if err != nil {
 				id, _ := asynq.GetTaskID(ctx)
 				retried, _ := asynq.GetRetryCount(ctx)

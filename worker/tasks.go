@@ -37,10 +37,11 @@ type applyPayload struct {
 // reminderPayload names one step of one basket version. It carries no
 // personal data: the basket is reloaded at send time.
 type reminderPayload struct {
-	Storefront string `json:"storefront"`
-	BasketID   string `json:"basket_id"`
-	Step       int    `json:"step"`
-	Version    int64  `json:"version"`
+	Storefront string    `json:"storefront"`
+	BasketID   string    `json:"basket_id"`
+	Step       int       `json:"step"`
+	Version    int64     `json:"version"`
+	Due        time.Time `json:"due"` // never sent before this instant
 }
 
 // Producer puts validated events on the events queue.

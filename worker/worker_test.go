@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"encoding/json"
-	"net/mail"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	"github.com/basketassist/basketassist/basket"
 	"github.com/basketassist/basketassist/internal/redistest"
 	"github.com/basketassist/basketassist/internal/smtptest"
+	"github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/suppression"
 	"github.com/basketassist/basketassist/templates"
@@ -41,7 +41,7 @@ func setupWorker(t *testing.T, rdb *redis.Client, steps ...time.Duration) *worke
 	renderer, err := templates.New(templates.Options{})
 	require.NoError(t, err)
 	smtpSrv := smtptest.Start(t)
-	sender, err := NewSMTPSender(SMTPOptions{Host: smtpSrv.Host, Port: smtpSrv.Port, Connections: 2})
+	sender, err := mail.NewSMTPSender(mail.SMTPOptions{Host: smtpSrv.Host, Port: smtpSrv.Port, Connections: 2, Timeout: 5 * time.Second})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sender.Close() })
 	trips := &atomic.Int64{}
@@ -78,7 +78,7 @@ func (b *workerBundle) applyTask(t *testing.T, basketID, eventID string, at time
 }
 
 func reminderTask(basketID string, step int, version int64) *asynq.Task {
-	payload, _ := json.Marshal(reminderPayload{Storefront: "pink", BasketID: basketID, Step: step, Version: version})
+	payload, _ := json.Marshal(reminderPayload{Storefront: "pink", BasketID: basketID, Step: step, Version: version, Due: time.Now().Add(-time.Minute)})
 	return asynq.NewTask(TypeSendReminder, payload)
 }
 
@@ -152,7 +152,7 @@ func TestRedisRoundTrips(t *testing.T) {
 
 	c = b.measure(t, func() { require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 2))) })
 	t.Logf("send a reminder and schedule the next step: %d round trips (%d scripts), %d server commands %v", c.trips, c.scripts, c.server, c.by)
-	assert.Equal(t, int64(4), c.trips, "claim script + suppression HMGET + finish script + asynq schedule")
+	assert.Equal(t, int64(5), c.trips, "claim script + suppression HMGET + hand-over script + finish script + asynq schedule")
 	require.Len(t, b.smtp.Messages(), 2, "the warm-up and the measured reminder were sent")
 
 	producer := NewProducer(asynq.NewClientFromRedisClient(rdb), b.keys)
@@ -170,60 +170,6 @@ func TestRedisRoundTrips(t *testing.T) {
 	t.Logf("drop a superseded reminder: %d round trips (%d scripts), %d server commands %v", c.trips, c.scripts, c.server, c.by)
 	assert.Equal(t, int64(1), c.trips, "the claim script alone decides")
 	assert.Len(t, b.smtp.Messages(), 2)
-}
-
-func TestSMTPSenderReusesConnectionAndClassifies(t *testing.T) {
-	t.Parallel()
-	srv := smtptest.Start(t)
-	s, err := NewSMTPSender(SMTPOptions{Host: srv.Host, Port: srv.Port, Connections: 1})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close() })
-	msg := func() *Message {
-		return &Message{From: &mail.Address{Name: "Pink", Address: "hello@pink.example"}, To: &mail.Address{Address: "ann@example.com"},
-			Subject: "Hi", Text: "text", HTML: "<p>html</p>", Date: time.Now(), MessageID: "x.s1@pink.example",
-			ListID: "Pink <l.pink.example>", Unsubscribe: "https://ba.example/u/t"}
-	}
-	ctx := context.Background()
-	for range 3 {
-		require.NoError(t, s.Send(ctx, msg()))
-	}
-	assert.Equal(t, 1, srv.Sessions(), "three messages over one connection")
-
-	srv.FailRecipients(451)
-	var se *SendError
-	require.ErrorAs(t, s.Send(ctx, msg()), &se)
-	assert.Equal(t, Temporary, se.Class)
-	assert.Equal(t, 451, se.Code)
-
-	srv.FailRecipients(550)
-	require.ErrorAs(t, s.Send(ctx, msg()), &se)
-	assert.Equal(t, RecipientRejected, se.Class)
-	assert.Equal(t, 550, se.Code)
-
-	require.NoError(t, s.Send(ctx, msg()), "the connection survives refusals")
-	assert.Equal(t, 1, srv.Sessions())
-	assert.Len(t, srv.Messages(), 4)
-}
-
-func TestSMTPSenderCloseSucceedsWhenServerIsGone(t *testing.T) {
-	t.Parallel()
-	srv := smtptest.Start(t)
-	s, err := NewSMTPSender(SMTPOptions{Host: srv.Host, Port: srv.Port, Connections: 2})
-	require.NoError(t, err)
-	require.NoError(t, s.Send(context.Background(), &Message{From: &mail.Address{Address: "a@b.example"},
-		To: &mail.Address{Address: "c@d.example"}, Text: "t", HTML: "h", Date: time.Now(), MessageID: "m@b.example"}))
-	srv.Stop()
-	assert.NoError(t, s.Close(), "a graceful shutdown does not fail because the SMTP server left first")
-}
-
-func TestSMTPSenderConnectionRefusedIsTemporary(t *testing.T) {
-	t.Parallel()
-	s, err := NewSMTPSender(SMTPOptions{Host: "127.0.0.1", Port: 1, Timeout: 2 * time.Second})
-	require.NoError(t, err)
-	err = s.Send(context.Background(), &Message{From: &mail.Address{Address: "a@b.example"}, To: &mail.Address{Address: "c@d.example"}})
-	var se *SendError
-	require.ErrorAs(t, err, &se)
-	assert.Equal(t, Temporary, se.Class)
 }
 
 func TestSuppressedRecipientIsDroppedAtSendTime(t *testing.T) {

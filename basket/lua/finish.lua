@@ -2,6 +2,12 @@
 -- KEYS[1] state hash, KEYS[2] step claim
 -- ARGV: 1 outcome, 2 claimed version, 3 step, 4 number of steps, 5 task id stem
 -- Reply: {next_task, version, next_step, last_activity_ms, old_task}
+-- 'sent' is the truth once the server accepted, so it replaces anything
+-- (even an in_doubt written by an attempt that found this one's hand-over);
+-- no other outcome ever replaces 'sent'.
+if ARGV[1] ~= 'sent' and redis.call('GET', KEYS[2]) == 'sent' then
+  return {'', 0, 0, 0, ''}
+end
 redis.call('SET', KEYS[2], ARGV[1], 'KEEPTTL')
 local s = redis.call('HMGET', KEYS[1], 'v', 'status', 'has_email', 'consent', 'sent', 'task', 'at')
 if not s[1] then return {'', 0, 0, 0, ''} end

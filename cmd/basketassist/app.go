@@ -22,6 +22,7 @@ import (
 
 	"github.com/basketassist/basketassist/basket"
 	"github.com/basketassist/basketassist/config"
+	"github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/suppression"
 	"github.com/basketassist/basketassist/templates"
@@ -53,7 +54,7 @@ type Main struct {
 	core       *core
 	asynqSrv   *asynq.Server
 	httpSrv    *http.Server
-	smtpSender *worker.SMTPSender
+	smtpSender *mail.SMTPSender
 	httpDone   chan error
 	monitoring *asynqmon.HTTPHandler
 }
@@ -173,7 +174,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	signer, err := worker.NewDKIMSigner(worker.DKIMOptions{Domain: cfg.DKIM.Domain, Selector: cfg.DKIM.Selector, KeyFile: cfg.DKIM.KeyFile})
+	signer, err := mail.NewDKIMSigner(mail.DKIMOptions{Domain: cfg.DKIM.Domain, Selector: cfg.DKIM.Selector, KeyFile: cfg.DKIM.KeyFile})
 	if err != nil {
 		return err
 	}
@@ -190,13 +191,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Worker {
 		sender := m.Sender
 		if sender == nil && cfg.SMTP.Host == "" {
-			if sender, err = worker.NewOutboxSender(cfg.Outbox.Dir, signer); err != nil {
+			if sender, err = mail.NewOutboxSender(cfg.Outbox.Dir, signer); err != nil {
 				return err
 			}
 			m.Logger.Warn("smtp.host is empty: writing emails to the outbox folder (dev only)", "dir", cfg.Outbox.Dir)
 		}
 		if sender == nil {
-			if m.smtpSender, err = worker.NewSMTPSender(worker.SMTPOptions{Host: cfg.SMTP.Host, Port: cfg.SMTP.Port,
+			if m.smtpSender, err = mail.NewSMTPSender(mail.SMTPOptions{Host: cfg.SMTP.Host, Port: cfg.SMTP.Port,
 				Username: cfg.SMTP.Username, Password: cfg.SMTP.Password, TLS: cfg.SMTP.TLS,
 				Connections: cfg.SMTP.Connections, Timeout: cfg.SMTP.Timeout, DKIM: signer}); err != nil {
 				return err

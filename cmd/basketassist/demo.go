@@ -19,6 +19,7 @@ import (
 
 	"github.com/basketassist/basketassist/basket"
 	"github.com/basketassist/basketassist/config"
+	"github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/worker"
 )
 
@@ -80,7 +81,7 @@ func runDemo(ctx context.Context, configPath string, args []string, stdout, stde
 	sf := cfg.Storefronts[0]
 	printDevBanner(stderr, cfg)
 
-	rec := &recordingSender{sent: make(chan *worker.Message, 1024)}
+	rec := &recordingSender{sent: make(chan *mail.Message, 1024)}
 	m := &Main{Config: cfg, Worker: true, Web: true, Demo: true, Listener: ln,
 		Logger:     newLogger(config.Log{Level: "warn", Format: cfg.Log.Format}, stderr),
 		WrapSender: func(s worker.Sender) worker.Sender { rec.next = s; return rec }}
@@ -120,11 +121,11 @@ func stepList(steps []config.Step) []string {
 // recordingSender passes each email on and tells the simulator about it.
 type recordingSender struct {
 	next worker.Sender
-	sent chan *worker.Message
+	sent chan *mail.Message
 }
 
-func (r *recordingSender) Send(ctx context.Context, m *worker.Message) error {
-	if err := r.next.Send(ctx, m); err != nil {
+func (r *recordingSender) Send(ctx context.Context, m *mail.Message, handOver mail.HandOver) error {
+	if err := r.next.Send(ctx, m, handOver); err != nil {
 		return err
 	}
 	r.sent <- m
@@ -136,7 +137,7 @@ type shopper struct {
 	persona string
 	email   string
 	basket  string
-	emails  chan *worker.Message // this shopper's reminders, as sent
+	emails  chan *mail.Message // this shopper's reminders, as sent
 }
 
 type simulator struct {
@@ -161,7 +162,7 @@ func newSimulator(cfg config.Config, sf config.Storefront, n, steps int) *simula
 		http: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	for i := range n {
 		sh := &shopper{n: i, persona: personas[i%len(personas)], email: fmt.Sprintf("shopper%03d.%s@example.com", i, s.runID),
-			basket: fmt.Sprintf("demo_%s_%03d", s.runID, i), emails: make(chan *worker.Message, steps+1)}
+			basket: fmt.Sprintf("demo_%s_%03d", s.runID, i), emails: make(chan *mail.Message, steps+1)}
 		s.shoppers = append(s.shoppers, sh)
 		s.byEmail[sh.email] = sh
 	}
@@ -205,7 +206,7 @@ func (s *simulator) play(ctx context.Context, sh *shopper) error {
 	case personaBuyer:
 		return s.send(ctx, s.event(sh, basket.CheckoutStarted, true, true, 0), s.event(sh, basket.OrderCompleted, false, false, 0))
 	case personaUnsubscriber, personaReturner:
-		var first *worker.Message
+		var first *mail.Message
 		select {
 		case first = <-sh.emails:
 		case <-ctx.Done():

@@ -25,6 +25,7 @@ import (
 	"github.com/basketassist/basketassist/config"
 	"github.com/basketassist/basketassist/internal/redistest"
 	"github.com/basketassist/basketassist/internal/smtptest"
+	"github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/worker"
 )
@@ -289,7 +290,7 @@ func (b *bundle) get(t *testing.T, path, token string) string {
 
 // messageIDFor mirrors the worker's scheme, to check it is deterministic.
 func messageIDFor(storefront, basketID string, step int) string {
-	return worker.MessageID(storefront, basketID, step, "pink.example")
+	return mail.MessageID(storefront, basketID, step, "pink.example")
 }
 
 func TestPurchaseBeforeDueSendsNothing(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/basketassist/basketassist/basket"
 	"github.com/basketassist/basketassist/config"
+	"github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/suppression"
 	"github.com/basketassist/basketassist/templates"
@@ -78,7 +79,7 @@ func runPreview(configPath string, args []string, stdout, stderr io.Writer) erro
 		return os.WriteFile(*out, []byte(m.HTML), 0o644)
 	case ext == ".eml":
 		var b bytes.Buffer
-		if err := worker.WriteEML(&b, m, p.dkim); err != nil {
+		if err := mail.WriteEML(&b, m, p.dkim); err != nil {
 			return err
 		}
 		return os.WriteFile(*out, b.Bytes(), 0o644)
@@ -105,7 +106,7 @@ func newPreviewer(cfg config.Config) (*previewer, error) {
 	if p.renderer, err = loadTemplates(cfg, p.storefronts); err != nil {
 		return nil, err
 	}
-	if p.dkim, err = worker.NewDKIMSigner(worker.DKIMOptions{Domain: cfg.DKIM.Domain, Selector: cfg.DKIM.Selector, KeyFile: cfg.DKIM.KeyFile}); err != nil {
+	if p.dkim, err = mail.NewDKIMSigner(mail.DKIMOptions{Domain: cfg.DKIM.Domain, Selector: cfg.DKIM.Selector, KeyFile: cfg.DKIM.KeyFile}); err != nil {
 		return nil, err
 	}
 	// Sample links are signed with a throwaway key: a preview must not mint
@@ -119,7 +120,7 @@ func newPreviewer(cfg config.Config) (*previewer, error) {
 }
 
 // compose renders step for a sample shopper of sf with the given locale.
-func (p *previewer) compose(sf basket.Storefront, locale string, step int) (*worker.Message, error) {
+func (p *previewer) compose(sf basket.Storefront, locale string, step int) (*mail.Message, error) {
 	b := basket.Basket{Storefront: sf.ID, ID: "b_preview", Version: 1, LastActivity: time.Now(),
 		Customer: &basket.Customer{Email: "ann@example.com", Name: "Ann", Locale: locale},
 		Contents: basket.Contents{Currency: "GBP", Items: []basket.Item{
@@ -157,7 +158,7 @@ func (p *previewer) gallery(dir string) (int, error) {
 					return 0, err
 				}
 				var eml bytes.Buffer
-				if err := worker.WriteEML(&eml, m, p.dkim); err != nil {
+				if err := mail.WriteEML(&eml, m, p.dkim); err != nil {
 					return 0, err
 				}
 				for ext, body := range map[string][]byte{".html": []byte(m.HTML), ".txt": []byte(m.Text), ".eml": eml.Bytes()} {

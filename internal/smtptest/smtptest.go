@@ -1,10 +1,12 @@
 // Package smtptest runs a real SMTP server (github.com/emersion/go-smtp) on
 // a loopback port for tests. It records every accepted message and can
-// refuse recipients with a chosen reply code, to test retries and bounces.
+// answer chosen replies at MAIL, RCPT or after the final dot, or drop the
+// connection after the dot, to test retries, bounces and doubt.
 package smtptest
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/mail"
@@ -41,7 +43,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	msgs     []Message
-	rcptFail []int // reply codes for the next RCPT commands
+	faults   []Fault // scripted failures, used in order as their stage comes
 	sessions int
 	changed  chan struct{} // closed and replaced whenever msgs grows
 	stop     func() error
@@ -81,12 +83,56 @@ func Start(t testing.TB) *Server {
 // Stop closes the server and its connections, as a crashed mail server would.
 func (s *Server) Stop() { _ = s.stop() }
 
-// FailRecipients makes the next RCPT commands fail, one per code given
-// (e.g. 451 for a temporary failure, 550 for an unknown mailbox).
-func (s *Server) FailRecipients(codes ...int) {
+// Stages at which a Fault strikes.
+const (
+	AtMail = "mail"
+	AtRcpt = "rcpt"
+	AtDot  = "dot"  // the reply to the final dot: the message is refused
+	DropAt = "drop" // after the final dot the connection is closed unanswered; the message is kept
+)
+
+// Fault is one scripted failure: at Stage, reply Code with Enhanced and Text.
+type Fault struct {
+	Stage    string
+	Code     int
+	Enhanced smtp.EnhancedCode
+	Text     string
+}
+
+// Fail queues faults; each is used once, by the next command of its stage.
+func (s *Server) Fail(faults ...Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rcptFail = append(s.rcptFail, codes...)
+	s.faults = append(s.faults, faults...)
+}
+
+// FailRecipients makes the next RCPT commands fail, one per code given:
+// 4xx as 4.2.0 "try again later", 5xx as 5.1.1 "mailbox unavailable".
+func (s *Server) FailRecipients(codes ...int) {
+	for _, code := range codes {
+		f := Fault{Stage: AtRcpt, Code: code, Enhanced: smtp.EnhancedCode{5, 1, 1}, Text: "Mailbox unavailable"}
+		if code < 500 {
+			f.Enhanced, f.Text = smtp.EnhancedCode{4, 2, 0}, "Try again later"
+		}
+		s.Fail(f)
+	}
+}
+
+// next takes the first queued fault of stage, if any.
+func (s *Server) next(stage string) *Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, f := range s.faults {
+		if f.Stage == stage {
+			s.faults = append(s.faults[:i], s.faults[i+1:]...)
+			return &f
+		}
+	}
+	return nil
+}
+
+func (f *Fault) err() error {
+	return &smtp.SMTPError{Code: f.Code, EnhancedCode: f.Enhanced, Message: f.Text}
 }
 
 // Messages returns the messages accepted so far.
@@ -124,39 +170,31 @@ func (s *Server) WaitFor(t testing.TB, n int, timeout time.Duration) []Message {
 }
 
 // NewSession implements smtp.Backend.
-func (s *Server) NewSession(*smtp.Conn) (smtp.Session, error) {
+func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	s.mu.Lock()
 	s.sessions++
 	s.mu.Unlock()
-	return &session{srv: s}, nil
+	return &session{srv: s, conn: c}, nil
 }
 
 type session struct {
 	srv  *Server
+	conn *smtp.Conn
 	from string
 	to   []string
 }
 
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	if f := ss.srv.next(AtMail); f != nil {
+		return f.err()
+	}
 	ss.from = from
 	return nil
 }
 
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s := ss.srv
-	s.mu.Lock()
-	var code int
-	if len(s.rcptFail) > 0 {
-		code, s.rcptFail = s.rcptFail[0], s.rcptFail[1:]
-	}
-	s.mu.Unlock()
-	if code != 0 {
-		msg := "Mailbox unavailable"
-		enhanced := smtp.EnhancedCode{5, 1, 1}
-		if code < 500 {
-			msg, enhanced = "Try again later", smtp.EnhancedCode{4, 2, 0}
-		}
-		return &smtp.SMTPError{Code: code, EnhancedCode: enhanced, Message: msg}
+	if f := ss.srv.next(AtRcpt); f != nil {
+		return f.err()
 	}
 	ss.to = append(ss.to, to)
 	return nil
@@ -175,11 +213,18 @@ func (ss *session) Data(r io.Reader) error {
 		held <- struct{}{}
 		<-hold
 	}
+	if f := s.next(AtDot); f != nil {
+		return f.err()
+	}
 	s.mu.Lock()
 	s.msgs = append(s.msgs, Message{From: ss.from, To: ss.to, Data: b})
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
+	if f := s.next(DropAt); f != nil {
+		_ = ss.conn.Conn().Close() // the message is ours; the client never hears so
+		return errors.New("smtptest: connection dropped after the final dot")
+	}
 	return nil
 }
 

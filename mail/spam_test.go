@@ -1,4 +1,4 @@
-package worker
+package mail_test
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/templates"
 )
 
@@ -31,7 +32,7 @@ func TestSpamAssassinScoresEveryBuiltInTemplate(t *testing.T) {
 	for _, locale := range r.Locales() {
 		for step := 1; step <= 2; step++ {
 			var eml bytes.Buffer
-			require.NoError(t, WriteEML(&eml, sampleMessage(t, locale, step), nil))
+			require.NoError(t, mail.WriteEML(&eml, sampleMessage(t, locale, step), nil))
 			cmd := exec.Command(bin, "-L", "-t", "--cf=use_bayes 0", "--cf=bayes_auto_learn 0")
 			cmd.Stdin = &eml
 			cmd.Env = append(os.Environ(), "HOME="+home)

@@ -1,4 +1,4 @@
-package worker
+package mail_test
 
 import (
 	"bytes"
@@ -20,20 +20,22 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/suppression"
 	"github.com/basketassist/basketassist/templates"
+	"github.com/basketassist/basketassist/worker"
 )
 
 // sampleMessage composes a real reminder, as the worker would.
-func sampleMessage(t *testing.T, locale string, step int) *Message {
+func sampleMessage(t *testing.T, locale string, step int) *mail.Message {
 	t.Helper()
 	master, _ := secrets.ParseKey(secrets.GenerateKey())
 	keys, err := secrets.New(master)
 	require.NoError(t, err)
 	renderer, err := templates.New(templates.Options{})
 	require.NoError(t, err)
-	c := &Composer{Tokens: suppression.NewTokens(keys), Renderer: renderer, PublicURL: "https://basket.pink.example"}
+	c := &worker.Composer{Tokens: suppression.NewTokens(keys), Renderer: renderer, PublicURL: "https://basket.pink.example"}
 	sf := basket.Storefront{ID: "pink", Name: "Pink Shirts", From: "Pink Shirts <hello@pink.example>",
 		BasketURL: "https://pink.example/basket/{basket_id}", PostalAddress: "1 Jermyn Street, London SW1Y 6JB", DefaultLocale: "en-GB"}
 	b := basket.Basket{Storefront: "pink", ID: "b_42", Version: 1, LastActivity: time.Now(),
@@ -81,10 +83,10 @@ func TestDKIMSignatureVerifies(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			signer, err := NewDKIMSigner(DKIMOptions{Domain: c.domain, Selector: c.selector, KeyFile: writeKey(t, c.key)})
+			signer, err := mail.NewDKIMSigner(mail.DKIMOptions{Domain: c.domain, Selector: c.selector, KeyFile: writeKey(t, c.key)})
 			require.NoError(t, err)
 			var eml bytes.Buffer
-			require.NoError(t, WriteEML(&eml, sampleMessage(t, "de-DE", 1), signer))
+			require.NoError(t, mail.WriteEML(&eml, sampleMessage(t, "de-DE", 1), signer))
 
 			var looked []string
 			verifications, err := dkim.VerifyWithOptions(bytes.NewReader(eml.Bytes()), &dkim.VerifyOptions{
@@ -123,7 +125,7 @@ func lower(ss []string) []string {
 func TestMessageHeadersForDeliverability(t *testing.T) {
 	t.Parallel()
 	var eml bytes.Buffer
-	require.NoError(t, WriteEML(&eml, sampleMessage(t, "fr-FR", 2), nil))
+	require.NoError(t, mail.WriteEML(&eml, sampleMessage(t, "fr-FR", 2), nil))
 	head := eml.String()[:strings.Index(eml.String(), "\r\n\r\n")]
 	assert.NotContains(t, head, "User-Agent")
 	assert.NotContains(t, head, "X-Mailer")

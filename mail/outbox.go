@@ -1,9 +1,8 @@
-package worker
+package mail
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,8 +19,6 @@ type OutboxSender struct {
 	dkim *gomail.DKIMSigner
 }
 
-var _ Sender = (*OutboxSender)(nil)
-
 // NewOutboxSender creates dir if needed. dkim, if set, signs each file as
 // the SMTP sender would sign the message.
 func NewOutboxSender(dir string, dkim *gomail.DKIMSigner) (*OutboxSender, error) {
@@ -32,36 +29,35 @@ func NewOutboxSender(dir string, dkim *gomail.DKIMSigner) (*OutboxSender, error)
 }
 
 // Send writes m to "<dir>/<time>-<message id>.eml". A file for the same
-// Message-ID is never overwritten.
-func (o *OutboxSender) Send(ctx context.Context, m *Message) error {
+// Message-ID is never overwritten. handOver is called before the file is
+// renamed into place: the file appearing is the hand-over.
+func (o *OutboxSender) Send(ctx context.Context, m *Message, handOver HandOver) error {
 	if err := ctx.Err(); err != nil {
-		return &SendError{Class: Temporary, Err: err}
+		return reduce(StageConnect, err)
 	}
-	msg, err := buildMsg(m, o.dkim)
-	if err != nil {
-		return &SendError{Class: Rejected, Err: err}
-	}
-	name := time.Now().UTC().Format("20060102T150405.000Z") + "-" + strings.NewReplacer("@", "_at_", "/", "_").Replace(m.MessageID) + ".eml"
-	f, err := os.OpenFile(filepath.Join(o.dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
-	if err != nil {
-		return &SendError{Class: Temporary, Err: err}
-	}
-	if _, err := msg.WriteTo(f); err != nil {
-		f.Close()
-		return &SendError{Class: Temporary, Err: err}
-	}
-	if err := f.Close(); err != nil {
-		return &SendError{Class: Temporary, Err: err}
-	}
-	return nil
-}
-
-// WriteEML writes m as an .eml (RFC 5322) message, DKIM-signed when dkim is set.
-func WriteEML(w io.Writer, m *Message, dkim *gomail.DKIMSigner) error {
-	msg, err := buildMsg(m, dkim)
+	body, err := render(m, o.dkim)
 	if err != nil {
 		return err
 	}
-	_, err = msg.WriteTo(w)
-	return err
+	name := time.Now().UTC().Format("20060102T150405.000Z") + "-" + strings.NewReplacer("@", "_at_", "/", "_").Replace(m.MessageID) + ".eml"
+	tmp, err := os.CreateTemp(o.dir, ".sending-*")
+	if err != nil {
+		return &SendError{Class: Temporary, Stage: StageData, Desc: "outbox not writable"}
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.Write(body); err != nil {
+		tmp.Close()
+		return &SendError{Class: Temporary, Stage: StageData, Desc: "outbox not writable"}
+	}
+	if err := tmp.Close(); err != nil {
+		return &SendError{Class: Temporary, Stage: StageData, Desc: "outbox not writable"}
+	}
+	if err := handOver(ctx); err != nil {
+		return err
+	}
+	// Link, not rename: it fails instead of overwriting an existing file.
+	if err := os.Link(tmp.Name(), filepath.Join(o.dir, name)); err != nil {
+		return &SendError{Class: Temporary, Stage: StageData, Desc: "outbox not writable"}
+	}
+	return nil
 }

@@ -1,0 +1,33 @@
+-- The last word before the final dot of DATA: re-check the basket and the
+-- recipient's suppressions and, only if the email is still wanted, mark the
+-- step as being handed over, in one atomic step. Whatever was acknowledged
+-- before this script ran is honoured.
+-- KEYS[1] state hash, KEYS[2] step claim, KEYS[3] recipient's suppression hash
+-- ARGV: 1 version, 2 attempt id, 3.. suppression fields that block this email
+-- Reply: {'ok'} or {'drop', reason[, blocking field]}
+if redis.call('GET', KEYS[2]) ~= 'claimed:' .. ARGV[2] then
+  return {'drop', 'claim_lost'} -- another attempt took the step over
+end
+local s = redis.call('HMGET', KEYS[1], 'v', 'status', 'has_email', 'consent')
+local reason = nil
+if not s[1] then reason = 'gone'
+elseif s[2] == 'purchased' or s[2] == 'cleared' then reason = s[2]
+elseif s[1] ~= ARGV[1] then reason = 'superseded'
+elseif s[3] ~= '1' or s[4] ~= '1' then reason = 'no_consent' end
+if reason then
+  -- Nothing was handed over; the step is free for whatever now owns the basket.
+  redis.call('DEL', KEYS[2])
+  return {'drop', reason}
+end
+local fields = {}
+for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+local sup = redis.call('HMGET', KEYS[3], unpack(fields))
+for i = 1, #fields do
+  if sup[i] then
+    redis.call('SET', KEYS[2], 'suppressed', 'KEEPTTL')
+    redis.call('HSET', KEYS[1], 'task', '')
+    return {'drop', 'suppressed', fields[i]}
+  end
+end
+redis.call('SET', KEYS[2], 'handing_over:' .. ARGV[2], 'KEEPTTL')
+return {'ok'}

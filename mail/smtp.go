@@ -1,0 +1,293 @@
+package mail
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
+)
+
+// SMTPOptions configures an SMTPSender. Zero values mean: port 25, no TLS,
+// no authentication, 4 connections, 30 s timeout.
+type SMTPOptions struct {
+	Host        string
+	Port        int
+	Username    string
+	Password    string
+	TLS         string // "none", "starttls", "opportunistic" or "tls" (implicit TLS)
+	Connections int
+	// Timeout bounds dialing and each message's whole conversation.
+	Timeout time.Duration
+	// DKIM signs every message when set (see NewDKIMSigner).
+	DKIM *gomail.DKIMSigner
+}
+
+// SMTPSender sends over a small pool of SMTP connections that stay open
+// between messages, so a busy worker does not pay a TCP and EHLO handshake
+// per email. go-mail dials, says EHLO, starts TLS and authenticates; the
+// transaction itself (MAIL, RCPT, DATA, body, final dot) is stepped through
+// here, because the caller must get the last word just before the dot.
+type SMTPSender struct {
+	client  *gomail.Client
+	slots   chan *conn // one slot per allowed connection; nil = not connected
+	dkim    *gomail.DKIMSigner
+	timeout time.Duration
+}
+
+// conn is one pooled SMTP connection.
+type conn struct {
+	c          *smtp.Client
+	pipelining bool // the server offers RFC 2920 PIPELINING
+	used       bool // it has carried a transaction (so it may have gone stale while idle)
+	broken     bool // the session is out of step and must not carry another message
+}
+
+// NewSMTPSender returns a sender; it connects lazily, on the first Send.
+func NewSMTPSender(o SMTPOptions) (*SMTPSender, error) {
+	if o.Port == 0 {
+		o.Port = 25
+	}
+	if o.Connections <= 0 {
+		o.Connections = 4
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	opts := []gomail.Option{gomail.WithPort(o.Port), gomail.WithTimeout(o.Timeout)}
+	switch o.TLS {
+	case "", "none":
+		opts = append(opts, gomail.WithTLSPortPolicy(gomail.NoTLS))
+	case "starttls":
+		opts = append(opts, gomail.WithTLSPortPolicy(gomail.TLSMandatory))
+	case "opportunistic":
+		opts = append(opts, gomail.WithTLSPortPolicy(gomail.TLSOpportunistic))
+	case "tls":
+		opts = append(opts, gomail.WithSSLPort(false))
+	default:
+		return nil, fmt.Errorf("smtp: unknown tls mode %q", o.TLS)
+	}
+	if o.Username != "" {
+		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover),
+			gomail.WithUsername(o.Username), gomail.WithPassword(o.Password))
+	}
+	c, err := gomail.NewClient(o.Host, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("smtp client: %w", err)
+	}
+	s := &SMTPSender{client: c, slots: make(chan *conn, o.Connections), dkim: o.DKIM, timeout: o.Timeout}
+	for range o.Connections {
+		s.slots <- nil
+	}
+	return s, nil
+}
+
+// errStale is a pooled connection found dead at the first command: nothing
+// was sent on it, so the message may go over a fresh one.
+var errStale = errors.New("mail: pooled connection went stale")
+
+// Send delivers m. It renders the message, waits for a free connection (or
+// ctx), dials if needed, and steps through the transaction; handOver is
+// called just before the final dot (see HandOver). It returns nil when the
+// server accepted the message, handOver's error when that refused, and a
+// *SendError otherwise. A stale pooled connection is replaced silently,
+// without the NOOP probe that would cost a round trip per message.
+func (s *SMTPSender) Send(ctx context.Context, m *Message, handOver HandOver) error {
+	body, err := render(m, s.dkim)
+	if err != nil {
+		return err
+	}
+	var cn *conn
+	select {
+	case cn = <-s.slots:
+	case <-ctx.Done():
+		return reduce(StageConnect, ctx.Err())
+	}
+	defer func() { s.slots <- cn }()
+	for {
+		fresh := cn == nil
+		if fresh {
+			if cn, err = s.dial(ctx); err != nil {
+				return err
+			}
+		}
+		err = s.transact(ctx, cn, m, body, handOver)
+		if errors.Is(err, errStale) && !fresh {
+			cn.close()
+			cn = nil
+			continue
+		}
+		var se *SendError
+		if cn.broken || err != nil && (!errors.As(err, &se) || se.Code == 0) {
+			// No reply, or the caller refused in mid-DATA: the session
+			// cannot carry another message.
+			cn.close()
+			cn = nil
+		}
+		return err
+	}
+}
+
+func (s *SMTPSender) dial(ctx context.Context) (*conn, error) {
+	c, err := s.client.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return nil, reduce(StageConnect, err)
+	}
+	ok, _ := c.Extension("PIPELINING")
+	return &conn{c: c, pipelining: ok}, nil
+}
+
+func (cn *conn) close() { _ = cn.c.Close() }
+
+// transact sends one message on cn. Failures with a reply code leave the
+// session reset and reusable; others must close it.
+func (s *SMTPSender) transact(ctx context.Context, cn *conn, m *Message, body []byte, handOver HandOver) error {
+	if err := cn.c.UpdateDeadline(s.timeout); err != nil {
+		return reduce(StageConnect, err)
+	}
+	wasUsed := cn.used
+	cn.used = true
+	from := m.ReturnPath
+	if from == "" {
+		from = m.From.Address
+	}
+	if err := cn.envelope(from, m.To.Address); err != nil {
+		var se *SendError
+		if wasUsed && errors.As(err, &se) && se.Code == 0 && se.Stage == StageMail {
+			return errStale
+		}
+		return err
+	}
+	text := cn.c.Text
+	w := text.DotWriter()
+	if _, err := w.Write(body); err != nil {
+		return reduce(StageData, err)
+	}
+	// Push the body out now, so that a broken connection shows before the
+	// hand-over, when nothing has been delivered and a retry is safe.
+	if err := text.W.Flush(); err != nil {
+		return reduce(StageData, err)
+	}
+	if err := handOver(ctx); err != nil {
+		return err // the caller closes the connection: the server drops a message without its dot
+	}
+	if err := w.Close(); err != nil {
+		// The dot did not reach the socket: the server cannot have the message.
+		return reduce(StageData, err)
+	}
+	if _, _, err := text.ReadResponse(250); err != nil {
+		return reduce(StageDot, err)
+	}
+	return nil
+}
+
+// envelope sends MAIL, RCPT and DATA, pipelined when the server offers it
+// (RFC 2920: one flush, then the three replies), and reads every reply, so
+// the session stays in step whatever fails. After a refusal it resets the
+// transaction (RSET) for the next message.
+func (cn *conn) envelope(from, to string) error {
+	text := cn.c.Text
+	steps := [...]struct {
+		stage  Stage
+		line   string
+		expect int
+	}{{StageMail, "MAIL FROM:<" + from + ">", 250}, {StageRcpt, "RCPT TO:<" + to + ">", 25}, {StageData, "DATA", 354}}
+	if !cn.pipelining {
+		for _, st := range steps {
+			if _, _, err := cn.cmd(st.line, st.expect); err != nil {
+				return cn.refused(reduce(st.stage, err))
+			}
+		}
+		return nil
+	}
+	for _, st := range steps {
+		if _, err := fmt.Fprintf(text.W, "%s\r\n", st.line); err != nil {
+			return reduce(StageMail, err)
+		}
+	}
+	if err := text.W.Flush(); err != nil {
+		return reduce(StageMail, err)
+	}
+	var first *SendError
+	for _, st := range steps {
+		_, _, err := text.ReadResponse(st.expect)
+		switch {
+		case err != nil:
+			se := reduce(st.stage, err)
+			if se.Code == 0 {
+				return se // no reply: the connection is gone
+			}
+			if first == nil {
+				first = se
+			}
+		case st.stage == StageData && first != nil:
+			// DATA accepted although MAIL or RCPT was refused (a server
+			// that breaks RFC 2920): the session is inside DATA and cannot
+			// be reset. Closing it drops the empty message.
+			cn.broken = true
+			return first
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	return cn.refused(first)
+}
+
+// refused resets the session after a refusal with a reply code, so the
+// connection can carry the next message; without a code it is gone anyway.
+func (cn *conn) refused(se *SendError) *SendError {
+	if se.Code != 0 {
+		if _, _, err := cn.cmd("RSET", 250); err != nil {
+			cn.broken = true
+		}
+	}
+	return se
+}
+
+func (cn *conn) cmd(line string, expect int) (int, string, error) {
+	id, err := cn.c.Text.Cmd("%s", line)
+	if err != nil {
+		return 0, "", err
+	}
+	cn.c.Text.StartResponse(id)
+	defer cn.c.Text.EndResponse(id)
+	return cn.c.Text.ReadResponse(expect)
+}
+
+// Close quits every open connection, waiting for sends in flight. Quitting
+// an idle connection is best effort: if the server has already gone, there
+// is nothing left to close and shutdown must not fail for it. The sender
+// stays usable (it dials again) and Close may be called again.
+func (s *SMTPSender) Close() error {
+	var idle []*conn
+	for range cap(s.slots) {
+		idle = append(idle, <-s.slots)
+	}
+	for _, cn := range idle {
+		if cn != nil {
+			if err := cn.c.Quit(); err != nil {
+				cn.close()
+			}
+		}
+		s.slots <- nil
+	}
+	return nil
+}
+
+// render builds m and writes it out once, before a connection is taken,
+// so that a build error never holds one and the send itself is only I/O.
+func render(m *Message, dkim *gomail.DKIMSigner) ([]byte, error) {
+	msg, err := buildMsg(m, dkim)
+	if err != nil {
+		return nil, &SendError{Class: Rejected, Stage: StageBuild, Desc: "message could not be built"}
+	}
+	var b bytes.Buffer
+	if _, err := msg.WriteTo(&b); err != nil {
+		return nil, &SendError{Class: Rejected, Stage: StageBuild, Desc: "message could not be written"}
+	}
+	return b.Bytes(), nil
+}

@@ -1,0 +1,179 @@
+package mail
+
+import (
+	"context"
+	"errors"
+	netmail "net/mail"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/basketassist/basketassist/internal/smtptest"
+)
+
+const rcpt = "grey.secret@shop.test"
+
+func testMessage() *Message {
+	return &Message{From: &netmail.Address{Name: "Pink", Address: "hello@pink.example"}, To: &netmail.Address{Name: "Grey", Address: rcpt},
+		Subject: "Hi", Text: "text", HTML: "<p>html</p>", Date: time.Now(), MessageID: "x.s1@pink.example",
+		ListID: "Pink <l.pink.example>", Unsubscribe: "https://ba.example/u/t"}
+}
+
+func setupSender(t *testing.T, conns int) (*SMTPSender, *smtptest.Server) {
+	t.Helper()
+	srv := smtptest.Start(t)
+	s, err := NewSMTPSender(SMTPOptions{Host: srv.Host, Port: srv.Port, Connections: conns, Timeout: 5 * time.Second})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s, srv
+}
+
+// handOvers counts hand-overs and can refuse them.
+type handOvers struct {
+	n      int
+	refuse error
+}
+
+func (h *handOvers) f(context.Context) error {
+	h.n++
+	return h.refuse
+}
+
+func TestSendReusesConnectionAndHandsOverOnce(t *testing.T) {
+	t.Parallel()
+	s, srv := setupSender(t, 1)
+	ctx := context.Background()
+	var h handOvers
+	for range 3 {
+		require.NoError(t, s.Send(ctx, testMessage(), h.f))
+	}
+	assert.Equal(t, 3, h.n, "one hand-over per message")
+	assert.Equal(t, 1, srv.Sessions(), "three messages over one connection")
+	assert.Len(t, srv.Messages(), 3)
+}
+
+func TestHandOverRefusalDeliversNothing(t *testing.T) {
+	t.Parallel()
+	s, srv := setupSender(t, 1)
+	ctx := context.Background()
+	refusal := errors.New("suppressed meanwhile")
+	h := handOvers{refuse: refusal}
+	err := s.Send(ctx, testMessage(), h.f)
+	require.ErrorIs(t, err, refusal, "Send returns the hand-over's own error")
+	assert.Equal(t, 1, h.n)
+	h.refuse = nil
+	require.NoError(t, s.Send(ctx, testMessage(), h.f), "the next message goes out on a fresh connection")
+	assert.Len(t, srv.Messages(), 1, "the refused message never reached the server: it had no final dot")
+	assert.Equal(t, 2, srv.Sessions())
+}
+
+func TestRepliesAreClassifiedAndReducedToCodes(t *testing.T) {
+	t.Parallel()
+	addrText := "<" + rcpt + "> says no"
+	for _, c := range []struct {
+		name       string
+		fault      smtptest.Fault
+		class      Class
+		stage      Stage
+		handedOver bool
+	}{
+		{"451 at MAIL", smtptest.Fault{Stage: smtptest.AtMail, Code: 451, Enhanced: smtp.EnhancedCode{4, 3, 0}}, Temporary, StageMail, false},
+		{"550 5.1.1 at MAIL is about the sender", smtptest.Fault{Stage: smtptest.AtMail, Code: 550, Enhanced: smtp.EnhancedCode{5, 1, 1}}, Rejected, StageMail, false},
+		{"451 at RCPT", smtptest.Fault{Stage: smtptest.AtRcpt, Code: 451, Enhanced: smtp.EnhancedCode{4, 2, 1}}, Temporary, StageRcpt, false},
+		{"550 5.1.1 at RCPT", smtptest.Fault{Stage: smtptest.AtRcpt, Code: 550, Enhanced: smtp.EnhancedCode{5, 1, 1}}, HardBounce, StageRcpt, false},
+		{"550 5.7.1 relaying denied at RCPT", smtptest.Fault{Stage: smtptest.AtRcpt, Code: 550, Enhanced: smtp.EnhancedCode{5, 7, 1}}, Rejected, StageRcpt, false},
+		{"552 5.2.2 mailbox full at RCPT", smtptest.Fault{Stage: smtptest.AtRcpt, Code: 552, Enhanced: smtp.EnhancedCode{5, 2, 2}}, Temporary, StageRcpt, false},
+		{"550 5.1.1 after DATA", smtptest.Fault{Stage: smtptest.AtDot, Code: 550, Enhanced: smtp.EnhancedCode{5, 1, 1}}, HardBounce, StageDot, true},
+		{"451 after DATA", smtptest.Fault{Stage: smtptest.AtDot, Code: 451, Enhanced: smtp.EnhancedCode{4, 3, 0}}, Temporary, StageDot, true},
+		{"554 without enhanced code after DATA", smtptest.Fault{Stage: smtptest.AtDot, Code: 554, Enhanced: smtp.NoEnhancedCode}, Rejected, StageDot, true},
+		{"connection dropped after the final dot", smtptest.Fault{Stage: smtptest.DropAt}, InDoubt, StageDot, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			s, srv := setupSender(t, 1)
+			c.fault.Text = addrText
+			srv.Fail(c.fault)
+			var h handOvers
+			err := s.Send(context.Background(), testMessage(), h.f)
+			var se *SendError
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, c.class, se.Class)
+			assert.Equal(t, c.stage, se.Stage)
+			assert.Equal(t, c.fault.Code, se.Code)
+			if c.fault.Code != 0 && c.fault.Enhanced != smtp.NoEnhancedCode {
+				assert.Regexp(t, `^[45]\.\d\.\d$`, se.Enhanced)
+			}
+			assert.Equal(t, c.handedOver, h.n == 1, "hand-over only once RCPT and DATA were accepted")
+			for _, needle := range []string{rcpt, "grey.secret", "says no"} {
+				assert.NotContains(t, err.Error(), needle, "the server's text never leaves the sender")
+				assert.NotContains(t, se.Desc, needle)
+			}
+			require.NoError(t, s.Send(context.Background(), testMessage(), h.f), "the sender recovers for the next message")
+		})
+	}
+}
+
+func TestClassifyTable(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		stage    Stage
+		code     int
+		enhanced string
+		want     Class
+	}{
+		{StageRcpt, 550, "5.1.1", HardBounce}, {StageRcpt, 550, "5.1.2", HardBounce}, {StageRcpt, 553, "5.1.3", HardBounce},
+		{StageRcpt, 551, "5.1.6", HardBounce}, {StageRcpt, 550, "5.1.10", HardBounce}, {StageDot, 550, "5.2.1", HardBounce},
+		{StageRcpt, 552, "5.2.2", Temporary}, {StageRcpt, 450, "4.2.2", Temporary}, {StageDot, 421, "", Temporary},
+		{StageRcpt, 550, "5.7.1", Rejected}, {StageRcpt, 554, "5.7.26", Rejected}, {StageDot, 554, "5.3.4", Rejected},
+		{StageRcpt, 550, "5.4.4", Rejected}, {StageRcpt, 501, "5.5.2", Rejected}, {StageRcpt, 550, "", Rejected},
+		{StageRcpt, 550, "5.1.7", Rejected}, {StageMail, 550, "5.1.1", Rejected}, {StageConnect, 535, "5.7.8", Rejected},
+	} {
+		assert.Equal(t, c.want, Classify(c.stage, c.code, c.enhanced), "%s %d %s", c.stage, c.code, c.enhanced)
+	}
+}
+
+func TestNetworkFailuresAreTemporaryAndNamedInFixedWords(t *testing.T) {
+	t.Parallel()
+	s, err := NewSMTPSender(SMTPOptions{Host: "127.0.0.1", Port: 1, Timeout: 2 * time.Second})
+	require.NoError(t, err)
+	var h handOvers
+	err = s.Send(context.Background(), testMessage(), h.f)
+	var se *SendError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, Temporary, se.Class)
+	assert.Equal(t, StageConnect, se.Stage)
+	assert.Equal(t, "connection refused", se.Desc)
+	assert.NotContains(t, err.Error(), "127.0.0.1", "library text is not passed on")
+	assert.Zero(t, h.n)
+}
+
+func TestCloseSucceedsWhenServerIsGone(t *testing.T) {
+	t.Parallel()
+	s, srv := setupSender(t, 2)
+	var h handOvers
+	require.NoError(t, s.Send(context.Background(), testMessage(), h.f))
+	srv.Stop()
+	assert.NoError(t, s.Close(), "a graceful shutdown does not fail because the SMTP server left first")
+}
+
+func TestAnyDisplayNameIsEncoded(t *testing.T) {
+	t.Parallel()
+	s, srv := setupSender(t, 1)
+	m := testMessage()
+	m.To.Name = `Ann "the \ buyer" O'Neil, Jr. — Zoë`
+	var h handOvers
+	require.NoError(t, s.Send(context.Background(), m, h.f))
+	msgs := srv.Messages()
+	require.Len(t, msgs, 1)
+	to, err := msgs[0].Parsed(t).Header.AddressList("To")
+	require.NoError(t, err)
+	require.Len(t, to, 1)
+	assert.Equal(t, m.To.Name, to[0].Name, "the name survives the round trip")
+	assert.Equal(t, rcpt, to[0].Address)
+	assert.Equal(t, []string{rcpt}, msgs[0].To)
+	assert.False(t, strings.ContainsAny(msgs[0].From, "<>"), "MAIL FROM carries the bare address")
+}

@@ -1,0 +1,202 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/internal/redistest"
+	"github.com/basketassist/basketassist/internal/smtptest"
+	"github.com/basketassist/basketassist/mail"
+	"github.com/basketassist/basketassist/suppression"
+)
+
+// due applies one event for basketID, old enough that its step 1 is due.
+func (b *workerBundle) due(t *testing.T, basketID string) {
+	t.Helper()
+	require.NoError(t, b.h.ApplyEvents(context.Background(), b.applyTask(t, basketID, basketID+"-e1", b.now.Add(-2*time.Hour))))
+}
+
+// claim returns basketID's stored step-1 claim ("" for none).
+func (b *workerBundle) claim(t *testing.T, basketID string) string {
+	t.Helper()
+	v, err := b.rdb.Get(context.Background(), "ba:{pink:"+basketID+"}:step:1").Result()
+	if errors.Is(err, redis.Nil) {
+		return ""
+	}
+	require.NoError(t, err)
+	return v
+}
+
+func (b *workerBundle) suppressed(t *testing.T) bool {
+	t.Helper()
+	blocked, _, err := b.h.Suppressions.Check(context.Background(), b.keys.Recipient("ann@example.com"), "pink", suppression.BasketAssistance)
+	require.NoError(t, err)
+	return blocked
+}
+
+// beforeSend runs hook as the message waits for its connection, then sends.
+type beforeSend struct {
+	next Sender
+	hook func()
+}
+
+func (s beforeSend) Send(ctx context.Context, m *mail.Message, handOver mail.HandOver) error {
+	s.hook()
+	return s.next.Send(ctx, m, handOver)
+}
+
+func TestUnsubscribeWhileWaitingForAConnectionIsHonoured(t *testing.T) {
+	t.Parallel()
+	b := setupWorker(t, redistest.Client(t), time.Hour)
+	ctx := context.Background()
+	b.due(t, "b1")
+	b.h.Sender = beforeSend{next: b.h.Sender, hook: func() {
+		// Acknowledged after the early check, before the hand-over.
+		_, err := b.h.Suppressions.Add(ctx, suppression.Entry{Recipient: b.keys.Recipient("ann@example.com"),
+			Storefront: "pink", Scope: suppression.BasketAssistance, Reason: suppression.Unsubscribed, Origin: suppression.Recipient})
+		require.NoError(t, err)
+	}}
+	require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)), "an outcome, not a failure")
+	assert.Empty(t, b.smtp.Messages(), "the hand-over had the last word")
+	assert.Equal(t, "suppressed", b.claim(t, "b1"))
+}
+
+func TestPurchaseWhileWaitingForAConnectionIsHonoured(t *testing.T) {
+	t.Parallel()
+	b := setupWorker(t, redistest.Client(t), time.Hour)
+	ctx := context.Background()
+	b.due(t, "b1")
+	b.h.Sender = beforeSend{next: b.h.Sender, hook: func() {
+		_, err := b.h.Baskets.Apply(ctx, mustSeal(t, b, basket.Event{ID: "order", Type: basket.OrderCompleted, Storefront: "pink",
+			BasketID: "b1", OccurredAt: b.now}))
+		require.NoError(t, err)
+	}}
+	require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)))
+	assert.Empty(t, b.smtp.Messages())
+}
+
+func mustSeal(t *testing.T, b *workerBundle, e basket.Event) basket.Sealed {
+	t.Helper()
+	s, err := basket.Seal(b.keys, e)
+	require.NoError(t, err)
+	return s
+}
+
+func TestCrashBeforeHandOverSendsOnRetry(t *testing.T) {
+	t.Parallel()
+	b := setupWorker(t, redistest.Client(t), time.Hour)
+	ctx := context.Background()
+	b.due(t, "b1")
+	// A worker claimed the step and died waiting for a connection.
+	_, err := b.h.Baskets.Claim(ctx, "pink", "b1", 1, 1, "dead-attempt")
+	require.NoError(t, err)
+	require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)))
+	assert.Len(t, b.smtp.Messages(), 1, "nothing had been handed over: the retry sends")
+	assert.Equal(t, "sent", b.claim(t, "b1"))
+}
+
+func TestCrashAfterHandOverDropsInDoubt(t *testing.T) {
+	t.Parallel()
+	b := setupWorker(t, redistest.Client(t), time.Hour)
+	ctx := context.Background()
+	b.due(t, "b1")
+	_, err := b.h.Baskets.Claim(ctx, "pink", "b1", 1, 1, "dead-attempt")
+	require.NoError(t, err)
+	key, fields := b.h.Suppressions.Blocking(b.keys.Recipient("ann@example.com"), "pink", suppression.BasketAssistance)
+	require.NoError(t, b.h.Baskets.HandOver(ctx, "pink", "b1", 1, 1, "dead-attempt", basket.Suppression{Key: key, Fields: fields}))
+	require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)), "in doubt is an outcome")
+	assert.Empty(t, b.smtp.Messages(), "the dot may have gone out: never a second email")
+	assert.Equal(t, "in_doubt", b.claim(t, "b1"))
+}
+
+func TestConnectionCutAfterTheDotIsInDoubtAndNotRetried(t *testing.T) {
+	t.Parallel()
+	b := setupWorker(t, redistest.Client(t), time.Hour)
+	ctx := context.Background()
+	b.due(t, "b1")
+	b.smtp.Fail(smtptest.Fault{Stage: smtptest.DropAt})
+	require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)))
+	assert.Equal(t, "in_doubt", b.claim(t, "b1"))
+	require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)), "asynq running it again changes nothing")
+	assert.Len(t, b.smtp.Messages(), 1, "the server had it once")
+}
+
+func TestBodyCutBeforeTheDotIsRetried(t *testing.T) {
+	t.Parallel()
+	b := setupWorker(t, redistest.Client(t), time.Hour)
+	ctx := context.Background()
+	b.due(t, "b1")
+	b.smtp.Fail(smtptest.Fault{Stage: smtptest.AtDot, Code: 451, Enhanced: smtp.EnhancedCode{4, 3, 0}, Text: "<ann@example.com> later"})
+	err := b.h.SendReminder(ctx, reminderTask("b1", 1, 1))
+	require.Error(t, err, "a refusal after the dot delivered nothing: retry")
+	assert.False(t, errors.Is(err, asynq.SkipRetry))
+	assert.NotContains(t, err.Error(), "ann@example.com", "asynq stores this text")
+	assert.Empty(t, b.claim(t, "b1"), "the claim is freed for the retry")
+	require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)))
+	assert.Len(t, b.smtp.Messages(), 1)
+}
+
+func TestBouncesAreClassifiedByEnhancedCode(t *testing.T) {
+	t.Parallel()
+	t.Run("550 5.1.1 after DATA suppresses as hard_bounce and completes", func(t *testing.T) {
+		t.Parallel()
+		b := setupWorker(t, redistest.Client(t), time.Hour)
+		b.due(t, "b1")
+		b.smtp.Fail(smtptest.Fault{Stage: smtptest.AtDot, Code: 550, Enhanced: smtp.EnhancedCode{5, 1, 1}, Text: "<ann@example.com> no such user"})
+		require.NoError(t, b.h.SendReminder(context.Background(), reminderTask("b1", 1, 1)), "a bounce is an outcome")
+		assert.True(t, b.suppressed(t))
+		assert.Equal(t, "bounced", b.claim(t, "b1"))
+	})
+	t.Run("550 5.7.1 at RCPT suppresses nobody and is archived", func(t *testing.T) {
+		t.Parallel()
+		b := setupWorker(t, redistest.Client(t), time.Hour)
+		b.due(t, "b1")
+		b.smtp.Fail(smtptest.Fault{Stage: smtptest.AtRcpt, Code: 550, Enhanced: smtp.EnhancedCode{5, 7, 1}, Text: "<ann@example.com>: Relay access denied"})
+		err := b.h.SendReminder(context.Background(), reminderTask("b1", 1, 1))
+		require.ErrorIs(t, err, asynq.SkipRetry, "the relay's fault is a failure for ops")
+		assert.NotContains(t, err.Error(), "ann@example.com")
+		assert.False(t, b.suppressed(t), "the sender's problem never suppresses the recipient")
+		assert.Empty(t, b.claim(t, "b1"), "freed, so the archived task can be run again once the relay is fixed")
+	})
+}
+
+func TestNeverBeforeDue(t *testing.T) {
+	t.Parallel()
+	b := setupWorker(t, redistest.Client(t), time.Hour)
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	b.h.opts.Now = func() time.Time { return now }
+	b.due(t, "b1")
+	due := now.Add(400 * time.Millisecond)
+	task := asynq.NewTask(TypeSendReminder, []byte(`{"storefront":"pink","basket_id":"b1","step":1,"version":1,"due":"`+due.Format(time.RFC3339Nano)+`"}`))
+	err := b.h.SendReminder(context.Background(), task)
+	var d *Deferred
+	require.ErrorAs(t, err, &d)
+	assert.Equal(t, due, d.Until)
+	assert.Empty(t, b.smtp.Messages())
+	assert.Empty(t, b.claim(t, "b1"), "nothing claimed")
+
+	now = due
+	require.NoError(t, b.h.SendReminder(context.Background(), task))
+	assert.Len(t, b.smtp.Messages(), 1)
+}
+
+func TestDueTimesRoundUpToTheSecond(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 2, 10, 0, 0, 250_000_000, time.UTC)
+	assert.Equal(t, at.Truncate(time.Second).Add(time.Second), ceilSecond(at))
+	assert.Equal(t, at.Truncate(time.Second), ceilSecond(at.Truncate(time.Second)))
+
+	f := deferOr(func(int, error, *asynq.Task) time.Duration { return time.Hour })
+	assert.Equal(t, time.Hour, f(0, errors.New("x"), nil))
+	got := f(0, &Deferred{Until: time.Now().Add(10 * time.Second)}, nil)
+	assert.InDelta(t, 10.5, got.Seconds(), 1, "a deferral waits for its own instant, rounded up")
+}
