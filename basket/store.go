@@ -93,6 +93,12 @@ func TaskPrefix(storefront, basketID string) string {
 	return "remind:" + storefront + ":" + basketID
 }
 
+// TaskID is the reminder task id of step of basket version; the Lua
+// scripts build the same from TaskPrefix.
+func TaskID(storefront, basketID string, step int, version int64) string {
+	return TaskPrefix(storefront, basketID) + ":s" + strconv.Itoa(step) + ":v" + strconv.FormatInt(version, 10)
+}
+
 // Outcome says what Apply did with an event.
 type Outcome string
 

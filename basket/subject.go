@@ -34,26 +34,34 @@ var forgetSrc string
 var forgetScript = redis.NewScript(forgetSrc)
 
 // Forget erases every basket of r (state and step claims) and r's index, and
-// returns the reminder task ids that the caller must cancel. Suppressions
-// are not touched: an opt-out must outlive the data.
+// returns the id of every reminder task those baskets can have had (each
+// step of each version), for the caller to delete from the queues: retried
+// and archived tasks of older versions included. Suppressions are not
+// touched: an opt-out must outlive the data.
 func (s *Store) Forget(ctx context.Context, r secrets.Recipient) (baskets int, tasks []string, err error) {
 	tags, err := s.Subject(ctx, r)
 	if err != nil {
 		return 0, nil, err
 	}
+	steps := max(s.opts.Steps, 10)
 	for _, tag := range tags {
 		sf, id := splitTag(tag)
 		keys := []string{s.stateKey(sf, id)}
-		for step := 1; step <= max(s.opts.Steps, 10); step++ {
+		for step := 1; step <= steps; step++ {
 			keys = append(keys, s.claimKey(sf, id, step))
 		}
-		task, err := forgetScript.Run(ctx, s.rdb, keys).Text()
+		v, err := forgetScript.Run(ctx, s.rdb, keys).Int64()
 		if err != nil {
 			return baskets, tasks, fmt.Errorf("forget basket %s: %w", id, err)
 		}
+		if v == 0 {
+			continue // expired since it was indexed
+		}
 		baskets++
-		if task != "" {
-			tasks = append(tasks, task)
+		for version := int64(1); version <= v; version++ {
+			for step := 1; step <= steps; step++ {
+				tasks = append(tasks, TaskID(sf, id, step, version))
+			}
 		}
 	}
 	if err := s.rdb.Del(ctx, s.subjectKey(r.String())).Err(); err != nil {

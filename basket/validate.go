@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/currency"
 	"golang.org/x/text/language"
@@ -221,6 +223,8 @@ func checkCustomer(p *problems, c *Customer) {
 	}
 	if len(c.Name) > maxTextLen {
 		p.add("customer.name", "is longer than %d characters", maxTextLen)
+	} else {
+		checkText(p, "customer.name", c.Name)
 	}
 	if c.Locale != "" {
 		if _, err := language.Parse(c.Locale); err != nil {
@@ -230,6 +234,23 @@ func checkCustomer(p *problems, c *Customer) {
 	if c.Timezone != "" {
 		if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "Local" {
 			p.add("customer.timezone", "must be an IANA zone like Europe/London, got %q", c.Timezone)
+		}
+	}
+}
+
+// checkText refuses what a name shown in an email header or body must not
+// hold: invalid UTF-8 and control characters (a line break in a name would
+// break the To header). Quotes, backslashes and any letters are fine: the
+// sender encodes them.
+func checkText(p *problems, field, s string) {
+	if !utf8.ValidString(s) {
+		p.add(field, "is not valid UTF-8")
+		return
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			p.add(field, "must not contain control characters (found U+%04X)", r)
+			return
 		}
 	}
 }
@@ -252,6 +273,8 @@ func checkContents(p *problems, w *wireContents) *Contents {
 		}
 		if it.Name == "" || len(it.Name) > maxTextLen {
 			p.add(f+"name", "is required, at most %d characters", maxTextLen)
+		} else {
+			checkText(p, f+"name", it.Name)
 		}
 		item := Item{SKU: it.SKU, Name: it.Name, URL: it.URL, ImageURL: it.ImageURL}
 		item.Quantity = integer(p, f+"quantity", it.Quantity, 1, maxQuantity)

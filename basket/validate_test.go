@@ -61,6 +61,8 @@ func TestDecodeNamesTheBadField(t *testing.T) {
 		{"bad item url", `"url": "https://pink.example/p/s-1"`, `"url": "javascript:alert(1)"`, "basket.items[0].url", "http(s)"},
 		{"unknown field", `"basket_id": "b_42",`, `"basket_id": "b_42", "colour": "pink",`, "colour", "unknown field"},
 		{"order on an update", `"basket_id": "b_42",`, `"basket_id": "b_42", "order": {"id": "o", "total": 1},`, "order", "only allowed"},
+		{"line break in a name", `"name": "Ann"`, `"name": "Ann\r\nBcc: x@evil.example"`, "customer.name", "control characters (found U+000D)"},
+		{"tab in an item name", `"name": "Oxford shirt"`, `"name": "Oxford\tshirt"`, "basket.items[0].name", "control characters"},
 		{"consent without email", `"email": "ann@example.com", `, ``, "customer.email", "required when consent"},
 	}
 	for _, c := range cases {

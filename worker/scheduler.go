@@ -14,13 +14,14 @@ import (
 
 // scheduler creates and deletes reminder tasks.
 type scheduler struct {
+	rdb       redis.UniversalClient
 	client    *asynq.Client
 	inspector *asynq.Inspector
 	maxRetry  int
 }
 
 func newScheduler(rdb redis.UniversalClient, maxRetry int) *scheduler {
-	return &scheduler{client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb), maxRetry: maxRetry}
+	return &scheduler{rdb: rdb, client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb), maxRetry: maxRetry}
 }
 
 // schedule creates the reminder task id at due time. A task that already
@@ -62,4 +63,30 @@ func ceilSecond(t time.Time) time.Time {
 		return r.Add(time.Second)
 	}
 	return t
+}
+
+// states returns the asynq state (scheduled, pending, retry, archived,
+// active) of each of ids that exists, in one pipelined round trip. It
+// reads asynq's task hash, "asynq:{<queue>}:t:<id>", field "state" (asynq
+// v0.26's layout; TestForgetDeletesRemindersInEveryState fails if it moves).
+func (s *scheduler) states(ctx context.Context, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	for len(ids) > 0 {
+		batch := ids[:min(len(ids), 1000)]
+		ids = ids[len(batch):]
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.StringCmd, len(batch))
+		for i, id := range batch {
+			cmds[i] = pipe.HGet(ctx, "asynq:{"+QueueEmail+"}:t:"+id, "state")
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("read reminder task states: %w", err)
+		}
+		for i, c := range cmds {
+			if st := c.Val(); st != "" {
+				out[batch[i]] = st
+			}
+		}
+	}
+	return out, nil
 }

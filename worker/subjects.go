@@ -31,9 +31,13 @@ func NewSubjects(rdb redis.UniversalClient, baskets *basket.Store, suppressions 
 
 // ForgetReport says what Forget erased and kept.
 type ForgetReport struct {
-	Baskets            int `json:"baskets_erased"`
-	RemindersCancelled int `json:"reminders_cancelled"`
-	SuppressionsKept   int `json:"suppressions_kept"`
+	Baskets int `json:"baskets_erased"`
+	// RemindersCancelled counts the reminder tasks deleted from the queues,
+	// in any state; RemindersByState splits it by asynq state (scheduled,
+	// pending, retry, archived).
+	RemindersCancelled int            `json:"reminders_cancelled"`
+	RemindersByState   map[string]int `json:"reminders_by_state"`
+	SuppressionsKept   int            `json:"suppressions_kept"`
 }
 
 // Forget erases the person's baskets, step claims (how often they were
@@ -41,16 +45,24 @@ type ForgetReport struct {
 // hashes only: an opt-out has to outlive the data, or the next basket would
 // email someone who said no.
 func (s *Subjects) Forget(ctx context.Context, r secrets.Recipient) (ForgetReport, error) {
-	var rep ForgetReport
+	rep := ForgetReport{RemindersByState: map[string]int{}}
 	n, tasks, err := s.baskets.Forget(ctx, r)
 	rep.Baskets = n
 	if err != nil {
 		return rep, err
 	}
-	for _, id := range tasks {
+	states, err := s.sched.states(ctx, tasks)
+	if err != nil {
+		return rep, err
+	}
+	for id, state := range states {
+		if state == "active" {
+			continue // running now: it finds the basket gone and drops
+		}
 		if err := s.sched.cancel(id); err != nil {
 			return rep, err
 		}
+		rep.RemindersByState[state]++
 		rep.RemindersCancelled++
 	}
 	entries, err := s.suppressions.Entries(ctx, r)
@@ -59,7 +71,7 @@ func (s *Subjects) Forget(ctx context.Context, r secrets.Recipient) (ForgetRepor
 	}
 	rep.SuppressionsKept = len(entries)
 	s.log.InfoContext(ctx, "subject forgotten", "recipient", r.String(), "baskets", rep.Baskets,
-		"reminders_cancelled", rep.RemindersCancelled, "suppressions_kept", rep.SuppressionsKept)
+		"reminders_cancelled", rep.RemindersCancelled, "reminders_by_state", rep.RemindersByState, "suppressions_kept", rep.SuppressionsKept)
 	return rep, nil
 }
 

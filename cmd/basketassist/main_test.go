@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"mime/multipart"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -46,6 +48,25 @@ type bundle struct {
 	baseURL string
 	client  *basket.Client
 	seq     atomic.Int64
+	logs    *lockedBuffer // every log line of every Main the bundle ran, debug level
+}
+
+// lockedBuffer collects log lines from many goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func testConfig(t *testing.T, smtpSrv *smtptest.Server) config.Config {
@@ -87,7 +108,7 @@ func onBothBackends(t *testing.T, f func(t *testing.T, backend string)) {
 
 func setup(t *testing.T, backend string, mutate ...func(*config.Config)) *bundle {
 	t.Helper()
-	b := &bundle{t: t, smtp: smtptest.Start(t)}
+	b := &bundle{t: t, smtp: smtptest.Start(t), logs: &lockedBuffer{}}
 	b.cfg = testConfig(t, b.smtp)
 	if backend == embeddedRedis {
 		b.cfg.Redis.Addr, b.cfg.Redis.DB = "", 0
@@ -113,7 +134,8 @@ func (b *bundle) start() {
 	b.baseURL = "http://" + ln.Addr().String()
 	b.cfg.Web.PublicURL = b.baseURL
 	require.NoError(b.t, b.cfg.Validate())
-	b.main = &Main{Config: b.cfg, Worker: true, Web: true, Listener: ln}
+	b.main = &Main{Config: b.cfg, Worker: true, Web: true, Listener: ln,
+		Logger: slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	require.NoError(b.t, b.main.Run(context.Background()))
 	m := b.main
 	b.t.Cleanup(func() { _ = m.Close() })

@@ -1,0 +1,67 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/basketassist/basketassist/internal/redistest"
+)
+
+// TestForgetDeletesRemindersInEveryState puts one person's reminder tasks in
+// each asynq state (retry, scheduled, pending, archived, and an archived
+// task of an older version) and checks that Forget deletes every one.
+func TestForgetDeletesRemindersInEveryState(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Private(t) // asynq's keys are per database: keep them to this test
+	b := setupWorker(t, rdb, time.Hour)
+	ctx := context.Background()
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+
+	// Retry: a server whose handler fails once leaves the task waiting an hour.
+	require.NoError(t, b.h.ApplyEvents(ctx, b.applyTask(t, "retry", "r1", b.now.Add(-2*time.Hour))))
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Queues: map[string]int{QueueEmail: 1}, Concurrency: 1,
+		RetryDelayFunc: func(int, error, *asynq.Task) time.Duration { return time.Hour }, LogLevel: asynq.FatalLevel})
+	require.NoError(t, srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return errors.New("smtp 451") })))
+	require.Eventually(t, func() bool {
+		tasks, err := insp.ListRetryTasks(QueueEmail)
+		return err == nil && len(tasks) == 1
+	}, 10*time.Second, 10*time.Millisecond)
+	srv.Shutdown()
+
+	apply := func(basketID, eventID string, at time.Time) {
+		require.NoError(t, b.h.ApplyEvents(ctx, b.applyTask(t, basketID, eventID, at)))
+	}
+	apply("sched", "s1", b.now)
+	apply("pend", "p1", b.now)
+	require.NoError(t, insp.RunTask(QueueEmail, "remind:pink:pend:s1:v1"))
+	apply("arch", "a1", b.now)
+	require.NoError(t, insp.ArchiveTask(QueueEmail, "remind:pink:arch:s1:v1"))
+	// An older version's task left behind: it was running when the update
+	// came, so the update could not delete it, and then failed for good.
+	apply("old", "o1", b.now)
+	apply("old", "o2", b.now.Add(time.Minute))
+	_, err := asynq.NewClientFromRedisClient(rdb).Enqueue(reminderTask("old", 1, 1), asynq.TaskID("remind:pink:old:s1:v1"), asynq.Queue(QueueEmail))
+	require.NoError(t, err)
+	require.NoError(t, insp.ArchiveTask(QueueEmail, "remind:pink:old:s1:v1"))
+
+	subjects := NewSubjects(rdb, b.h.Baskets, b.h.Suppressions, nil)
+	rep, err := subjects.Forget(ctx, b.keys.Recipient("ann@example.com"))
+	require.NoError(t, err)
+	assert.Equal(t, 5, rep.Baskets)
+	assert.Equal(t, 6, rep.RemindersCancelled)
+	assert.Equal(t, map[string]int{"retry": 1, "scheduled": 2, "pending": 1, "archived": 2}, rep.RemindersByState)
+
+	for _, list := range []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+		insp.ListScheduledTasks, insp.ListPendingTasks, insp.ListRetryTasks, insp.ListArchivedTasks,
+	} {
+		tasks, err := list(QueueEmail)
+		require.NoError(t, err)
+		assert.Empty(t, tasks)
+	}
+}
