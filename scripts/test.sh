@@ -25,3 +25,10 @@ unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go')
 if [ -n "$unformatted" ]; then echo "test.sh: gofmt needed on: $unformatted" >&2; exit 1; fi
 go vet ./...
 go test -race -count=1 -timeout 8m "$@" ./...
+
+# The fault suite's quick scenario: real worker processes killed mid-send and
+# SMTP failures, checked for duplicates, losses and leaks (the whole suite:
+# scripts/chaos.sh). Skipped when a subset of tests was asked for.
+if [ $# -eq 0 ]; then
+  scripts/chaos.sh --short
+fi

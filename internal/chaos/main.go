@@ -1,0 +1,212 @@
+// Command chaos checks basketassist's delivery promises under faults, with
+// real processes: a redis-server with an append-only file, one `web` and
+// three `worker` processes of the built binary, and an SMTP sink on
+// loopback. For each scenario it sends baskets whose reminders fall due
+// while workers are killed with SIGKILL, Redis is killed and restarted, or
+// the SMTP server fails on purpose; some shoppers unsubscribe and some buy
+// around the due time. Once every queue is empty it compares what the sink
+// received with what Redis recorded and what the shoppers did:
+//
+//   - nobody gets a reminder twice;
+//   - no owed reminder is lost unless it was handed over (in_doubt);
+//   - nobody gets one whose SMTP transaction began after their unsubscribe
+//     was acknowledged, or after their purchase was applied;
+//   - no address appears in Redis (asynq's keys included), the logs or /metrics.
+//
+// It prints one line per scenario and exits 1 on any violation. Run it
+// through scripts/chaos.sh, which builds the binary.
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// scenario is one fault schedule.
+type scenario struct {
+	name    string
+	baskets int
+	spread  time.Duration // baskets are created evenly over this time
+	faults  sinkFaults
+	// chaos runs beside the load until stop is closed; it returns how many
+	// faults it injected.
+	chaos func(h *harness, rng *mrand.Rand, stop <-chan struct{}) (int, error)
+}
+
+var scenarios = []scenario{
+	{name: "kill-workers", baskets: 1000, spread: 20 * time.Second, chaos: killWorkers(2*time.Second, 4*time.Second, 0)},
+	{name: "kill-redis", baskets: 1000, spread: 20 * time.Second, chaos: killRedis},
+	{name: "smtp-faults", baskets: 1000, spread: 20 * time.Second, faults: sinkFaults{TempFail: 0.20, Drop: 0.05}},
+}
+
+// short is the quick run of scripts/test.sh: one worker killed while
+// reminders are in flight, and some temporary failures.
+var short = scenario{name: "short", baskets: 300, spread: 6 * time.Second,
+	faults: sinkFaults{TempFail: 0.10, Drop: 0.02}, chaos: killWorkers(9*time.Second, 9*time.Second, 1)}
+
+func main() {
+	bin := flag.String("bin", "", "the basketassist binary to test (required)")
+	only := flag.String("scenario", "", "run only this scenario: kill-workers, kill-redis or smtp-faults")
+	quick := flag.Bool("short", false, "one quick mixed scenario (300 baskets, one worker kill, some 451s)")
+	fsync := flag.String("appendfsync", "always", "redis-server appendfsync: always (what the guarantee needs) or everysec")
+	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "random seed, printed, to replay a run")
+	keep := flag.Bool("keep", false, "keep the working directory (logs, Redis files, config)")
+	flag.Parse()
+	if *bin == "" {
+		fmt.Fprintln(os.Stderr, "chaos: -bin is required (scripts/chaos.sh builds it)")
+		os.Exit(2)
+	}
+	run := scenarios
+	if *quick {
+		run = []scenario{short}
+	}
+	if *only != "" {
+		run = nil
+		for _, s := range scenarios {
+			if s.name == *only {
+				run = append(run, s)
+			}
+		}
+		if run == nil {
+			fmt.Fprintf(os.Stderr, "chaos: unknown scenario %q\n", *only)
+			os.Exit(2)
+		}
+	}
+	fmt.Printf("chaos: seed=%d appendfsync=%s\n", *seed, *fsync)
+	failed := false
+	for i, s := range run {
+		r, err := runScenario(*bin, s, *fsync, *seed+uint64(i), *keep)
+		if err != nil {
+			fmt.Printf("scenario=%s error: %v\n", s.name, err)
+			failed = true
+			continue
+		}
+		fmt.Println(r.line())
+		for _, v := range r.violations() {
+			fmt.Printf("  VIOLATION %s\n", v)
+			failed = true
+		}
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
+
+func runScenario(bin string, s scenario, fsync string, seed uint64, keep bool) (*report, error) {
+	dir, err := os.MkdirTemp("", "basketassist-chaos-")
+	if err != nil {
+		return nil, err
+	}
+	if keep {
+		fmt.Printf("scenario=%s dir=%s\n", s.name, dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	h, err := newHarness(bin, dir, fsync, seed)
+	if err != nil {
+		return nil, err
+	}
+	defer h.close()
+	h.sink.setFaults(s.faults)
+	return h.run(s, mrand.New(mrand.NewPCG(seed, 1)))
+}
+
+// writeConfig writes the service's configuration: one reminder step 5 s
+// after the basket, quick retries, 4 SMTP connections shared by 20 tasks
+// per worker, debug JSON logs (the most that could leak).
+func writeConfig(dir, redisAddr string, smtpPort, webPort int) (path, apiKey, adminToken string, err error) {
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return "", "", "", err
+	}
+	apiKey, adminToken = randHex(24), randHex(24)
+	webAddr := fmt.Sprintf("127.0.0.1:%d", webPort)
+	yaml := strings.Join([]string{
+		"redis: {addr: \"" + redisAddr + "\"}",
+		fmt.Sprintf("smtp: {host: \"127.0.0.1\", port: %d, connections: 4, timeout: 10s}", smtpPort),
+		"web: {listen: \"" + webAddr + "\", public_url: \"http://" + webAddr + "\", admin_token: \"" + adminToken + "\"}",
+		"secrets: {key: \"" + base64.StdEncoding.EncodeToString(secret) + "\"}",
+		"worker: {concurrency: 20, poll_interval: 500ms, retry_base: 1s, max_retry: 10, shutdown_timeout: 10s}",
+		"reminders: {steps: [{after: 5s}]}",
+		"log: {level: debug, format: json}",
+		"storefronts:",
+		"  - id: chaos",
+		"    name: Chaos Shop",
+		"    from: \"Chaos Shop <hello@chaos.example>\"",
+		"    api_key: \"" + apiKey + "\"",
+		"    basket_url: \"https://chaos.example/basket/{basket_id}\"",
+		"    postal_address: \"1 Test Street, London\"",
+		"    default_locale: en-GB",
+		"",
+	}, "\n")
+	path = filepath.Join(dir, "basketassist.yaml")
+	return path, apiKey, adminToken, os.WriteFile(path, []byte(yaml), 0o600)
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// killWorkers kills a random worker with SIGKILL every min–max and starts
+// it again at once; limit > 0 stops after that many kills. The first kill
+// comes after min, when reminders are in flight.
+func killWorkers(min, max time.Duration, limit int) func(*harness, *mrand.Rand, <-chan struct{}) (int, error) {
+	return func(h *harness, rng *mrand.Rand, stop <-chan struct{}) (int, error) {
+		kills := 0
+		for limit == 0 || kills < limit {
+			select {
+			case <-stop:
+				return kills, nil
+			case <-time.After(min + time.Duration(rng.Int64N(int64(max-min)+1))):
+			}
+			w := h.fleet.workers[rng.IntN(len(h.fleet.workers))]
+			w.kill9()
+			kills++
+			if err := w.start(); err != nil {
+				return kills, err
+			}
+		}
+		<-stop
+		return kills, nil
+	}
+}
+
+// killRedis kills redis-server with SIGKILL every 5–8 s and restarts it on
+// its append-only file after a second.
+func killRedis(h *harness, rng *mrand.Rand, stop <-chan struct{}) (int, error) {
+	kills := 0
+	for {
+		select {
+		case <-stop:
+			return kills, nil
+		case <-time.After(5*time.Second + time.Duration(rng.Int64N(int64(3*time.Second)))):
+		}
+		h.redis.kill9()
+		kills++
+		time.Sleep(time.Second) // the outage itself
+		if err := h.redis.restart(); err != nil {
+			return kills, err
+		}
+	}
+}
+
+func (h *harness) close() {
+	if h.fleet != nil {
+		h.fleet.stop()
+	}
+	if h.redis != nil {
+		h.redis.stop()
+	}
+	h.sink.close()
+	_ = h.rdb.Close()
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// sinkFaults says how often the sink misbehaves, per transaction.
+type sinkFaults struct {
+	TempFail float64 // 451 at MAIL, RCPT or the final dot, the text naming an address
+	Drop     float64 // keep the message, then close the connection unanswered
+}
+
+// delivery is one transaction the sink saw reach its final dot and keep:
+// the recipient got this email, whatever the client heard.
+type delivery struct {
+	MailAt  time.Time // when MAIL FROM arrived: before the sender's hand-over
+	Dropped bool      // the client was never told (connection closed)
+}
+
+// sink is an SMTP server on loopback that records, per recipient, every
+// message it kept, and fails on purpose as configured. Its replies put the
+// recipient's address in their text, as real servers do, so that a leak of
+// server text into logs or Redis shows up in the scan.
+type sink struct {
+	srv *smtp.Server
+	ln  net.Listener
+
+	mu        sync.Mutex
+	faults    sinkFaults
+	rng       *rand.Rand
+	delivered map[string][]delivery // by recipient address
+	tempFails int
+	drops     int
+}
+
+func startSink(seed uint64) (*sink, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &sink{ln: ln, rng: rand.New(rand.NewPCG(seed, 2)), delivered: map[string][]delivery{}}
+	s.srv = smtp.NewServer(s)
+	s.srv.Domain = "sink.chaos.test"
+	s.srv.ReadTimeout = time.Minute
+	s.srv.WriteTimeout = time.Minute
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+func (s *sink) port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+
+func (s *sink) setFaults(f sinkFaults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = f
+}
+
+func (s *sink) close() { _ = s.srv.Close() }
+
+// plan decides at MAIL what this transaction will suffer.
+func (s *sink) plan() (failAt string, drop bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.rng.Float64()
+	switch {
+	case r < s.faults.TempFail:
+		s.tempFails++
+		return []string{"mail", "rcpt", "dot"}[s.rng.IntN(3)], false
+	case r < s.faults.TempFail+s.faults.Drop:
+		s.drops++
+		return "", true
+	}
+	return "", false
+}
+
+func (s *sink) keep(rcpt string, d delivery) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delivered[rcpt] = append(s.delivered[rcpt], d)
+}
+
+func (s *sink) snapshot() (delivered map[string][]delivery, tempFails, drops int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delivered = make(map[string][]delivery, len(s.delivered))
+	for k, v := range s.delivered {
+		delivered[k] = append([]delivery(nil), v...)
+	}
+	return delivered, s.tempFails, s.drops
+}
+
+// NewSession implements smtp.Backend.
+func (s *sink) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &sinkSession{sink: s, conn: c}, nil
+}
+
+type sinkSession struct {
+	sink   *sink
+	conn   *smtp.Conn
+	mailAt time.Time
+	failAt string
+	drop   bool
+	rcpt   string
+	last   string // the previous recipient on this connection
+}
+
+func tempFail(text string) error {
+	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: text}
+}
+
+func (ss *sinkSession) Mail(string, *smtp.MailOptions) error {
+	ss.mailAt = time.Now()
+	ss.failAt, ss.drop = ss.sink.plan()
+	if ss.failAt == "mail" {
+		return tempFail(fmt.Sprintf("Try again later; queue full after <%s>", ss.last))
+	}
+	return nil
+}
+
+func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if ss.failAt == "rcpt" {
+		return tempFail(fmt.Sprintf("<%s>: Recipient address rejected: greylisted", to))
+	}
+	ss.rcpt = to
+	return nil
+}
+
+func (ss *sinkSession) Data(r io.Reader) error {
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return err
+	}
+	if ss.failAt == "dot" {
+		return tempFail(fmt.Sprintf("affected recipient(s): <%s>: try again later", ss.rcpt))
+	}
+	// The message is ours from here: a real server queues it before it
+	// answers, so a client that dies now still delivered it.
+	ss.sink.keep(ss.rcpt, delivery{MailAt: ss.mailAt, Dropped: ss.drop})
+	if ss.drop {
+		_ = ss.conn.Conn().Close()
+		return fmt.Errorf("connection dropped after the final dot")
+	}
+	// A slow answer to the final dot widens the window in which a crash
+	// leaves a delivered message unconfirmed, as a busy relay does.
+	time.Sleep(200 * time.Millisecond)
+	return nil
+}
+
+func (ss *sinkSession) Reset() {
+	if ss.rcpt != "" {
+		ss.last = ss.rcpt
+	}
+	ss.rcpt, ss.failAt, ss.drop = "", "", false
+}
+
+func (ss *sinkSession) Logout() error { return nil }
