@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/basketassist/basketassist/replication"
 	"github.com/basketassist/basketassist/secrets"
 )
 
@@ -42,6 +43,9 @@ type StoreOptions struct {
 	ClaimTTL time.Duration
 	// EventTTL is how long an event id is remembered for deduplication (default 7 days).
 	EventTTL time.Duration
+	// Replication is how many Redis replicas must have a hand-over before
+	// the email is handed to SMTP; the zero value waits for none.
+	Replication replication.Wait
 }
 
 // Status is where a basket stands.
@@ -266,16 +270,22 @@ func (s *Store) HandOver(ctx context.Context, storefront, basketID string, versi
 	for _, f := range sup.Fields {
 		args = append(args, f)
 	}
-	res, err := handOverScript.Run(ctx, s.rdb, keys, args...).Slice()
-	if err != nil {
-		return fmt.Errorf("hand over step %d of basket %s: %w", step, basketID, err)
+	// With replicas required, WAIT follows the script on its connection: a
+	// hand-over a failover could forget would let a retry send again.
+	cmd, err := s.opts.Replication.Script(ctx, s.rdb, handOverScript, keys, args...)
+	res, cmdErr := cmd.Slice()
+	if cmdErr != nil {
+		return fmt.Errorf("hand over step %d of basket %s: %w", step, basketID, cmdErr)
 	}
 	if str(res[0]) == "drop" {
 		d := &ErrDropped{Reason: str(res[1])}
 		if len(res) > 2 {
 			d.Field = str(res[2])
 		}
-		return d
+		return d // nothing to hand over, whatever the replicas hold
+	}
+	if err != nil {
+		return fmt.Errorf("hand over step %d of basket %s: %w", step, basketID, err)
 	}
 	return nil
 }

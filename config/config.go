@@ -45,6 +45,11 @@ type Redis struct {
 	Password string `mapstructure:"password"`
 	DB       int    `mapstructure:"db"`
 	Prefix   string `mapstructure:"prefix"` // prefix of basketassist's own keys (asynq's are always "asynq:")
+	// WaitReplicas is how many replicas must confirm a hand-over or a
+	// suppression before it counts (Redis WAIT), so that a failover to a
+	// replica forgets neither; WaitTimeout bounds each wait.
+	WaitReplicas int           `mapstructure:"wait_replicas"`
+	WaitTimeout  time.Duration `mapstructure:"wait_timeout"`
 }
 
 // SMTP is the outgoing mail server.
@@ -137,6 +142,7 @@ const EnvPrefix = "BASKETASSIST"
 func defaults() map[string]any {
 	return map[string]any{
 		"redis.addr": "", "redis.password": "", "redis.db": 0, "redis.prefix": "ba:",
+		"redis.wait_replicas": 0, "redis.wait_timeout": "1s",
 		"smtp.host": "", "smtp.port": 1025, "smtp.username": "", "smtp.password": "",
 		"smtp.tls": "none", "smtp.connections": 4, "smtp.timeout": "30s",
 		"web.listen": "127.0.0.1:8080", "web.public_url": "http://127.0.0.1:8080", "web.admin_token": "",
@@ -211,6 +217,12 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.Redis.Addr); err != nil {
 			bad("redis.addr", "must be host:port, got %q", c.Redis.Addr)
 		}
+	}
+	if c.Redis.WaitReplicas < 0 {
+		bad("redis.wait_replicas", "must not be negative, got %d", c.Redis.WaitReplicas)
+	}
+	if c.Redis.WaitReplicas > 0 && c.Redis.WaitTimeout <= 0 {
+		bad("redis.wait_timeout", "must be positive when redis.wait_replicas is set, got %s", c.Redis.WaitTimeout)
 	}
 	if c.Redis.DB < 0 {
 		bad("redis.db", "must not be negative, got %d", c.Redis.DB)

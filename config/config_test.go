@@ -47,6 +47,7 @@ func TestEnvironmentOverridesEveryKey(t *testing.T) {
 	t.Setenv("BASKETASSIST_WEB_ADMIN_TOKEN", "from-the-environment-123")
 	t.Setenv("BASKETASSIST_WORKER_POLL_INTERVAL", "250ms")
 	t.Setenv("BASKETASSIST_REMINDERS_STEPS", `[{"after":"2h"}]`)
+	t.Setenv("BASKETASSIST_REDIS_WAIT_REPLICAS", "1")
 	c, err := Load(writeConfig(t, sample))
 	require.NoError(t, err)
 	assert.Equal(t, "10.0.0.5:6380", c.Redis.Addr)
@@ -54,6 +55,7 @@ func TestEnvironmentOverridesEveryKey(t *testing.T) {
 	assert.Equal(t, "from-the-environment-123", c.Web.AdminToken)
 	assert.Equal(t, 250*time.Millisecond, c.Worker.PollInterval)
 	assert.Equal(t, []Step{{After: 2 * time.Hour}}, c.Reminders.Steps)
+	assert.Equal(t, 1, c.Redis.WaitReplicas)
 }
 
 func TestStorefrontsFromEnvironmentWithoutFile(t *testing.T) {
@@ -79,6 +81,8 @@ func TestValidateNamesKeyAndFix(t *testing.T) {
 		want   string
 	}{
 		{"smtp port", func(c *Config) { c.SMTP.Port = 0 }, "smtp.port: must be 1-65535, got 0"},
+		{"wait replicas", func(c *Config) { c.Redis.WaitReplicas = -1 }, "redis.wait_replicas: must not be negative, got -1"},
+		{"wait timeout", func(c *Config) { c.Redis.WaitReplicas, c.Redis.WaitTimeout = 1, 0 }, "redis.wait_timeout: must be positive when redis.wait_replicas is set"},
 		{"tls", func(c *Config) { c.SMTP.TLS = "ssl" }, "smtp.tls: must be none, starttls, opportunistic or tls"},
 		{"no key with real redis", func(c *Config) { c.Secrets.Key = "" }, "secrets.key: is required with a real Redis"},
 		{"short key", func(c *Config) { c.Secrets.Key = "c2hvcnQ=" }, "secrets.key: must decode to 32 bytes"},

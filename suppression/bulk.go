@@ -3,12 +3,14 @@ package suppression
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/basketassist/basketassist/replication"
 	"github.com/basketassist/basketassist/secrets"
 )
 
@@ -19,8 +21,7 @@ func (s *Store) AddMany(ctx context.Context, entries []Entry) (int, error) {
 		return 0, nil
 	}
 	now := s.now().UTC()
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.BoolCmd, len(entries))
+	values := make([][]byte, len(entries))
 	for i, e := range entries {
 		if e.CreatedAt.IsZero() {
 			e.CreatedAt = now
@@ -29,11 +30,18 @@ func (s *Store) AddMany(ctx context.Context, entries []Entry) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("encode suppression: %w", err)
 		}
-		cmds[i] = pipe.HSetNX(ctx, s.key(e.Recipient), field(e.Storefront, e.Scope), v)
+		values[i] = v
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	cmds := make([]*redis.BoolCmd, len(entries))
+	err := s.Replication.Pipelined(ctx, s.rdb, func(p redis.Pipeliner) {
+		for i, e := range entries {
+			cmds[i] = p.HSetNX(ctx, s.key(e.Recipient), field(e.Storefront, e.Scope), values[i])
+		}
+	})
+	if err != nil && !errors.Is(err, replication.ErrNotReplicated) {
 		return 0, fmt.Errorf("add %d suppressions: %w", len(entries), err)
 	}
+	replicated := err
 	added := 0
 	debug := s.log.Enabled(ctx, slog.LevelDebug)
 	for i, c := range cmds {
@@ -46,6 +54,9 @@ func (s *Store) AddMany(ctx context.Context, entries []Entry) (int, error) {
 					"storefront", e.Storefront, "reason", e.Reason, "origin", e.Origin)
 			}
 		}
+	}
+	if replicated != nil {
+		return added, fmt.Errorf("add %d suppressions: %w", len(entries), replicated)
 	}
 	return added, nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/basketassist/basketassist/replication"
 	"github.com/basketassist/basketassist/secrets"
 )
 
@@ -90,6 +91,10 @@ type Store struct {
 	// OnChange, if set, is told of every entry added ("added") or removed
 	// ("removed"), after it is stored: metrics count them with it.
 	OnChange func(change string, e Entry)
+	// Replication is how many Redis replicas must have an added entry
+	// before Add reports success, so that an acknowledged unsubscribe
+	// survives a failover. The zero value waits for none.
+	Replication replication.Wait
 }
 
 func (s *Store) changed(change string, e Entry) {
@@ -130,14 +135,23 @@ func (s *Store) Add(ctx context.Context, e Entry) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("encode suppression: %w", err)
 	}
-	added, err := s.rdb.HSetNX(ctx, s.key(e.Recipient), field(e.Storefront, e.Scope), v).Result()
-	if err != nil {
-		return false, fmt.Errorf("add suppression %s: %w", e.Scope, err)
+	var set *redis.BoolCmd
+	err = s.Replication.Pipelined(ctx, s.rdb, func(p redis.Pipeliner) {
+		set = p.HSetNX(ctx, s.key(e.Recipient), field(e.Storefront, e.Scope), v)
+	})
+	if set.Err() != nil {
+		return false, fmt.Errorf("add suppression %s: %w", e.Scope, set.Err())
 	}
+	// Stored on the primary, so audited even if the replicas lag: the
+	// caller then reports a failure and the writer repeats the request.
+	added := set.Val()
 	if added {
 		s.log.InfoContext(ctx, "suppression added", "recipient", e.Recipient.String(), "scope", e.Scope,
 			"storefront", e.Storefront, "reason", e.Reason, "origin", e.Origin)
 		s.changed("added", e)
+	}
+	if err != nil {
+		return added, fmt.Errorf("add suppression %s: %w", e.Scope, err)
 	}
 	return added, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/basketassist/basketassist/basket"
 	"github.com/basketassist/basketassist/config"
 	"github.com/basketassist/basketassist/mail"
+	"github.com/basketassist/basketassist/replication"
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/suppression"
 	"github.com/basketassist/basketassist/templates"
@@ -121,9 +122,11 @@ func openCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*core, 
 	for _, s := range storefrontsOf(cfg) {
 		c.storefronts[s.ID] = s
 	}
+	wait := replication.Wait{Replicas: cfg.Redis.WaitReplicas, Timeout: cfg.Redis.WaitTimeout}
 	c.baskets = basket.NewStore(rdb, keys, basket.StoreOptions{Prefix: cfg.Redis.Prefix, Steps: len(cfg.Reminders.Steps),
-		BasketTTL: cfg.Retention.Basket, ClaimTTL: cfg.Retention.Idempotency, EventTTL: cfg.Retention.Events})
+		BasketTTL: cfg.Retention.Basket, ClaimTTL: cfg.Retention.Idempotency, EventTTL: cfg.Retention.Events, Replication: wait})
 	c.suppressions = suppression.NewStore(rdb, cfg.Redis.Prefix, log.With("component", "suppression"))
+	c.suppressions.Replication = wait
 	c.tokens = suppression.NewTokens(keys)
 	c.asynqClient = asynq.NewClientFromRedisClient(rdb)
 	return c, nil

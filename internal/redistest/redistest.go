@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -117,9 +118,44 @@ func Private(t testing.TB) *redis.Client {
 	return c
 }
 
-// start runs redis-server on a free loopback port, without persistence. The
-// server dies with the test process (Pdeathsig), even if cleanup never runs.
-func start() (string, func(), error) {
+// Replicated starts a private primary and a replica of it, and returns the
+// primary's address and a client on each, once the replica is in sync.
+// Both are stopped at cleanup.
+func Replicated(t testing.TB) (primaryAddr string, primary, replica *redis.Client) {
+	t.Helper()
+	primaryAddr, stopPrimary, err := start("--repl-diskless-sync-delay", "0") // sync the replica at once
+	if err != nil {
+		t.Fatalf("redistest: start a primary: %v", err)
+	}
+	t.Cleanup(stopPrimary)
+	host, port, _ := net.SplitHostPort(primaryAddr)
+	// A replica writes what it receives to dump.rdb, which any later server
+	// in the same folder would load: give it a folder of its own.
+	replicaAddr, stopReplica, err := start("--replicaof", host, port, "--dir", t.TempDir())
+	if err != nil {
+		t.Fatalf("redistest: start a replica: %v", err)
+	}
+	t.Cleanup(stopReplica)
+	primary = redis.NewClient(&redis.Options{Addr: primaryAddr})
+	replica = redis.NewClient(&redis.Options{Addr: replicaAddr})
+	t.Cleanup(func() { _ = primary.Close(); _ = replica.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := replica.Info(context.Background(), "replication").Result()
+		if err == nil && strings.Contains(info, "master_link_status:up") {
+			return primaryAddr, primary, replica
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redistest: the replica did not sync with %s within 10 s", primaryAddr)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the replica's link state; Redis has no event for it
+	}
+}
+
+// start runs redis-server on a free loopback port, without persistence,
+// with extra arguments. The server dies with the test process (Pdeathsig),
+// even if cleanup never runs.
+func start(extra ...string) (string, func(), error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return "", nil, err
@@ -130,8 +166,9 @@ func start() (string, func(), error) {
 			return "", nil, err
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no",
-			"--databases", strconv.Itoa(Databases), "--dir", os.TempDir())
+		args := append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no",
+			"--databases", strconv.Itoa(Databases), "--dir", os.TempDir()}, extra...) // later arguments win
+		cmd := exec.Command(bin, args...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			return "", nil, err
