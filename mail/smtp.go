@@ -156,7 +156,10 @@ func (s *SMTPSender) transact(ctx context.Context, cn *conn, m *Message, body []
 	}
 	if err := cn.envelope(from, m.To.Address); err != nil {
 		var se *SendError
-		if wasUsed && errors.As(err, &se) && se.Code == 0 && se.Stage == StageMail {
+		if wasUsed && errors.As(err, &se) && se.Stage == StageMail && (se.Code == 0 || se.Code == 421) {
+			// The server closed the idle session (with or without its 421
+			// "closing channel", which servers send on idle timeout): this
+			// says nothing of the message, so it goes on a fresh one.
 			return errStale
 		}
 		return err
@@ -218,7 +221,13 @@ func (cn *conn) envelope(from, to string) error {
 		case err != nil:
 			se := reduce(st.stage, err)
 			if se.Code == 0 {
-				return se // no reply: the connection is gone
+				// No reply: the connection is gone. A refusal read before
+				// it says why (a 421 "closing" to MAIL on an idle session).
+				cn.broken = true
+				if first != nil {
+					return first
+				}
+				return se
 			}
 			if first == nil {
 				first = se
@@ -240,6 +249,10 @@ func (cn *conn) envelope(from, to string) error {
 // refused resets the session after a refusal with a reply code, so the
 // connection can carry the next message; without a code it is gone anyway.
 func (cn *conn) refused(se *SendError) *SendError {
+	if se.Code == 421 { // the server is closing the session (RFC 5321 3.8)
+		cn.broken = true
+		return se
+	}
 	if se.Code != 0 {
 		if _, _, err := cn.cmd("RSET", 250); err != nil {
 			cn.broken = true

@@ -56,6 +56,25 @@ func TestSendReusesConnectionAndHandsOverOnce(t *testing.T) {
 	assert.Len(t, srv.Messages(), 3)
 }
 
+// Relays close idle sessions, most with a 421. The next message on each
+// pooled connection must go out on a fresh one, without an error, a retry
+// or a second hand-over, pipelined or not.
+func TestSessionsClosedByTheServerWhileIdleAreReplacedSilently(t *testing.T) {
+	t.Parallel()
+	s, srv := setupSender(t, 2)
+	ctx := context.Background()
+	var h handOvers
+	for range 2 {
+		require.NoError(t, s.Send(ctx, testMessage(), h.f))
+	}
+	srv.CloseIdle()
+	for range 4 {
+		require.NoError(t, s.Send(ctx, testMessage(), h.f), "a stale session is not the message's failure")
+	}
+	assert.Equal(t, 6, h.n)
+	assert.Len(t, srv.Messages(), 6)
+}
+
 func TestHandOverRefusalDeliversNothing(t *testing.T) {
 	t.Parallel()
 	s, srv := setupSender(t, 1)

@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/worker"
 )
 
@@ -37,11 +38,12 @@ type report struct {
 	boughtLate           int // bought after the hand-over, so mailed (allowed)
 	droppedAfterDot      int // the sink kept the message and hung up
 	tempFails            int // 451 replies given
-	mismatched           int // Redis says sent but the sink has nothing, or the reverse
+	mismatched           int // Redis says sent but the sink has nothing, or the reverse, or a wrong recipient
 	archived             int // reminder tasks archived (given up)
 	piiRedis             []string
 	piiLogs              []string
 	piiMetrics           bool
+	details              []string // what Redis holds for each lost or mismatched basket
 	kills                int
 	took                 time.Duration
 }
@@ -73,6 +75,7 @@ func (r *report) violations() []string {
 	add(r.sentAfterPurchase, "reminders began after the shopper's purchase was applied")
 	add(r.mismatched, "reminders where Redis and the SMTP server disagree")
 	add(r.archived, "reminder tasks archived")
+	v = append(v, r.details...)
 	for _, k := range r.piiRedis {
 		v = append(v, "address in Redis key "+k)
 	}
@@ -100,7 +103,13 @@ func (h *harness) check(name string) (*report, error) {
 	}
 	for i, sh := range h.baskets {
 		claim := claims[i].Val()
-		got := delivered[sh.email]
+		// Counted by Message-ID, which names the basket and step.
+		got := delivered[mail.MessageID("chaos", sh.id, 1, "chaos.example")]
+		for _, d := range got {
+			if d.Rcpt != sh.email {
+				r.mismatched++
+			}
+		}
 		if len(got) > 0 {
 			r.sent++
 		}
@@ -115,6 +124,7 @@ func (h *harness) check(name string) (*report, error) {
 		}
 		if (claim == "sent") != (len(got) > 0) && claim != "in_doubt" {
 			r.mismatched++
+			r.details = append(r.details, h.describe(ctx, sh, "mismatched", claim))
 		}
 		sh.mu.Lock()
 		unsub, bought := sh.unsubAcked, sh.purchasedAt
@@ -142,6 +152,7 @@ func (h *harness) check(name string) (*report, error) {
 			r.expected++
 			if len(got) == 0 && claim != "in_doubt" {
 				r.lostNeverHandedOver++
+				r.details = append(r.details, h.describe(ctx, sh, "lost", claim))
 			}
 		}
 	}
@@ -173,6 +184,18 @@ func (h *harness) check(name string) (*report, error) {
 	}
 	r.piiMetrics = bytes.Contains(m, []byte(needle))
 	return r, nil
+}
+
+// describe says what Redis holds of a basket that broke a promise: its
+// claim, its state (without the sealed customer) and its reminder task.
+func (h *harness) describe(ctx context.Context, sh *shopper, what, claim string) string {
+	state := h.rdb.HGetAll(ctx, "ba:{chaos:"+sh.id+"}:basket").Val()
+	delete(state, "customer")
+	delete(state, "contents")
+	task := "remind:chaos:" + sh.id + ":s1:v" + state["v"]
+	taskState := h.rdb.HGet(ctx, "asynq:{"+worker.QueueEmail+"}:t:"+task, "state").Val()
+	return fmt.Sprintf("%s basket %s (unsubscribed=%t purchased=%t): claim=%q state=%v task %s state=%q",
+		what, sh.id, sh.unsubscribe, sh.purchase, claim, state, task, taskState)
 }
 
 // scanRedis reads every key and every value, asynq's included, and returns

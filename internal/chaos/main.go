@@ -100,23 +100,28 @@ func main() {
 	}
 }
 
-func runScenario(bin string, s scenario, fsync string, seed uint64, keep bool) (*report, error) {
+func runScenario(bin string, s scenario, fsync string, seed uint64, keep bool) (_ *report, err error) {
 	dir, err := os.MkdirTemp("", "basketassist-chaos-")
 	if err != nil {
 		return nil, err
 	}
-	if keep {
-		fmt.Printf("scenario=%s dir=%s\n", s.name, dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
+	var r *report
+	defer func() {
+		// Keep the evidence of a failed run: logs, Redis files, config.
+		if keep || err != nil || len(r.violations()) > 0 {
+			fmt.Printf("scenario=%s dir=%s (kept)\n", s.name, dir)
+			return
+		}
+		os.RemoveAll(dir)
+	}()
 	h, err := newHarness(bin, dir, fsync, seed)
 	if err != nil {
 		return nil, err
 	}
 	defer h.close()
 	h.sink.setFaults(s.faults)
-	return h.run(s, mrand.New(mrand.NewPCG(seed, 1)))
+	r, err = h.run(s, mrand.New(mrand.NewPCG(seed, 1)))
+	return r, err
 }
 
 // writeConfig writes the service's configuration: one reminder step 5 s

@@ -5,6 +5,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	netmail "net/mail"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +22,7 @@ type sinkFaults struct {
 // delivery is one transaction the sink saw reach its final dot and keep:
 // the recipient got this email, whatever the client heard.
 type delivery struct {
+	Rcpt    string
 	MailAt  time.Time // when MAIL FROM arrived: before the sender's hand-over
 	Dropped bool      // the client was never told (connection closed)
 }
@@ -35,7 +38,7 @@ type sink struct {
 	mu        sync.Mutex
 	faults    sinkFaults
 	rng       *rand.Rand
-	delivered map[string][]delivery // by recipient address
+	delivered map[string][]delivery // by Message-ID
 	tempFails int
 	drops     int
 }
@@ -71,19 +74,28 @@ func (s *sink) plan() (failAt string, drop bool) {
 	r := s.rng.Float64()
 	switch {
 	case r < s.faults.TempFail:
-		s.tempFails++
 		return []string{"mail", "rcpt", "dot"}[s.rng.IntN(3)], false
 	case r < s.faults.TempFail+s.faults.Drop:
-		s.drops++
 		return "", true
 	}
 	return "", false
 }
 
-func (s *sink) keep(rcpt string, d delivery) {
+func (s *sink) keep(messageID string, d delivery) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.delivered[rcpt] = append(s.delivered[rcpt], d)
+	s.delivered[messageID] = append(s.delivered[messageID], d)
+	if d.Dropped {
+		s.drops++
+	}
+}
+
+// tempFail counts and returns a 451 whose text is given.
+func (s *sink) tempFail(text string) error {
+	s.mu.Lock()
+	s.tempFails++
+	s.mu.Unlock()
+	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: text}
 }
 
 func (s *sink) snapshot() (delivered map[string][]delivery, tempFails, drops int) {
@@ -111,37 +123,38 @@ type sinkSession struct {
 	last   string // the previous recipient on this connection
 }
 
-func tempFail(text string) error {
-	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: text}
-}
-
 func (ss *sinkSession) Mail(string, *smtp.MailOptions) error {
 	ss.mailAt = time.Now()
 	ss.failAt, ss.drop = ss.sink.plan()
 	if ss.failAt == "mail" {
-		return tempFail(fmt.Sprintf("Try again later; queue full after <%s>", ss.last))
+		return ss.sink.tempFail(fmt.Sprintf("Try again later; queue full after <%s>", ss.last))
 	}
 	return nil
 }
 
 func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if ss.failAt == "rcpt" {
-		return tempFail(fmt.Sprintf("<%s>: Recipient address rejected: greylisted", to))
+		return ss.sink.tempFail(fmt.Sprintf("<%s>: Recipient address rejected: greylisted", to))
 	}
 	ss.rcpt = to
 	return nil
 }
 
 func (ss *sinkSession) Data(r io.Reader) error {
-	if _, err := io.Copy(io.Discard, r); err != nil {
+	msg, err := netmail.ReadMessage(r)
+	if err != nil {
 		return err
 	}
+	if _, err := io.Copy(io.Discard, msg.Body); err != nil {
+		return err
+	}
+	id := strings.Trim(msg.Header.Get("Message-Id"), "<> ")
 	if ss.failAt == "dot" {
-		return tempFail(fmt.Sprintf("affected recipient(s): <%s>: try again later", ss.rcpt))
+		return ss.sink.tempFail(fmt.Sprintf("affected recipient(s): <%s>: try again later", ss.rcpt))
 	}
 	// The message is ours from here: a real server queues it before it
 	// answers, so a client that dies now still delivered it.
-	ss.sink.keep(ss.rcpt, delivery{MailAt: ss.mailAt, Dropped: ss.drop})
+	ss.sink.keep(id, delivery{Rcpt: ss.rcpt, MailAt: ss.mailAt, Dropped: ss.drop})
 	if ss.drop {
 		_ = ss.conn.Conn().Close()
 		return fmt.Errorf("connection dropped after the final dot")

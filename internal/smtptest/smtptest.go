@@ -47,6 +47,7 @@ type Server struct {
 	sessions int
 	changed  chan struct{} // closed and replaced whenever msgs grows
 	stop     func() error
+	conns    []*smtp.Conn
 	hold     chan struct{} // when set, DATA waits for it to be closed
 	held     chan struct{} // signalled when a DATA starts waiting
 }
@@ -78,6 +79,19 @@ func Start(t testing.TB) *Server {
 	s.stop = srv.Close
 	t.Cleanup(func() { _ = srv.Close() })
 	return s
+}
+
+// CloseIdle ends every open session as a server's idle timeout does: it
+// writes "421 4.4.2 Idle timeout" and closes the connection.
+func (s *Server) CloseIdle() {
+	s.mu.Lock()
+	conns := s.conns
+	s.conns = nil
+	s.mu.Unlock()
+	for _, c := range conns {
+		_, _ = c.Conn().Write([]byte("421 4.4.2 smtptest.local Idle timeout, bye bye\r\n"))
+		_ = c.Conn().Close()
+	}
 }
 
 // Stop closes the server and its connections, as a crashed mail server would.
@@ -173,6 +187,7 @@ func (s *Server) WaitFor(t testing.TB, n int, timeout time.Duration) []Message {
 func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	s.mu.Lock()
 	s.sessions++
+	s.conns = append(s.conns, c)
 	s.mu.Unlock()
 	return &session{srv: s, conn: c}, nil
 }
