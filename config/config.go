@@ -36,7 +36,15 @@ type Config struct {
 	Outbox      Outbox       `mapstructure:"outbox"`
 	Templates   Templates    `mapstructure:"templates"`
 	DKIM        DKIM         `mapstructure:"dkim"`
+	Bounces     Bounces      `mapstructure:"bounces"`
 	Storefronts []Storefront `mapstructure:"storefronts"`
+}
+
+// Bounces says how bounces are heard and what they do.
+type Bounces struct {
+	// SoftLimit is how many temporary refusals about a recipient's mailbox
+	// in a row suppress them globally as soft_bounce; 0 never does.
+	SoftLimit int `mapstructure:"soft_limit"`
 }
 
 // Redis is where queues and state live.
@@ -151,7 +159,8 @@ func defaults() map[string]any {
 		"worker.max_retry": 10, "worker.shutdown_timeout": "30s",
 		"reminders.steps":  []map[string]any{{"after": "1h"}, {"after": "24h"}},
 		"retention.basket": "720h", "retention.idempotency": "720h", "retention.events": "168h",
-		"log.level": "info", "log.format": "auto",
+		"bounces.soft_limit": 3,
+		"log.level":          "info", "log.format": "auto",
 		"outbox.dir":  "./outbox",
 		"storefronts": []map[string]any{},
 	}
@@ -217,6 +226,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.Redis.Addr); err != nil {
 			bad("redis.addr", "must be host:port, got %q", c.Redis.Addr)
 		}
+	}
+	if c.Bounces.SoftLimit < 0 {
+		bad("bounces.soft_limit", "must not be negative (0 turns it off), got %d", c.Bounces.SoftLimit)
 	}
 	if c.Redis.WaitReplicas < 0 {
 		bad("redis.wait_replicas", "must not be negative, got %d", c.Redis.WaitReplicas)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -112,6 +113,24 @@ func Classify(stage Stage, code int, enhanced string) Class {
 		return HardBounce
 	}
 	return Rejected
+}
+
+// AboutRecipient reports whether a temporary refusal is a soft bounce:
+// about the recipient's mailbox (4.1.x address, 4.2.x mailbox status,
+// 5.2.2 full), given at RCPT or after DATA; at RCPT a reply without an
+// enhanced code counts too. A 4.7.x (policy, greylisting), a 4.3.x or 4.4.x
+// (the server, the network) or a lost connection is not the recipient's.
+func (e *SendError) AboutRecipient() bool {
+	if e.Class != Temporary || e.Code == 0 || (e.Stage != StageRcpt && e.Stage != StageDot) {
+		return false
+	}
+	switch {
+	case e.Enhanced == "":
+		return e.Stage == StageRcpt
+	case e.Enhanced == "5.2.2":
+		return true
+	}
+	return strings.HasPrefix(e.Enhanced, "4.1.") || strings.HasPrefix(e.Enhanced, "4.2.")
 }
 
 var enhancedCode = regexp.MustCompile(`^([245])\.(\d{1,3})\.(\d{1,3})(?:\s|$)`)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -89,10 +90,18 @@ type Filter struct {
 	Scope Scope // "" for any
 	// Storefront: "" for any, "*" for global entries only, else that storefront's.
 	Storefront string
+	Reason     Reason    // "" for any
+	Since      time.Time // zero for any; else entries created at or after it
 }
 
 func (f Filter) match(e Entry) bool {
 	if f.Scope != "" && e.Scope != f.Scope {
+		return false
+	}
+	if f.Reason != "" && e.Reason != f.Reason {
+		return false
+	}
+	if !f.Since.IsZero() && e.CreatedAt.Before(f.Since) {
 		return false
 	}
 	switch f.Storefront {
@@ -141,4 +150,47 @@ func (s *Store) List(ctx context.Context, cursor uint64, count int64, f Filter) 
 		}
 	}
 	return out, next, nil
+}
+
+// RemoveMatching removes every entry that f matches, walking the list a
+// page at a time (one HDEL pipeline per page), and returns how many it
+// removed; with dryRun it only counts them. It is the undo for a wave of
+// wrong suppressions, e.g. every hard_bounce since a relay went bad.
+func (s *Store) RemoveMatching(ctx context.Context, f Filter, origin Origin, dryRun bool) (int, error) {
+	var cursor uint64
+	n := 0
+	for {
+		entries, next, err := s.List(ctx, cursor, 1000, f)
+		if err != nil {
+			return n, err
+		}
+		if !dryRun && len(entries) > 0 {
+			pipe := s.rdb.Pipeline()
+			cmds := make([]*redis.IntCmd, len(entries))
+			for i, e := range entries {
+				cmds[i] = pipe.HDel(ctx, s.key(e.Recipient), field(e.Storefront, e.Scope))
+			}
+			if _, err := pipe.Exec(ctx); err != nil {
+				return n, fmt.Errorf("remove suppressions: %w", err)
+			}
+			for i, e := range entries {
+				if cmds[i].Val() == 0 {
+					continue // removed meanwhile
+				}
+				e.Origin = origin
+				s.changed("removed", e)
+				s.log.DebugContext(ctx, "suppression removed", "recipient", e.Recipient.String(), "scope", e.Scope,
+					"storefront", e.Storefront, "reason", e.Reason, "origin", origin)
+			}
+		}
+		n += len(entries)
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	if !dryRun {
+		s.log.InfoContext(ctx, "suppressions removed in bulk", "removed", n, "scope", f.Scope, "storefront", f.Storefront,
+			"reason", f.Reason, "since", f.Since, "origin", origin)
+	}
+	return n, nil
 }

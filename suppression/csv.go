@@ -119,27 +119,30 @@ func (s *Store) ImportCSV(ctx context.Context, r io.Reader, o ImportOptions) (Im
 	return res, err
 }
 
+// ParseRecipient reads a recipient as an operator gives it: a bare address,
+// or its keyed hash as export and list print it (hmac-sha256:<hex>). Its
+// errors never quote the input: they end up in terminals and logs.
+func ParseRecipient(keys *secrets.Keys, s string) (secrets.Recipient, error) {
+	switch {
+	case strings.HasPrefix(s, HashPrefix):
+		return secrets.ParseRecipient(strings.TrimPrefix(s, HashPrefix))
+	case s == "":
+		return secrets.Recipient{}, errors.New("is empty")
+	}
+	if a, err := mail.ParseAddress(s); err != nil || a.Address != s {
+		return secrets.Recipient{}, errors.New("is not a bare address (like ann@example.com) or " + HashPrefix + "<hex>")
+	}
+	return keys.Recipient(s), nil
+}
+
 // parseRow turns one row into an Entry, or says what is wrong with it.
 // Problems never quote the address: they end up in terminals and logs.
 func parseRow(get func(string) string, o ImportOptions) (Entry, string) {
 	var e Entry
-	email := get("email")
-	switch {
-	case strings.HasPrefix(email, HashPrefix):
-		r, err := secrets.ParseRecipient(strings.TrimPrefix(email, HashPrefix))
-		if err != nil {
-			return e, "email: " + err.Error()
-		}
-		e.Recipient = r
-	case email == "":
-		return e, "email: is empty"
-	default:
-		if a, err := mail.ParseAddress(email); err != nil || a.Address != email {
-			return e, "email: is not a bare address"
-		}
-		e.Recipient = o.Keys.Recipient(email)
-	}
 	var err error
+	if e.Recipient, err = ParseRecipient(o.Keys, get("email")); err != nil {
+		return e, "email: " + err.Error()
+	}
 	if e.Scope, err = ParseScope(get("scope")); err != nil {
 		return e, "scope: " + err.Error()
 	}

@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -47,17 +49,29 @@ type Reason string
 const (
 	Unsubscribed Reason = "unsubscribed"
 	HardBounce   Reason = "hard_bounce"
+	SoftBounce   Reason = "soft_bounce" // bounces.soft_limit temporary bounces in a row
 	Complaint    Reason = "complaint"
 	Manual       Reason = "manual"
 )
 
 // ParseReason returns the reason named s, or an error naming the valid ones.
 func ParseReason(s string) (Reason, error) {
-	switch r := Reason(s); r {
-	case Unsubscribed, HardBounce, Complaint, Manual:
-		return r, nil
+	if slices.Contains(Reasons, Reason(s)) {
+		return Reason(s), nil
 	}
-	return "", fmt.Errorf("suppression: unknown reason %q (want unsubscribed, hard_bounce, complaint or manual)", s)
+	return "", fmt.Errorf("suppression: unknown reason %q (want %s)", s, ReasonNames())
+}
+
+// Reasons are the valid reasons, in the order help texts list them.
+var Reasons = []Reason{Unsubscribed, HardBounce, SoftBounce, Complaint, Manual}
+
+// ReasonNames lists Reasons for help and error texts: "a, b or c".
+func ReasonNames() string {
+	names := make([]string, len(Reasons))
+	for i, r := range Reasons {
+		names[i] = string(r)
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // Origin says who made an entry.

@@ -33,9 +33,12 @@ type Options struct {
 	// PersistFor is how long a write that must not be lost (an outcome, a
 	// freed claim) is retried through a Redis outage (default 30 s).
 	PersistFor time.Duration
-	Now        func() time.Time
-	Logger     *slog.Logger
-	Metrics    *Metrics
+	// SoftLimit is how many temporary refusals about a recipient in a row
+	// suppress them globally as soft_bounce (bounces.soft_limit; 0: never).
+	SoftLimit int
+	Now       func() time.Time
+	Logger    *slog.Logger
+	Metrics   *Metrics
 }
 
 // Deps are the parts the handlers use.
@@ -213,6 +216,11 @@ func (a *sendAttempt) settle(ctx context.Context, rcpt secrets.Recipient, msg *m
 	if sendErr == nil {
 		h.opts.Metrics.Sent.WithLabelValues(p.Storefront, strconv.Itoa(p.Step)).Inc()
 		a.log.InfoContext(ctx, "reminder sent", "message_id", msg.MessageID)
+		if h.opts.SoftLimit > 0 {
+			if err := h.Suppressions.ClearSoftBounces(ctx, rcpt); err != nil {
+				a.log.WarnContext(ctx, "reset soft bounces", "error", err.Error()) // the streak only runs on
+			}
+		}
 		return a.finish(ctx, basket.Sent, OutcomeSent)
 	}
 	var dropped *basket.ErrDropped
@@ -237,6 +245,7 @@ func (a *sendAttempt) settle(ctx context.Context, rcpt secrets.Recipient, msg *m
 		log.ErrorContext(ctx, "connection lost after the final dot; not retrying, to avoid a second email")
 		return a.finish(ctx, basket.InDoubt, OutcomeInDoubt)
 	case mail.HardBounce:
+		h.opts.Metrics.Bounces.WithLabelValues("hard").Inc()
 		log.WarnContext(ctx, "recipient's address cannot receive mail: suppressing globally as hard_bounce")
 		if _, err := h.Suppressions.Add(ctx, suppression.Entry{Recipient: rcpt, Scope: suppression.All,
 			Reason: suppression.HardBounce, Origin: suppression.System}); err != nil {
@@ -254,6 +263,18 @@ func (a *sendAttempt) settle(ctx context.Context, rcpt secrets.Recipient, msg *m
 		h.opts.Metrics.Reminders.WithLabelValues(OutcomeFailed).Inc()
 		return fmt.Errorf("send reminder: %w: %w", se, asynq.SkipRetry)
 	default:
+		if se.AboutRecipient() {
+			h.opts.Metrics.Bounces.WithLabelValues("soft").Inc()
+			limited, err := h.Suppressions.SoftBounce(ctx, rcpt, h.opts.SoftLimit)
+			if err != nil {
+				return a.release(err)
+			}
+			if limited {
+				h.opts.Metrics.Bounces.WithLabelValues("soft_limit").Inc()
+				log.WarnContext(ctx, "recipient soft-bounced too often in a row: suppressing globally as soft_bounce", "soft_limit", h.opts.SoftLimit)
+				return a.finish(ctx, basket.Bounced, OutcomeBounced)
+			}
+		}
 		log.WarnContext(ctx, "reminder not delivered, will retry")
 		return a.release(se)
 	}

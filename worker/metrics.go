@@ -15,6 +15,10 @@ type Metrics struct {
 	// PolicyRejections counts refusals that are the sender's problem (relay,
 	// auth, policy, reputation): ops must look at the relay, not the recipient.
 	PolicyRejections prometheus.Counter
+	// Bounces counts bounces by type: hard (suppressed at once), soft (a
+	// temporary refusal about the recipient), soft_limit (the streak that
+	// suppressed them).
+	Bounces *prometheus.CounterVec
 }
 
 // Reminder outcomes, the values of basketassist_reminders_total{outcome}.
@@ -50,9 +54,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		PolicyRejections: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "basketassist_smtp_policy_rejections_total", Help: "SMTP refusals that are the sender's problem (relay, auth, policy, reputation); nobody was suppressed.",
 		}),
+		Bounces: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "basketassist_bounces_total", Help: "Bounces by type: hard, soft, soft_limit (a soft-bounce streak that suppressed the recipient).",
+		}, []string{"type"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Events, m.Sent, m.Reminders, m.Skipped, m.SMTPErrs, m.PolicyRejections)
+		reg.MustRegister(m.Events, m.Sent, m.Reminders, m.Skipped, m.SMTPErrs, m.PolicyRejections, m.Bounces)
 	}
 	return m
 }

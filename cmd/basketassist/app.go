@@ -192,6 +192,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 
 	if m.Worker {
+		if m.core.embedded == nil && cfg.Redis.WaitReplicas == 0 {
+			warnIfRedisForgets(ctx, m.core.rdb, m.Logger)
+		}
 		sender := m.Sender
 		if sender == nil && cfg.SMTP.Host == "" {
 			if sender, err = mail.NewOutboxSender(cfg.Outbox.Dir, signer); err != nil {
@@ -217,7 +220,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		h := worker.NewHandlers(worker.Deps{Redis: m.core.rdb, Baskets: m.core.baskets, Suppressions: m.core.suppressions,
 			Tokens: m.core.tokens, Keys: m.core.keys, Renderer: renderer, Sender: sender},
 			worker.Options{Steps: steps, Storefronts: m.core.storefronts, PublicURL: cfg.Web.PublicURL,
-				MaxRetry: cfg.Worker.MaxRetry, Now: m.Now, Logger: m.Logger.With("component", "worker"),
+				MaxRetry: cfg.Worker.MaxRetry, SoftLimit: cfg.Bounces.SoftLimit, Now: m.Now, Logger: m.Logger.With("component", "worker"),
 				Metrics: worker.NewMetrics(reg)})
 		m.asynqSrv = worker.NewServer(m.core.rdb, worker.ServerOptions{Concurrency: cfg.Worker.Concurrency,
 			PollInterval: cfg.Worker.PollInterval, RetryBase: cfg.Worker.RetryBase,
@@ -256,6 +259,22 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.Logger.Info("web started", "listen", ln.Addr().String(), "public_url", cfg.Web.PublicURL)
 	}
 	return nil
+}
+
+// warnIfRedisForgets tells ops when Redis may lose acknowledged writes in
+// a crash: a lost hand-over lets a retry send the same email again. Managed
+// Redis often refuses CONFIG; then nothing can be said.
+func warnIfRedisForgets(ctx context.Context, rdb redis.UniversalClient, log *slog.Logger) {
+	got, err := rdb.ConfigGet(ctx, "append*").Result()
+	if err != nil {
+		log.Debug("cannot read Redis persistence settings", "error", "CONFIG GET refused")
+		return
+	}
+	if got["appendonly"] != "yes" || got["appendfsync"] != "always" {
+		log.Warn("Redis does not write every change to disk before answering: a Redis crash can forget the last second, "+
+			"and a reminder handed over in it could be sent twice. Fix: appendonly yes and appendfsync always, "+
+			"or replicas with redis.wait_replicas", "appendonly", got["appendonly"], "appendfsync", got["appendfsync"])
+	}
 }
 
 // storefrontsOf turns the configured storefronts into the domain type.

@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"net/mail"
 	"os"
 	"time"
 
@@ -19,13 +19,17 @@ func runSuppress(ctx context.Context, configPath string, args []string, stdin io
 	}
 	action := args[0]
 	fs := commandFlags("suppress "+action, &configPath, stderr)
-	email := fs.String("email", "", "the address (add, remove, check)")
+	email := fs.String("email", "", "the address, or its hash as list prints it: hmac-sha256:<hex> (add, remove, check)")
 	scopeName := fs.String("scope", "", "basket_assistance, newsletter or all (add/remove/check default: basket_assistance; list/export: any)")
 	storefront := fs.String("storefront", "", `storefront id; empty for every storefront (list/export: "*" for global entries only)`)
-	reasonName := fs.String("reason", string(suppression.Manual), "unsubscribed, hard_bounce, complaint or manual")
+	reasonName := fs.String("reason", string(suppression.Manual), suppression.ReasonNames()+" (remove without --email: the reason to remove in bulk)")
+	sinceText := fs.String("since", "", "remove in bulk: only entries created at or after this RFC 3339 time")
+	dryRun := fs.Bool("dry-run", false, "remove in bulk: count what would be removed, remove nothing")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
+	reasonSet := false
+	fs.Visit(func(f *flag.Flag) { reasonSet = reasonSet || f.Name == "reason" })
 	var scope suppression.Scope
 	if *scopeName != "" {
 		var err error
@@ -57,8 +61,15 @@ func runSuppress(ctx context.Context, configPath string, args []string, stdin io
 		return fmt.Errorf("suppress: unknown action %q (want add, remove, check, list, import or export)", action)
 	}
 
-	if a, err := mail.ParseAddress(*email); err != nil || a.Address != *email {
-		return errors.New("--email: is required and must be a bare address like ann@example.com")
+	if action == "remove" && *email == "" {
+		return removeInBulk(ctx, c, *reasonName, reasonSet, *sinceText, scope, *storefront, *dryRun, stdout)
+	}
+	if *sinceText != "" || *dryRun {
+		return errors.New("--since and --dry-run: only for remove in bulk (without --email)")
+	}
+	rcpt, err := suppression.ParseRecipient(c.keys, *email)
+	if err != nil {
+		return fmt.Errorf("--email: %w", err)
 	}
 	if scope == "" {
 		scope = suppression.BasketAssistance
@@ -70,7 +81,6 @@ func runSuppress(ctx context.Context, configPath string, args []string, stdin io
 	if *storefront == "*" {
 		*storefront = ""
 	}
-	rcpt := c.keys.Recipient(*email)
 	where := "every storefront"
 	if *storefront != "" {
 		where = "storefront " + *storefront
@@ -102,6 +112,44 @@ func runSuppress(ctx context.Context, configPath string, args []string, stdin io
 			scope, where, orStar(e.Storefront), e.Scope, e.Reason, e.Origin, e.CreatedAt.Format(time.RFC3339))
 	}
 	return nil
+}
+
+// removeInBulk undoes a wave of suppressions: every entry of one reason
+// (optionally since a time, of one scope, for one storefront or "*" for
+// global ones). The reason must be given: no accident removes everything.
+func removeInBulk(ctx context.Context, c *core, reasonName string, reasonSet bool, sinceText string,
+	scope suppression.Scope, storefront string, dryRun bool, stdout io.Writer) error {
+	if !reasonSet {
+		return errors.New("--email: is required, or remove in bulk with --reason R [--since TIME] [--scope S] [--storefront ID|*] [--dry-run]")
+	}
+	reason, err := suppression.ParseReason(reasonName)
+	if err != nil {
+		return fmt.Errorf("--reason: %w", err)
+	}
+	f := suppression.Filter{Scope: scope, Storefront: storefront, Reason: reason}
+	if sinceText != "" {
+		if f.Since, err = time.Parse(time.RFC3339, sinceText); err != nil {
+			return fmt.Errorf("--since: must be an RFC 3339 time like 2026-11-24T10:00:00Z, got %q", sinceText)
+		}
+	}
+	n, err := c.suppressions.RemoveMatching(ctx, f, suppression.Operator, dryRun)
+	if err != nil {
+		return err
+	}
+	verb := "removed"
+	if dryRun {
+		verb = "would remove"
+	}
+	fmt.Fprintf(stdout, "%s %d entries (reason %s, since %s, scope %s, storefront %s)\n", verb, n, reason,
+		orDash(sinceText), orDash(string(scope)), orDash(storefront))
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "any"
+	}
+	return s
 }
 
 func orStar(storefront string) string {

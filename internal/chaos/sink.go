@@ -39,6 +39,7 @@ type sink struct {
 	faults    sinkFaults
 	rng       *rand.Rand
 	delivered map[string][]delivery // by Message-ID
+	fails     map[string]int        // faults given at RCPT or the dot, by recipient
 	tempFails int
 	drops     int
 }
@@ -48,7 +49,7 @@ func startSink(seed uint64) (*sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &sink{ln: ln, rng: rand.New(rand.NewPCG(seed, 2)), delivered: map[string][]delivery{}}
+	s := &sink{ln: ln, rng: rand.New(rand.NewPCG(seed, 2)), delivered: map[string][]delivery{}, fails: map[string]int{}}
 	s.srv = smtp.NewServer(s)
 	s.srv.Domain = "sink.chaos.test"
 	s.srv.ReadTimeout = time.Minute
@@ -67,15 +68,32 @@ func (s *sink) setFaults(f sinkFaults) {
 
 func (s *sink) close() { _ = s.srv.Close() }
 
-// plan decides at MAIL what this transaction will suffer.
-func (s *sink) plan() (failAt string, drop bool) {
+// maxFailsPerRecipient bounds the faults one recipient meets at RCPT and
+// the dot, as a real server's transient trouble passes: without it, 20 %
+// random failures give some reminder a tail of retries doubling for hours.
+const maxFailsPerRecipient = 3
+
+// planMail decides at MAIL whether to refuse it: a third of the 451s.
+func (s *sink) planMail() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rng.Float64() < s.faults.TempFail/3
+}
+
+// planRcpt decides at RCPT what the rest of the transaction suffers: the
+// other two thirds of the 451s (at RCPT or the final dot) or a drop.
+func (s *sink) planRcpt(to string) (failAt string, drop bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.rng.Float64()
 	switch {
-	case r < s.faults.TempFail:
-		return []string{"mail", "rcpt", "dot"}[s.rng.IntN(3)], false
-	case r < s.faults.TempFail+s.faults.Drop:
+	case r < s.faults.TempFail*2/3:
+		if s.fails[to] >= maxFailsPerRecipient {
+			return "", false
+		}
+		s.fails[to]++
+		return []string{"rcpt", "dot"}[s.rng.IntN(2)], false
+	case r < s.faults.TempFail*2/3+s.faults.Drop:
 		return "", true
 	}
 	return "", false
@@ -125,14 +143,14 @@ type sinkSession struct {
 
 func (ss *sinkSession) Mail(string, *smtp.MailOptions) error {
 	ss.mailAt = time.Now()
-	ss.failAt, ss.drop = ss.sink.plan()
-	if ss.failAt == "mail" {
+	if ss.sink.planMail() {
 		return ss.sink.tempFail(fmt.Sprintf("Try again later; queue full after <%s>", ss.last))
 	}
 	return nil
 }
 
 func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.failAt, ss.drop = ss.sink.planRcpt(to)
 	if ss.failAt == "rcpt" {
 		return ss.sink.tempFail(fmt.Sprintf("<%s>: Recipient address rejected: greylisted", to))
 	}
