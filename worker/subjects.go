@@ -65,6 +65,10 @@ func (s *Subjects) Forget(ctx context.Context, r secrets.Recipient) (ForgetRepor
 		rep.RemindersByState[state]++
 		rep.RemindersCancelled++
 	}
+	// The soft-bounce streak is a record of sends: it goes; suppressions stay.
+	if err := s.suppressions.ClearSoftBounces(ctx, r); err != nil {
+		return rep, err
+	}
 	entries, err := s.suppressions.Entries(ctx, r)
 	if err != nil {
 		return rep, err

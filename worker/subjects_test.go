@@ -50,9 +50,17 @@ func TestForgetDeletesRemindersInEveryState(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, insp.ArchiveTask(QueueEmail, "remind:pink:old:s1:v1"))
 
-	subjects := NewSubjects(rdb, b.h.Baskets, b.h.Suppressions, nil)
-	rep, err := subjects.Forget(ctx, b.keys.Recipient("ann@example.com"))
+	ann := b.keys.Recipient("ann@example.com")
+	_, err = b.h.Suppressions.SoftBounce(ctx, ann, 3) // a soft-bounce streak: a record of sends
 	require.NoError(t, err)
+	before, _ := rdb.Keys(ctx, "*soft:*").Result()
+	require.Len(t, before, 1)
+
+	subjects := NewSubjects(rdb, b.h.Baskets, b.h.Suppressions, nil)
+	rep, err := subjects.Forget(ctx, ann)
+	require.NoError(t, err)
+	after, _ := rdb.Keys(ctx, "*soft:*").Result()
+	assert.Empty(t, after, "the soft-bounce streak is erased")
 	assert.Equal(t, 5, rep.Baskets)
 	assert.Equal(t, 6, rep.RemindersCancelled)
 	assert.Equal(t, map[string]int{"retry": 1, "scheduled": 2, "pending": 1, "archived": 2}, rep.RemindersByState)
