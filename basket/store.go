@@ -2,7 +2,9 @@ package basket
 
 import (
 	"context"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -26,6 +28,8 @@ import (
 //	{sf:id}:step:<n>    claim of reminder step n: claimed:<attempt>, handing_over:<attempt>,
 //	                    or an outcome: sent|suppressed|bounced|failed|in_doubt
 //	subj:{<recipient>}  set of "sf:id" baskets that carried this person's address
+//	sent:<send key>     hash sf, b, r (recipient hash): the record a late bounce
+//	                    maps back to, written at hand-over (see SendKey)
 type Store struct {
 	rdb  redis.UniversalClient
 	keys *secrets.Keys
@@ -88,6 +92,36 @@ func (s *Store) subjectKey(recipient string) string {
 
 func (s *Store) claimKey(storefront, basketID string, step int) string {
 	return s.tag(storefront, basketID) + ":step:" + strconv.Itoa(step)
+}
+
+// SendKey names a basket's sends without naming the basket: 24 hex digits
+// of SHA-256 over (storefront, basket id). It is in every reminder's
+// Message-ID and return path, and keys the record a late bounce looks up.
+func SendKey(storefront, basketID string) string {
+	sum := sha256.Sum256([]byte(storefront + "\x00" + basketID))
+	return hex.EncodeToString(sum[:12])
+}
+
+func (s *Store) sentKey(sendKey string) string { return s.opts.Prefix + "sent:" + sendKey }
+
+// Send is what the send record says of a send: whose basket, to whom.
+type Send struct {
+	Storefront string
+	BasketID   string
+	Recipient  string // the recipient hash
+}
+
+// SentTo looks up the send record that the hand-over wrote for sendKey. A
+// record that expired or never existed gives ok false.
+func (s *Store) SentTo(ctx context.Context, sendKey string) (Send, bool, error) {
+	m, err := s.rdb.HGetAll(ctx, s.sentKey(sendKey)).Result()
+	if err != nil {
+		return Send{}, false, fmt.Errorf("read send record: %w", err)
+	}
+	if m["r"] == "" {
+		return Send{}, false, nil
+	}
+	return Send{Storefront: m["sf"], BasketID: m["b"], Recipient: m["r"]}, true, nil
 }
 
 // TaskPrefix is the stem of reminder task ids for a basket. A task id is
@@ -247,10 +281,13 @@ var handOverSrc string
 var handOverScript = redis.NewScript(handOverSrc)
 
 // Suppression names the recipient's suppression hash and the fields that
-// block this email (see suppression.Store.Blocking).
+// block this email (see suppression.Store.Blocking), and the recipient's
+// hash, which the hand-over records with the send so that a bounce arriving
+// days later finds whom to suppress.
 type Suppression struct {
-	Key    string
-	Fields []string
+	Key       string
+	Fields    []string
+	Recipient string
 }
 
 // HandOver is the last word before a claimed step is handed to SMTP: in one
@@ -264,9 +301,10 @@ type Suppression struct {
 // Redis Cluster this script would need both in one slot (see README,
 // "Growing past one machine").
 func (s *Store) HandOver(ctx context.Context, storefront, basketID string, version int64, step int, attempt string, sup Suppression) error {
-	keys := []string{s.stateKey(storefront, basketID), s.claimKey(storefront, basketID, step), sup.Key}
-	args := make([]any, 0, 2+len(sup.Fields))
-	args = append(args, version, attempt)
+	keys := []string{s.stateKey(storefront, basketID), s.claimKey(storefront, basketID, step), sup.Key,
+		s.sentKey(SendKey(storefront, basketID))}
+	args := make([]any, 0, 6+len(sup.Fields))
+	args = append(args, version, attempt, seconds(s.opts.ClaimTTL), storefront, basketID, sup.Recipient)
 	for _, f := range sup.Fields {
 		args = append(args, f)
 	}

@@ -16,6 +16,9 @@ type Storefront struct {
 	DefaultLocale string
 	// Contact is where shoppers get help (an address or a URL); "" means the From address.
 	Contact string
+	// BounceDomain, if set, is where bounces of this storefront's reminders
+	// go: the envelope sender is b-<token>@BounceDomain (bounce.ReturnPath).
+	BounceDomain string
 }
 
 // HelpContact returns Contact, or the From address when none is set.

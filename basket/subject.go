@@ -64,7 +64,15 @@ func (s *Store) Forget(ctx context.Context, r secrets.Recipient) (baskets int, t
 			}
 		}
 	}
-	if err := s.rdb.Del(ctx, s.subjectKey(r.String())).Err(); err != nil {
+	// The send records name the person's hash; one DEL each, as they live
+	// in slots of their own.
+	pipe := s.rdb.Pipeline()
+	for _, tag := range tags {
+		sf, id := splitTag(tag)
+		pipe.Del(ctx, s.sentKey(SendKey(sf, id)))
+	}
+	pipe.Del(ctx, s.subjectKey(r.String()))
+	if _, err := pipe.Exec(ctx); err != nil {
 		return baskets, tasks, fmt.Errorf("forget index: %w", err)
 	}
 	return baskets, tasks, nil

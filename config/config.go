@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +46,15 @@ type Bounces struct {
 	// SoftLimit is how many temporary refusals about a recipient's mailbox
 	// in a row suppress them globally as soft_bounce; 0 never does.
 	SoftLimit int `mapstructure:"soft_limit"`
+	// Domain is the bounce domain of every storefront without its own:
+	// reminders go out with the envelope sender b-<token>@Domain. Use a
+	// subdomain of the From domain, so SPF aligns for DMARC.
+	Domain string `mapstructure:"domain"`
+	// Listen is where the inbound SMTP listener for bounce and complaint
+	// reports listens (the worker runs it); "" turns it off.
+	Listen string `mapstructure:"listen"`
+	// MaxMessageBytes bounds one report; larger ones are refused.
+	MaxMessageBytes int64 `mapstructure:"max_message_bytes"`
 }
 
 // Redis is where queues and state live.
@@ -141,7 +151,8 @@ type Storefront struct {
 	BasketURL     string `mapstructure:"basket_url"`
 	PostalAddress string `mapstructure:"postal_address"`
 	DefaultLocale string `mapstructure:"default_locale"`
-	Contact       string `mapstructure:"contact"` // help address or URL; "" means the from address
+	Contact       string `mapstructure:"contact"`       // help address or URL; "" means the from address
+	BounceDomain  string `mapstructure:"bounce_domain"` // overrides bounces.domain
 }
 
 // EnvPrefix is the prefix of environment overrides: redis.addr is BASKETASSIST_REDIS_ADDR.
@@ -159,8 +170,8 @@ func defaults() map[string]any {
 		"worker.max_retry": 10, "worker.shutdown_timeout": "30s",
 		"reminders.steps":  []map[string]any{{"after": "1h"}, {"after": "24h"}},
 		"retention.basket": "720h", "retention.idempotency": "720h", "retention.events": "168h",
-		"bounces.soft_limit": 3,
-		"log.level":          "info", "log.format": "auto",
+		"bounces.soft_limit": 3, "bounces.domain": "", "bounces.listen": "", "bounces.max_message_bytes": 1 << 20,
+		"log.level": "info", "log.format": "auto",
 		"outbox.dir":  "./outbox",
 		"storefronts": []map[string]any{},
 	}
@@ -207,6 +218,30 @@ func jsonListHook(from, to reflect.Type, data any) (any, error) {
 	return out, nil
 }
 
+// BounceDomains lists every bounce domain, global and per storefront, once.
+func (c Config) BounceDomains() []string {
+	var out []string
+	for _, d := range append([]string{c.Bounces.Domain}, storefrontBounceDomains(c.Storefronts)...) {
+		if d != "" && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func storefrontBounceDomains(sfs []Storefront) []string {
+	out := make([]string, len(sfs))
+	for i, s := range sfs {
+		out[i] = s.BounceDomain
+	}
+	return out
+}
+
+// isDomain accepts a plain DNS name with at least one dot.
+func isDomain(s string) bool {
+	return strings.Contains(s, ".") && !strings.ContainsAny(s, "@/: ") && !strings.HasPrefix(s, ".") && !strings.HasSuffix(s, ".")
+}
+
 // Embedded reports whether Redis or SMTP run in dev mode (embedded Redis,
 // outbox folder instead of SMTP).
 func (c Config) Embedded() bool { return c.Redis.Addr == "" || c.SMTP.Host == "" }
@@ -226,6 +261,20 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.Redis.Addr); err != nil {
 			bad("redis.addr", "must be host:port, got %q", c.Redis.Addr)
 		}
+	}
+	if c.Bounces.Domain != "" && !isDomain(c.Bounces.Domain) {
+		bad("bounces.domain", "must be a domain like bounces.pink.example, got %q", c.Bounces.Domain)
+	}
+	if c.Bounces.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Bounces.Listen); err != nil {
+			bad("bounces.listen", "must be host:port, got %q", c.Bounces.Listen)
+		}
+		if len(c.BounceDomains()) == 0 {
+			bad("bounces.listen", "needs bounces.domain or a storefronts[].bounce_domain: the mail it accepts")
+		}
+	}
+	if c.Bounces.MaxMessageBytes <= 0 {
+		bad("bounces.max_message_bytes", "must be positive, got %d", c.Bounces.MaxMessageBytes)
 	}
 	if c.Bounces.SoftLimit < 0 {
 		bad("bounces.soft_limit", "must not be negative (0 turns it off), got %d", c.Bounces.SoftLimit)
@@ -371,6 +420,9 @@ func (c Config) validateStorefronts() []error {
 			if _, err := language.Parse(s.DefaultLocale); err != nil {
 				bad("default_locale", "must be a BCP 47 tag like en-GB, got %q", s.DefaultLocale)
 			}
+		}
+		if s.BounceDomain != "" && !isDomain(s.BounceDomain) {
+			bad("bounce_domain", "must be a domain like bounces.pink.example, got %q", s.BounceDomain)
 		}
 	}
 	return errs

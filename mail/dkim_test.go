@@ -35,7 +35,7 @@ func sampleMessage(t *testing.T, locale string, step int) *mail.Message {
 	require.NoError(t, err)
 	renderer, err := templates.New(templates.Options{})
 	require.NoError(t, err)
-	c := &worker.Composer{Tokens: suppression.NewTokens(keys), Renderer: renderer, PublicURL: "https://basket.pink.example"}
+	c := &worker.Composer{Tokens: suppression.NewTokens(keys), Keys: keys, Renderer: renderer, PublicURL: "https://basket.pink.example"}
 	sf := basket.Storefront{ID: "pink", Name: "Pink Shirts", From: "Pink Shirts <hello@pink.example>",
 		BasketURL: "https://pink.example/basket/{basket_id}", PostalAddress: "1 Jermyn Street, London SW1Y 6JB", DefaultLocale: "en-GB"}
 	b := basket.Basket{Storefront: "pink", ID: "b_42", Version: 1, LastActivity: time.Now(),

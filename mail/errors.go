@@ -115,6 +115,20 @@ func Classify(stage Stage, code int, enhanced string) Class {
 	return Rejected
 }
 
+// ClassifyStatus classifies an enhanced status code reported later, in a
+// delivery status notification (RFC 3464 Status), by the same table as a
+// reply to RCPT: "5.1.1" is a hard bounce, "5.2.2" or "4.x.x" temporary,
+// "5.7.1" the sender's problem.
+func ClassifyStatus(status string) Class {
+	switch {
+	case strings.HasPrefix(status, "5."):
+		return Classify(StageRcpt, 550, status)
+	case strings.HasPrefix(status, "4."):
+		return Classify(StageRcpt, 450, status)
+	}
+	return Rejected // not a failure status: do not guess it is the recipient's
+}
+
 // AboutRecipient reports whether a temporary refusal is a soft bounce:
 // about the recipient's mailbox (4.1.x address, 4.2.x mailbox status,
 // 5.2.2 full), given at RCPT or after DATA; at RCPT a reply without an

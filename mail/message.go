@@ -10,11 +10,11 @@ package mail
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/mail"
 	"time"
+
+	"github.com/basketassist/basketassist/basket"
 )
 
 // Message is one email ready to send.
@@ -46,6 +46,5 @@ type HandOver func(ctx context.Context) error
 // MessageID is deterministic per (storefront, basket, step), so that even a
 // receiving system can recognise a duplicate; it reveals no basket id.
 func MessageID(storefront, basketID string, step int, domain string) string {
-	sum := sha256.Sum256([]byte(storefront + "\x00" + basketID))
-	return fmt.Sprintf("basket.%s.s%d@%s", hex.EncodeToString(sum[:12]), step, domain)
+	return fmt.Sprintf("basket.%s.s%d@%s", basket.SendKey(storefront, basketID), step, domain)
 }

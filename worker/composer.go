@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/bounce"
 	"github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/suppression"
@@ -19,6 +20,7 @@ import (
 // exactly what would be sent.
 type Composer struct {
 	Tokens    *suppression.Tokens
+	Keys      *secrets.Keys // signs return-path tokens (storefronts with a bounce domain)
 	Renderer  *templates.Renderer
 	PublicURL string           // base of the links, without a trailing slash
 	Now       func() time.Time // the Date header; nil means time.Now
@@ -59,8 +61,13 @@ func (c *Composer) Compose(sf basket.Storefront, b basket.Basket, step int, rcpt
 		now = c.Now
 	}
 	domain := sf.FromDomain()
+	returnPath := ""
+	if sf.BounceDomain != "" {
+		returnPath = bounce.ReturnPath(c.Keys, basket.SendKey(sf.ID, b.ID), step, sf.BounceDomain)
+	}
 	return &mail.Message{
-		From: sf.FromAddress(), To: &netmail.Address{Name: cust.Name, Address: cust.Email},
+		ReturnPath: returnPath,
+		From:       sf.FromAddress(), To: &netmail.Address{Name: cust.Name, Address: cust.Email},
 		Subject: r.Subject, Text: r.Text, HTML: r.HTML, Date: now(), Lang: r.Lang,
 		MessageID:   mail.MessageID(sf.ID, b.ID, step, domain),
 		ListID:      fmt.Sprintf("%s basket assistance <basket-assistance.%s.%s>", sf.Name, sf.ID, domain),

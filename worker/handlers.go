@@ -79,7 +79,7 @@ func NewHandlers(d Deps, o Options) *Handlers {
 		o.PersistFor = 30 * time.Second
 	}
 	o.PublicURL = strings.TrimRight(o.PublicURL, "/")
-	return &Handlers{Deps: d, opts: o, composer: &Composer{Tokens: d.Tokens, Renderer: d.Renderer, PublicURL: o.PublicURL, Now: o.Now}, sched: newScheduler(d.Redis, o.MaxRetry)}
+	return &Handlers{Deps: d, opts: o, composer: &Composer{Tokens: d.Tokens, Keys: d.Keys, Renderer: d.Renderer, PublicURL: o.PublicURL, Now: o.Now}, sched: newScheduler(d.Redis, o.MaxRetry)}
 }
 
 // Mux routes task types to handlers, with logging and recovery middleware.
@@ -191,7 +191,7 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 	}
 	key, fields := h.Suppressions.Blocking(rcpt, p.Storefront, suppression.BasketAssistance)
 	err = h.Sender.Send(ctx, msg, func(ctx context.Context) error {
-		if err := h.Baskets.HandOver(ctx, p.Storefront, p.BasketID, p.Version, p.Step, attempt, basket.Suppression{Key: key, Fields: fields}); err != nil {
+		if err := h.Baskets.HandOver(ctx, p.Storefront, p.BasketID, p.Version, p.Step, attempt, basket.Suppression{Key: key, Fields: fields, Recipient: rcpt.String()}); err != nil {
 			return err
 		}
 		a.handedOver = true

@@ -19,6 +19,11 @@ type Metrics struct {
 	// temporary refusal about the recipient), soft_limit (the streak that
 	// suppressed them).
 	Bounces *prometheus.CounterVec
+	// Complaints counts spam complaints heard (feedback loops), by storefront.
+	Complaints *prometheus.CounterVec
+	// BounceReports counts reports that reached the bounce listener, by
+	// kind (dsn, complaint, unknown) and outcome (bounce.Outcome*).
+	BounceReports *prometheus.CounterVec
 }
 
 // Reminder outcomes, the values of basketassist_reminders_total{outcome}.
@@ -57,9 +62,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Bounces: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "basketassist_bounces_total", Help: "Bounces by type: hard, soft, soft_limit (a soft-bounce streak that suppressed the recipient).",
 		}, []string{"type"}),
+		Complaints: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "basketassist_complaints_total", Help: "Spam complaints heard from feedback loops, by storefront.",
+		}, []string{"storefront"}),
+		BounceReports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "basketassist_bounce_reports_total", Help: "Reports received by the bounce listener, by kind and outcome.",
+		}, []string{"kind", "outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Events, m.Sent, m.Reminders, m.Skipped, m.SMTPErrs, m.PolicyRejections, m.Bounces)
+		reg.MustRegister(m.Events, m.Sent, m.Reminders, m.Skipped, m.SMTPErrs, m.PolicyRejections, m.Bounces,
+			m.Complaints, m.BounceReports)
 	}
 	return m
 }

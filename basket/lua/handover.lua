@@ -2,8 +2,10 @@
 -- recipient's suppressions and, only if the email is still wanted, mark the
 -- step as being handed over, in one atomic step. Whatever was acknowledged
 -- before this script ran is honoured.
--- KEYS[1] state hash, KEYS[2] step claim, KEYS[3] recipient's suppression hash
--- ARGV: 1 version, 2 attempt id, 3.. suppression fields that block this email
+-- KEYS[1] state hash, KEYS[2] step claim, KEYS[3] recipient's suppression hash,
+-- KEYS[4] the basket's send record (for bounces that arrive later)
+-- ARGV: 1 version, 2 attempt id, 3 record TTL s, 4 storefront, 5 basket id,
+--       6 recipient hash ("" = no record), 7.. suppression fields that block this email
 -- Reply: {'ok'} or {'drop', reason[, blocking field]}
 if redis.call('GET', KEYS[2]) ~= 'claimed:' .. ARGV[2] then
   return {'drop', 'claim_lost'} -- another attempt took the step over
@@ -20,7 +22,7 @@ if reason then
   return {'drop', reason}
 end
 local fields = {}
-for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
 local sup = redis.call('HMGET', KEYS[3], unpack(fields))
 for i = 1, #fields do
   if sup[i] then
@@ -30,4 +32,8 @@ for i = 1, #fields do
   end
 end
 redis.call('SET', KEYS[2], 'handing_over:' .. ARGV[2], 'KEEPTTL')
+if ARGV[6] ~= '' then
+  redis.call('HSET', KEYS[4], 'sf', ARGV[4], 'b', ARGV[5], 'r', ARGV[6])
+  redis.call('EXPIRE', KEYS[4], ARGV[3])
+end
 return {'ok'}

@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/bounce"
 	"github.com/basketassist/basketassist/config"
 	"github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/replication"
@@ -51,8 +52,12 @@ type Main struct {
 
 	// Set by Run.
 	WebAddr net.Addr
+	// BounceAddr is where the bounce listener listens, once Run returned
+	// (bounces.listen set).
+	BounceAddr net.Addr
 
 	core       *core
+	bounces    *bounce.Listener
 	asynqSrv   *asynq.Server
 	httpSrv    *http.Server
 	smtpSender *mail.SMTPSender
@@ -217,11 +222,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		for i, s := range cfg.Reminders.Steps {
 			steps[i] = s.After
 		}
+		wm := worker.NewMetrics(reg)
 		h := worker.NewHandlers(worker.Deps{Redis: m.core.rdb, Baskets: m.core.baskets, Suppressions: m.core.suppressions,
 			Tokens: m.core.tokens, Keys: m.core.keys, Renderer: renderer, Sender: sender},
 			worker.Options{Steps: steps, Storefronts: m.core.storefronts, PublicURL: cfg.Web.PublicURL,
 				MaxRetry: cfg.Worker.MaxRetry, SoftLimit: cfg.Bounces.SoftLimit, Now: m.Now, Logger: m.Logger.With("component", "worker"),
-				Metrics: worker.NewMetrics(reg)})
+				Metrics: wm})
 		m.asynqSrv = worker.NewServer(m.core.rdb, worker.ServerOptions{Concurrency: cfg.Worker.Concurrency,
 			PollInterval: cfg.Worker.PollInterval, RetryBase: cfg.Worker.RetryBase,
 			ShutdownTimeout: cfg.Worker.ShutdownTimeout, Logger: m.Logger.With("component", "asynq")})
@@ -229,6 +235,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			return fmt.Errorf("start worker: %w", err)
 		}
 		m.Logger.Info("worker started", "concurrency", cfg.Worker.Concurrency, "steps", len(steps))
+		if cfg.Bounces.Listen != "" {
+			if m.bounces, err = bounce.Listen(cfg.Bounces.Listen, bounce.Options{Domains: cfg.BounceDomains(),
+				MaxBytes: cfg.Bounces.MaxMessageBytes, SoftLimit: cfg.Bounces.SoftLimit, Keys: m.core.keys,
+				Sends: m.core.baskets, Suppressions: m.core.suppressions, Logger: m.Logger.With("component", "bounces"),
+				Metrics: bounce.Metrics{Bounces: wm.Bounces, Complaints: wm.Complaints, Reports: wm.BounceReports}}); err != nil {
+				return fmt.Errorf("bounces.listen: %w", err)
+			}
+			m.BounceAddr = m.bounces.Addr()
+			m.Logger.Info("bounce listener started", "listen", m.BounceAddr.String(), "domains", cfg.BounceDomains())
+		}
 	}
 
 	if m.Web {
@@ -285,8 +301,12 @@ func storefrontsOf(cfg config.Config) []basket.Storefront {
 		if locale == "" {
 			locale = "en-GB"
 		}
+		bounceDomain := s.BounceDomain
+		if bounceDomain == "" {
+			bounceDomain = cfg.Bounces.Domain
+		}
 		out = append(out, basket.Storefront{ID: s.ID, Name: s.Name, From: s.From, BasketURL: s.BasketURL,
-			PostalAddress: s.PostalAddress, DefaultLocale: locale, Contact: s.Contact})
+			PostalAddress: s.PostalAddress, DefaultLocale: locale, Contact: s.Contact, BounceDomain: bounceDomain})
 	}
 	return out
 }
@@ -316,6 +336,10 @@ func loadTemplates(cfg config.Config, storefronts map[string]basket.Storefront) 
 // cannot finish in worker.shutdown_timeout), then connections close.
 func (m *Main) Close() error {
 	var errs []error
+	if m.bounces != nil {
+		errs = append(errs, m.bounces.Close())
+		m.bounces = nil
+	}
 	if m.httpSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		errs = append(errs, m.httpSrv.Shutdown(ctx))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	netsmtp "net/smtp"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/config"
 	"github.com/basketassist/basketassist/internal/smtptest"
 )
 
@@ -40,4 +42,134 @@ func TestGreylistingIsNotASoftBounce(t *testing.T) {
 	b.send(b.event(basket.Updated, "b_grey", "grey@example.com"))
 	b.smtp.WaitFor(t, 1, 30*time.Second)
 	assert.Equal(t, false, b.check("grey@example.com", "basket_assistance")["suppressed"])
+}
+
+// dsn is a delivery status notification in the shape of RFC 3464's
+// examples, as a receiving MTA sends it a day later.
+func dsn(status, returnedMessageID string) string {
+	return strings.ReplaceAll(`From: MAILER-DAEMON@mx.example.com
+To: whoever
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="RAA14128.773615765/mx.example.com"
+
+--RAA14128.773615765/mx.example.com
+Content-Type: text/plain
+
+Your message could not be delivered to <late@example.com>.
+
+--RAA14128.773615765/mx.example.com
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.com
+Arrival-Date: Thu, 3 Dec 2026 10:00:00 +0000
+
+Original-Recipient: rfc822;late@example.com
+Final-Recipient: rfc822;late@example.com
+Action: failed
+Status: `+status+` (bad destination mailbox address)
+Diagnostic-Code: smtp; 550 5.1.1 <late@example.com>: Recipient address rejected: User unknown
+
+--RAA14128.773615765/mx.example.com
+Content-Type: text/rfc822-headers
+
+Message-ID: <`+returnedMessageID+`>
+Subject: Your basket
+
+--RAA14128.773615765/mx.example.com--
+`, "\n", "\r\n")
+}
+
+// arf is a feedback-loop complaint (RFC 5965) with the original headers.
+func arf(feedbackType, returnedMessageID string) string {
+	return strings.ReplaceAll(`From: feedback@mailbox.example
+To: fbl@bounces.pink.example
+Subject: FW: Your basket
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="part1_13d.2e68ed54_boundary"
+
+--part1_13d.2e68ed54_boundary
+Content-Type: text/plain; charset="US-ASCII"
+
+This is an email abuse report for an email message received from IP 192.0.2.1.
+
+--part1_13d.2e68ed54_boundary
+Content-Type: message/feedback-report
+
+Feedback-Type: `+feedbackType+`
+User-Agent: SomeGenerator/1.0
+Version: 1
+
+--part1_13d.2e68ed54_boundary
+Content-Type: text/rfc822-headers
+
+From: <hello@pink.example>
+Message-ID: <`+returnedMessageID+`>
+Subject: Your basket
+
+--part1_13d.2e68ed54_boundary--
+`, "\n", "\r\n")
+}
+
+func withBounces(c *config.Config) {
+	c.Bounces.Domain, c.Bounces.Listen = "bounces.pink.example", "127.0.0.1:0"
+}
+
+// A reminder goes out with a return path that names the send, not the
+// person; a DSN that comes back to it a day later suppresses the recipient.
+func TestLateDSNToTheReturnPathSuppressesHardBounce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, realRedis, withBounces)
+	b.send(b.event(basket.Updated, "b_d1", "late@example.com"))
+	msg := b.smtp.WaitFor(t, 1, 15*time.Second)[0]
+	require.Regexp(t, `^b-[0-9a-f]{24}s1-[0-9a-f]{12}@bounces\.pink\.example$`, msg.From, "a signed token, no address")
+	b.settle(10 * time.Second)
+	require.Equal(t, false, b.check("late@example.com", "basket_assistance")["suppressed"])
+
+	id := strings.Trim(msg.Parsed(t).Header.Get("Message-Id"), "<>")
+	require.NoError(t, netsmtp.SendMail(b.main.BounceAddr.String(), nil, "", []string{msg.From}, []byte(dsn("5.1.1", id))))
+	by, _ := b.check("late@example.com", "newsletter")["by"].(map[string]any)
+	require.NotNil(t, by, "suppressed globally, newsletters included")
+	assert.Equal(t, "hard_bounce", by["reason"])
+	assert.Contains(t, b.logs.String(), `"via":"return_path"`)
+	assertNoAddress(t, b.rdb, "late@example.com")
+	assert.NotContains(t, b.logs.String(), "late@example.com", "the report's text never reaches the log")
+}
+
+// A complaint from a feedback loop arrives at a fixed address of the bounce
+// domain; the returned Message-ID finds the send.
+func TestComplaintThroughTheFeedbackLoopSuppresses(t *testing.T) {
+	t.Parallel()
+	b := setup(t, realRedis, withBounces)
+	b.send(b.event(basket.Updated, "b_spam", "spam@example.com"))
+	msg := b.smtp.WaitFor(t, 1, 15*time.Second)[0]
+	id := strings.Trim(msg.Parsed(t).Header.Get("Message-Id"), "<>")
+
+	bounceAddr := b.main.BounceAddr.String()
+	require.NoError(t, netsmtp.SendMail(bounceAddr, nil, "", []string{"fbl@bounces.pink.example"}, []byte(arf("not-spam", id))))
+	assert.Equal(t, false, b.check("spam@example.com", "basket_assistance")["suppressed"], "not-spam is no complaint")
+
+	require.NoError(t, netsmtp.SendMail(bounceAddr, nil, "", []string{"fbl@bounces.pink.example"}, []byte(arf("abuse", id))))
+	by, _ := b.check("spam@example.com", "newsletter")["by"].(map[string]any)
+	require.NotNil(t, by)
+	assert.Equal(t, "complaint", by["reason"])
+	assert.Contains(t, b.logs.String(), `"via":"message_id"`)
+}
+
+// What cannot be mapped is accepted and ignored, never bounced back; a
+// forged token suppresses nobody; other domains are refused.
+func TestBounceListenerIgnoresWhatItCannotMap(t *testing.T) {
+	t.Parallel()
+	b := setup(t, realRedis, withBounces)
+	b.send(b.event(basket.Updated, "b_safe", "safe@example.com"))
+	msg := b.smtp.WaitFor(t, 1, 15*time.Second)[0]
+	forged := msg.From[:len("b-")+24+2] + "-000000000000@bounces.pink.example" // the right send, no signature
+	addr := b.main.BounceAddr.String()
+	require.NoError(t, netsmtp.SendMail(addr, nil, "", []string{forged}, []byte(dsn("5.1.1", "someone@else.example"))))
+	require.NoError(t, netsmtp.SendMail(addr, nil, "", []string{"postmaster@bounces.pink.example"}, []byte("Subject: out of office\r\n\r\nback Monday\r\n")))
+	assert.Equal(t, false, b.check("safe@example.com", "basket_assistance")["suppressed"])
+	assert.Contains(t, b.logs.String(), "bounce report matches no send")
+	assert.Contains(t, b.logs.String(), "is not a report")
+	err := netsmtp.SendMail(addr, nil, "", []string{"anyone@elsewhere.example"}, []byte(dsn("5.1.1", "x@y")))
+	assert.ErrorContains(t, err, "550", "not an open relay")
 }

@@ -115,7 +115,7 @@ func newPreviewer(cfg config.Config) (*previewer, error) {
 	if p.keys, err = secrets.New(master); err != nil {
 		return nil, err
 	}
-	p.composer = &worker.Composer{Tokens: suppression.NewTokens(p.keys), Renderer: p.renderer, PublicURL: cfg.Web.PublicURL}
+	p.composer = &worker.Composer{Tokens: suppression.NewTokens(p.keys), Keys: p.keys, Renderer: p.renderer, PublicURL: cfg.Web.PublicURL}
 	return p, nil
 }
 

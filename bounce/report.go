@@ -1,0 +1,113 @@
+package bounce
+
+import (
+	"bufio"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	netmail "net/mail"
+	"net/textproto"
+	"strings"
+)
+
+// Kind is what a report is.
+type Kind string
+
+// Report kinds.
+const (
+	DSN       Kind = "dsn"       // multipart/report; report-type=delivery-status (RFC 3464)
+	Complaint Kind = "complaint" // multipart/report; report-type=feedback-report (RFC 5965)
+)
+
+// Report is what basketassist needs of a report, and nothing personal: the
+// failed recipients' status codes, the feedback type, and the original
+// message's Message-ID and return path from the returned headers.
+type Report struct {
+	Kind         Kind
+	Statuses     []string // DSN: the Status of each recipient whose Action is "failed", e.g. "5.1.1"
+	FeedbackType string   // complaint: e.g. "abuse"
+	MessageID    string   // of the original message, if returned
+	ReturnPath   string   // of the original message, if returned
+}
+
+// ErrNotAReport says the message is not a DSN or an ARF report (an
+// auto-reply, spam to the bounce address): counted, never bounced back.
+var ErrNotAReport = errors.New("not a delivery status or feedback report")
+
+// Parse reads one email and returns its report. The MIME walk and the
+// RFC 3464 / RFC 5965 fields are small enough for the standard library:
+// the machine-readable parts are header blocks (net/textproto).
+func Parse(r io.Reader) (*Report, error) {
+	msg, err := netmail.ReadMessage(r)
+	if err != nil {
+		return nil, fmt.Errorf("read message: %w", err)
+	}
+	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/report" || params["boundary"] == "" {
+		return nil, ErrNotAReport
+	}
+	rep := &Report{}
+	switch strings.ToLower(params["report-type"]) {
+	case "delivery-status", "global-delivery-status":
+		rep.Kind = DSN
+	case "feedback-report":
+		rep.Kind = Complaint
+	default:
+		return nil, ErrNotAReport
+	}
+	parts := multipart.NewReader(msg.Body, params["boundary"])
+	for {
+		p, err := parts.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read report part: %w", err)
+		}
+		ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
+		body := io.Reader(p)
+		if strings.EqualFold(p.Header.Get("Content-Transfer-Encoding"), "base64") {
+			body = base64.NewDecoder(base64.StdEncoding, body)
+		}
+		blocks := textproto.NewReader(bufio.NewReader(body))
+		switch ct {
+		case "message/delivery-status", "message/global-delivery-status":
+			// A per-message block, then one block per recipient.
+			if _, err := blocks.ReadMIMEHeader(); err != nil && !errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("read delivery-status: %w", err)
+			}
+			for {
+				h, err := blocks.ReadMIMEHeader()
+				if len(h) > 0 && strings.EqualFold(strings.TrimSpace(h.Get("Action")), "failed") {
+					rep.Statuses = append(rep.Statuses, statusCode(h.Get("Status")))
+				}
+				if err != nil {
+					break
+				}
+			}
+		case "message/feedback-report":
+			h, err := blocks.ReadMIMEHeader()
+			if err != nil && !errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("read feedback-report: %w", err)
+			}
+			rep.FeedbackType = strings.ToLower(strings.TrimSpace(h.Get("Feedback-Type")))
+		case "message/rfc822", "text/rfc822-headers", "message/rfc822-headers", "message/global", "message/global-headers":
+			h, err := blocks.ReadMIMEHeader()
+			if err != nil && !errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("read returned headers: %w", err)
+			}
+			rep.MessageID = strings.TrimSpace(h.Get("Message-Id"))
+			rep.ReturnPath = strings.TrimSpace(h.Get("Return-Path"))
+		}
+	}
+	return rep, nil
+}
+
+// statusCode keeps the code of a Status field ("5.1.1 (bad mailbox)").
+func statusCode(s string) string {
+	code, _, _ := strings.Cut(strings.TrimSpace(s), " ")
+	return code
+}
