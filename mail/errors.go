@@ -172,6 +172,30 @@ func reduce(stage Stage, err error) *SendError {
 	return &SendError{Class: class, Stage: stage, Desc: networkDesc(err)}
 }
 
+// Describe names any error in fixed words, for logs: a *SendError by its
+// codes, a network failure by its kind, anything else by its Go type. No
+// text from another system (an SMTP reply, a library's message, a
+// template's data) passes, since such text can carry an address.
+func Describe(err error) string {
+	var se *SendError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &se):
+		return se.Error()
+	}
+	if d := networkDesc(err); d != "network error" {
+		return d
+	}
+	for {
+		inner := errors.Unwrap(err)
+		if inner == nil {
+			return fmt.Sprintf("error of type %T", err)
+		}
+		err = inner
+	}
+}
+
 // networkDesc names a failure that came with no reply, in fixed words.
 func networkDesc(err error) string {
 	var netErr net.Error

@@ -3,6 +3,7 @@ package mail
 import (
 	"context"
 	"errors"
+	"fmt"
 	netmail "net/mail"
 	"strings"
 	"testing"
@@ -195,4 +196,12 @@ func TestAnyDisplayNameIsEncoded(t *testing.T) {
 	assert.Equal(t, rcpt, to[0].Address)
 	assert.Equal(t, []string{rcpt}, msgs[0].To)
 	assert.False(t, strings.ContainsAny(msgs[0].From, "<>"), "MAIL FROM carries the bare address")
+}
+
+func TestDescribeKeepsNoForeignText(t *testing.T) {
+	t.Parallel()
+	foreign := fmt.Errorf("render: %w", errors.New("template: name \"grey.secret@shop.test\" is bad"))
+	assert.Equal(t, "error of type *errors.errorString", Describe(foreign))
+	assert.NotContains(t, Describe(&SendError{Class: Temporary, Stage: StageRcpt, Code: 451, Enhanced: "4.3.0", Desc: "other"}), "@")
+	assert.Equal(t, "timeout", Describe(fmt.Errorf("wrapped: %w", context.DeadlineExceeded)))
 }

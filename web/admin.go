@@ -11,6 +11,7 @@ import (
 
 	"github.com/basketassist/basketassist/secrets"
 
+	bamail "github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/suppression"
 )
 
@@ -243,7 +244,7 @@ func (s *Server) subjectRequest(w http.ResponseWriter, r *http.Request) {
 		out, err = s.Subjects.Export(r.Context(), rcpt)
 	}
 	if err != nil {
-		s.opts.Logger.ErrorContext(r.Context(), "subject request", "route", r.URL.Path, "recipient", rcpt.String(), "error", err.Error())
+		s.opts.Logger.ErrorContext(r.Context(), "subject request", "route", r.URL.Path, "recipient", rcpt.String(), "error", bamail.Describe(err))
 		writeError(w, http.StatusServiceUnavailable, "could not complete the request; retry (it is safe to repeat)")
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/suppression"
 	"github.com/basketassist/basketassist/templates"
 )
@@ -25,7 +26,7 @@ func pageHeaders(w http.ResponseWriter) {
 func (s *Server) page(w http.ResponseWriter, status int, name string, p templates.Page) {
 	b, err := s.Renderer.Page(name, p)
 	if err != nil {
-		s.opts.Logger.Error("render page", "page", name, "error", err.Error())
+		s.opts.Logger.Error("render page", "page", name, "error", mail.Describe(err))
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
@@ -86,7 +87,7 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	_ = r.ParseMultipartForm(64 << 10)
 	if err := s.setScope(r.Context(), l, l.Scope, false); err != nil {
-		s.opts.Logger.ErrorContext(r.Context(), "unsubscribe", "storefront", l.Storefront, "error", err.Error())
+		s.opts.Logger.ErrorContext(r.Context(), "unsubscribe", "storefront", l.Storefront, "error", mail.Describe(err))
 		s.message(w, http.StatusServiceUnavailable, l.lang, "retry")
 		return
 	}
@@ -182,7 +183,7 @@ func (s *Server) preferences(w http.ResponseWriter, r *http.Request) {
 		p.Saved = true
 	}
 	if err != nil {
-		s.opts.Logger.ErrorContext(ctx, "preferences", "storefront", l.Storefront, "error", err.Error())
+		s.opts.Logger.ErrorContext(ctx, "preferences", "storefront", l.Storefront, "error", mail.Describe(err))
 		s.message(w, http.StatusServiceUnavailable, l.lang, "retry")
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/mail"
 )
 
 // Ingest limits.
@@ -73,7 +74,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.Events.Submit(r.Context(), events); err != nil {
-		s.opts.Logger.ErrorContext(r.Context(), "enqueue events", "storefront", storefront, "count", len(events), "error", err.Error())
+		s.opts.Logger.ErrorContext(r.Context(), "enqueue events", "storefront", storefront, "count", len(events), "error", mail.Describe(err))
 		writeError(w, http.StatusServiceUnavailable, "could not queue the events; nothing was accepted, retry later")
 		return
 	}

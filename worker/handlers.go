@@ -184,7 +184,7 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 	}
 	msg, err := h.composer.Compose(sf, b, p.Step, rcpt)
 	if err != nil {
-		a.log.ErrorContext(ctx, "compose reminder", "error", err.Error())
+		a.log.ErrorContext(ctx, "compose reminder", "error", mail.Describe(err))
 		_ = a.release(nil)
 		h.opts.Metrics.Reminders.WithLabelValues(OutcomeFailed).Inc()
 		return fmt.Errorf("compose reminder: %w", asynq.SkipRetry)
@@ -218,7 +218,7 @@ func (a *sendAttempt) settle(ctx context.Context, rcpt secrets.Recipient, msg *m
 		a.log.InfoContext(ctx, "reminder sent", "message_id", msg.MessageID)
 		if h.opts.SoftLimit > 0 {
 			if err := h.Suppressions.ClearSoftBounces(ctx, rcpt); err != nil {
-				a.log.WarnContext(ctx, "reset soft bounces", "error", err.Error()) // the streak only runs on
+				a.log.WarnContext(ctx, "reset soft bounces", "error", mail.Describe(err)) // the streak only runs on
 			}
 		}
 		return a.finish(ctx, basket.Sent, OutcomeSent)
@@ -288,7 +288,7 @@ func (a *sendAttempt) release(cause error) error {
 		return a.h.Baskets.Release(ctx, a.p.Storefront, a.p.BasketID, a.p.Step, a.id)
 	})
 	if err != nil {
-		a.log.Error("release reminder claim", "error", err.Error(), "handed_over", a.handedOver)
+		a.log.Error("release reminder claim", "error", mail.Describe(err), "handed_over", a.handedOver)
 		if cause == nil {
 			return a.h.retry(err)
 		}

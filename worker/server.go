@@ -9,6 +9,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/basketassist/basketassist/mail"
 )
 
 // ServerOptions configures the asynq server. Zero values: 20 workers, due
@@ -104,7 +106,7 @@ func logTasks(log *slog.Logger) asynq.MiddlewareFunc {
 				id, _ := asynq.GetTaskID(ctx)
 				retried, _ := asynq.GetRetryCount(ctx)
 				log.WarnContext(ctx, "task failed", "task_id", id, "task_type", t.Type(),
-					"retry", retried, "took", time.Since(start).String(), "error", err.Error())
+					"retry", retried, "took", time.Since(start).String(), "error", mail.Describe(err))
 			}
 			return err
 		})
