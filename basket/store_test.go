@@ -269,3 +269,21 @@ func assertDropped(t *testing.T, err error, reason string) {
 	require.True(t, errors.As(err, &d), "want ErrDropped(%s), got %v", reason, err)
 	assert.Equal(t, reason, d.Reason)
 }
+
+// A worker killed after the hand-over, then the shopper buys: the retry
+// finds the basket purchased, and still records the step as in doubt,
+// since the email may have gone.
+func TestHandOverLeftByADeadAttemptIsRecordedInDoubtWhateverCameSince(t *testing.T) {
+	t.Parallel()
+	b := setupStore(t, 1)
+	ctx := context.Background()
+	r := b.apply(t, Updated, 0, true)
+	_, err := b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a1")
+	require.NoError(t, err)
+	require.NoError(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1", Suppression{Key: "ba:sup:{nobody}", Fields: []string{"*|all"}}))
+	b.apply(t, OrderCompleted, time.Minute, false)
+
+	_, err = b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a2")
+	assertDropped(t, err, DropInDoubt)
+	assert.Equal(t, "in_doubt", b.claim(t, 1))
+}

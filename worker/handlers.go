@@ -218,7 +218,7 @@ func (a *sendAttempt) settle(ctx context.Context, rcpt secrets.Recipient, msg *m
 		a.log.InfoContext(ctx, "reminder sent", "message_id", msg.MessageID)
 		if h.opts.SoftLimit > 0 {
 			if err := h.Suppressions.ClearSoftBounces(ctx, rcpt); err != nil {
-				a.log.WarnContext(ctx, "reset soft bounces", "error", mail.Describe(err)) // the streak only runs on
+				a.log.WarnContext(ctx, "reset soft bounces", "error", mail.Describe(err)) // at worst a streak outlives this delivery
 			}
 		}
 		return a.finish(ctx, basket.Sent, OutcomeSent)

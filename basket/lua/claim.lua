@@ -6,18 +6,19 @@
 -- Reply: {'drop', reason} or {'ok', sealed customer, contents JSON, last_activity_ms}
 local s = redis.call('HMGET', KEYS[1], 'v', 'status', 'has_email', 'consent', 'customer', 'contents', 'at')
 if not s[1] then return {'drop', 'gone'} end
+local claim = redis.call('GET', KEYS[2])
+if claim and string.sub(claim, 1, 13) == 'handing_over:' then
+  -- An earlier attempt reached the final dot and never recorded the
+  -- reply: the email may have been delivered. Never risk a second one, and
+  -- record it so whatever else (a purchase, newer activity) came since.
+  redis.call('SET', KEYS[2], 'in_doubt', 'KEEPTTL')
+  if s[1] == ARGV[1] then redis.call('HSET', KEYS[1], 'task', '') end -- a newer version keeps its task
+  return {'drop', 'in_doubt'}
+end
 if s[2] == 'purchased' or s[2] == 'cleared' then return {'drop', s[2]} end
 if s[1] ~= ARGV[1] then return {'drop', 'superseded'} end
 if s[3] ~= '1' or s[4] ~= '1' or not s[5] then return {'drop', 'no_consent'} end
-local claim = redis.call('GET', KEYS[2])
 if claim then
-  if string.sub(claim, 1, 13) == 'handing_over:' then
-    -- An earlier attempt reached the final dot and never recorded the
-    -- reply: the email may have been delivered. Never risk a second one.
-    redis.call('SET', KEYS[2], 'in_doubt', 'KEEPTTL')
-    redis.call('HSET', KEYS[1], 'task', '')
-    return {'drop', 'in_doubt'}
-  end
   -- claimed:<other> is an attempt that died before the hand-over: nothing
   -- left, so this attempt takes over. Any other value is an outcome.
   if string.sub(claim, 1, 8) ~= 'claimed:' then return {'drop', 'already_' .. claim} end
