@@ -11,6 +11,8 @@ import (
 	netmail "net/mail"
 	"net/textproto"
 	"strings"
+
+	"github.com/basketassist/basketassist/mail"
 )
 
 // Kind is what a report is.
@@ -31,6 +33,24 @@ type Report struct {
 	FeedbackType string   // complaint: e.g. "abuse"
 	MessageID    string   // of the original message, if returned
 	ReturnPath   string   // of the original message, if returned
+	// Recipients are the addresses a provider names as failed or
+	// complaining (webhooks only). They are compared with the send's
+	// recipient hash and never logged or stored.
+	Recipients []string
+	// Permanent is the provider's own verdict (SES bounceType Permanent,
+	// SendGrid type=bounce). It decides only when the status says nothing
+	// more than "failed": none, or the undefined 5.0.0.
+	Permanent bool
+}
+
+// class classifies one status by mail's table, the one used for replies at
+// send time, with the provider's verdict where the status is vague.
+func (r *Report) class(status string) mail.Class {
+	c := mail.ClassifyStatus(status)
+	if c == mail.Rejected && r.Permanent && (status == "" || status == "5.0.0") {
+		return mail.HardBounce
+	}
+	return c
 }
 
 // ErrNotAReport says the message is not a DSN or an ARF report (an

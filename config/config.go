@@ -53,8 +53,31 @@ type Bounces struct {
 	// Listen is where the inbound SMTP listener for bounce and complaint
 	// reports listens (the worker runs it); "" turns it off.
 	Listen string `mapstructure:"listen"`
-	// MaxMessageBytes bounds one report; larger ones are refused.
+	// MaxMessageBytes bounds one report, or one provider webhook body;
+	// larger ones are refused.
 	MaxMessageBytes int64 `mapstructure:"max_message_bytes"`
+	// SES turns on POST /v1/feedback/ses for Amazon SES notifications
+	// delivered by SNS.
+	SES SESFeedback `mapstructure:"ses"`
+	// SendGrid turns on POST /v1/feedback/sendgrid, SendGrid's signed
+	// event webhook.
+	SendGrid SendGridFeedback `mapstructure:"sendgrid"`
+}
+
+// SESFeedback configures the SES webhook.
+type SESFeedback struct {
+	// TopicARNs are the SNS topics SES publishes bounces and complaints
+	// to; messages of any other topic are refused, however well signed.
+	// Empty: the route is off.
+	TopicARNs []string `mapstructure:"topic_arns"`
+}
+
+// SendGridFeedback configures the SendGrid webhook.
+type SendGridFeedback struct {
+	// VerificationKey is the public key SendGrid shows under Mail
+	// Settings, Signed Event Webhook (base64, or PEM). Empty: the route is
+	// off.
+	VerificationKey string `mapstructure:"verification_key"`
 }
 
 // Redis is where queues and state live.
@@ -171,6 +194,7 @@ func defaults() map[string]any {
 		"reminders.steps":  []map[string]any{{"after": "1h"}, {"after": "24h"}},
 		"retention.basket": "720h", "retention.idempotency": "720h", "retention.events": "168h",
 		"bounces.soft_limit": 3, "bounces.domain": "", "bounces.listen": "", "bounces.max_message_bytes": 1 << 20,
+		"bounces.ses.topic_arns": []string{}, "bounces.sendgrid.verification_key": "",
 		"log.level": "info", "log.format": "auto",
 		"outbox.dir":  "./outbox",
 		"storefronts": []map[string]any{},
@@ -205,18 +229,21 @@ func Load(path string) (Config, error) {
 }
 
 // jsonListHook lets list-valued keys come from the environment as JSON, e.g.
-// BASKETASSIST_STOREFRONTS='[{"id":"pink",...}]'.
+// BASKETASSIST_STOREFRONTS='[{"id":"pink",...}]' or
+// BASKETASSIST_BOUNCES_SES_TOPIC_ARNS='["arn:aws:sns:..."]'.
 func jsonListHook(from, to reflect.Type, data any) (any, error) {
 	s, ok := data.(string)
 	if !ok || from.Kind() != reflect.String || to.Kind() != reflect.Slice {
 		return data, nil
 	}
-	var out []map[string]any
+	var out []any
 	if err := json.Unmarshal([]byte(s), &out); err != nil {
-		return nil, fmt.Errorf("a list from the environment must be a JSON array of objects: %w", err)
+		return nil, fmt.Errorf("a list from the environment must be a JSON array: %w", err)
 	}
 	return out, nil
 }
+
+var snsTopicARN = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]{1,256}$`)
 
 // BounceDomains lists every bounce domain, global and per storefront, once.
 func (c Config) BounceDomains() []string {
@@ -271,6 +298,11 @@ func (c Config) Validate() error {
 		}
 		if len(c.BounceDomains()) == 0 {
 			bad("bounces.listen", "needs bounces.domain or a storefronts[].bounce_domain: the mail it accepts")
+		}
+	}
+	for i, arn := range c.Bounces.SES.TopicARNs {
+		if !snsTopicARN.MatchString(arn) {
+			bad(fmt.Sprintf("bounces.ses.topic_arns[%d]", i), "must be an SNS topic ARN like arn:aws:sns:eu-west-1:123456789012:ses-feedback, got %q", arn)
 		}
 	}
 	if c.Bounces.MaxMessageBytes <= 0 {

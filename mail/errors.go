@@ -138,13 +138,17 @@ func (e *SendError) AboutRecipient() bool {
 	if e.Class != Temporary || e.Code == 0 || (e.Stage != StageRcpt && e.Stage != StageDot) {
 		return false
 	}
-	switch {
-	case e.Enhanced == "":
+	if e.Enhanced == "" {
 		return e.Stage == StageRcpt
-	case e.Enhanced == "5.2.2":
-		return true
 	}
-	return strings.HasPrefix(e.Enhanced, "4.1.") || strings.HasPrefix(e.Enhanced, "4.2.")
+	return SoftBounceStatus(e.Enhanced)
+}
+
+// SoftBounceStatus reports whether a temporary status is about the
+// recipient's mailbox: 4.1.x (address), 4.2.x (mailbox status) or 5.2.2
+// (full). The one rule for replies and for reports that arrive later.
+func SoftBounceStatus(enhanced string) bool {
+	return enhanced == "5.2.2" || strings.HasPrefix(enhanced, "4.1.") || strings.HasPrefix(enhanced, "4.2.")
 }
 
 var enhancedCode = regexp.MustCompile(`^([245])\.(\d{1,3})\.(\d{1,3})(?:\s|$)`)
@@ -250,6 +254,14 @@ var (
 		"7.27": "sender address has null MX",
 	}
 )
+
+// Refused is the error a server's refusal at stage gives, classified and
+// described as a real reply would be (the demo plays a refusing server
+// with it).
+func Refused(stage Stage, code int, enhanced string) *SendError {
+	return &SendError{Class: Classify(stage, code, enhanced), Stage: stage, Code: code, Enhanced: enhanced,
+		Desc: describe(code, enhanced)}
+}
 
 // describe returns a fixed description of a reply: by enhanced code when
 // there is one, else by the reply code's class.

@@ -5,6 +5,7 @@ package web
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -18,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/bounce"
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/suppression"
 	"github.com/basketassist/basketassist/templates"
@@ -55,6 +57,14 @@ type Options struct {
 	OutboxDir string
 	// OutboxOpen serves /outbox without the admin token (demo mode only).
 	OutboxOpen bool
+	// SNS verifies POST /v1/feedback/ses (Amazon SES through SNS); nil:
+	// the route is off (bounces.ses.topic_arns empty).
+	SNS *bounce.SNS
+	// SendGridKey verifies POST /v1/feedback/sendgrid; nil: the route is
+	// off (bounces.sendgrid.verification_key empty).
+	SendGridKey *ecdsa.PublicKey
+	// FeedbackMaxBytes bounds a webhook body (bounces.max_message_bytes).
+	FeedbackMaxBytes int64
 }
 
 // Deps are the parts the Server uses.
@@ -66,6 +76,9 @@ type Deps struct {
 	Keys         *secrets.Keys
 	Renderer     *templates.Renderer
 	Subjects     Subjects // nil: the /v1/subjects routes answer 501
+	// Feedback applies what the provider webhooks hear; needed when
+	// Options.SNS or Options.SendGridKey is set.
+	Feedback *bounce.Applier
 }
 
 // Server is the http.Handler of every route.
@@ -117,6 +130,15 @@ func New(d Deps, o Options) *Server {
 		s.mux.Handle("GET /outbox", guard(http.HandlerFunc(s.outboxList)))
 		s.mux.Handle("GET /outbox/{name}", guard(http.HandlerFunc(s.outboxEmail)))
 		s.mux.Handle("GET /outbox/{name}/html", guard(http.HandlerFunc(s.outboxHTML)))
+	}
+	if o.FeedbackMaxBytes <= 0 {
+		s.opts.FeedbackMaxBytes = 1 << 20
+	}
+	if o.SNS != nil {
+		s.mux.HandleFunc("POST /v1/feedback/ses", s.sesFeedback)
+	}
+	if o.SendGridKey != nil {
+		s.mux.HandleFunc("POST /v1/feedback/sendgrid", s.sendGridFeedback)
 	}
 	if o.Monitoring != nil {
 		s.mux.Handle("/monitoring/", s.operator(o.Monitoring))

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/bounce"
 	"github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/suppression"
@@ -70,7 +71,7 @@ func NewHandlers(d Deps, o Options) *Handlers {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Metrics == nil {
-		o.Metrics = NewMetrics(nil)
+		o.Metrics = NewMetrics(nil, bounce.NewMetrics(nil))
 	}
 	if o.MaxRetry <= 0 {
 		o.MaxRetry = 10

@@ -1,6 +1,10 @@
 package worker
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/basketassist/basketassist/bounce"
+)
 
 // Metrics are the worker's Prometheus counters.
 type Metrics struct {
@@ -15,15 +19,9 @@ type Metrics struct {
 	// PolicyRejections counts refusals that are the sender's problem (relay,
 	// auth, policy, reputation): ops must look at the relay, not the recipient.
 	PolicyRejections prometheus.Counter
-	// Bounces counts bounces by type: hard (suppressed at once), soft (a
-	// temporary refusal about the recipient), soft_limit (the streak that
-	// suppressed them).
+	// Bounces counts bounces by type (bounce.Metrics, shared with the
+	// listener and the webhooks).
 	Bounces *prometheus.CounterVec
-	// Complaints counts spam complaints heard (feedback loops), by storefront.
-	Complaints *prometheus.CounterVec
-	// BounceReports counts reports that reached the bounce listener, by
-	// kind (dsn, complaint, unknown) and outcome (bounce.Outcome*).
-	BounceReports *prometheus.CounterVec
 }
 
 // Reminder outcomes, the values of basketassist_reminders_total{outcome}.
@@ -38,8 +36,9 @@ const (
 	OutcomeDeferred   = "deferred"
 )
 
-// NewMetrics creates the counters and registers them with reg (nil: not registered).
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+// NewMetrics creates the counters and registers them with reg (nil: not
+// registered); the bounce counters come from bounce.NewMetrics.
+func NewMetrics(reg prometheus.Registerer, bounces bounce.Metrics) *Metrics {
 	m := &Metrics{
 		Events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "basketassist_events_total", Help: "Storefront events processed, by type and outcome.",
@@ -59,19 +58,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		PolicyRejections: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "basketassist_smtp_policy_rejections_total", Help: "SMTP refusals that are the sender's problem (relay, auth, policy, reputation); nobody was suppressed.",
 		}),
-		Bounces: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "basketassist_bounces_total", Help: "Bounces by type: hard, soft, soft_limit (a soft-bounce streak that suppressed the recipient).",
-		}, []string{"type"}),
-		Complaints: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "basketassist_complaints_total", Help: "Spam complaints heard from feedback loops, by storefront.",
-		}, []string{"storefront"}),
-		BounceReports: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "basketassist_bounce_reports_total", Help: "Reports received by the bounce listener, by kind and outcome.",
-		}, []string{"kind", "outcome"}),
+		Bounces: bounces.Bounces,
 	}
 	if reg != nil {
-		reg.MustRegister(m.Events, m.Sent, m.Reminders, m.Skipped, m.SMTPErrs, m.PolicyRejections, m.Bounces,
-			m.Complaints, m.BounceReports)
+		reg.MustRegister(m.Events, m.Sent, m.Reminders, m.Skipped, m.SMTPErrs, m.PolicyRejections)
 	}
 	return m
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"io"
@@ -49,6 +50,10 @@ type Main struct {
 	Demo bool
 	// Listener replaces web.listen when set (tests bind 127.0.0.1:0 first, to know public_url).
 	Listener net.Listener
+	// HTTPClient makes the calls out to providers (SNS signing
+	// certificates, subscription confirmations); nil: a client with a 10 s
+	// timeout. Tests give it a transport that plays SNS.
+	HTTPClient *http.Client
 
 	// Set by Run.
 	WebAddr net.Addr
@@ -195,6 +200,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.core.suppressions.OnChange = func(change string, e suppression.Entry) {
 		changes.WithLabelValues(change, string(e.Scope), string(e.Reason), string(e.Origin)).Inc()
 	}
+	bm := bounce.NewMetrics(reg)
+	feedback := &bounce.Applier{SoftLimit: cfg.Bounces.SoftLimit, Keys: m.core.keys, Sends: m.core.baskets,
+		Suppressions: m.core.suppressions, Logger: m.Logger.With("component", "bounces"), Metrics: bm}
 
 	if m.Worker {
 		if m.core.embedded == nil && cfg.Redis.WaitReplicas == 0 {
@@ -222,7 +230,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		for i, s := range cfg.Reminders.Steps {
 			steps[i] = s.After
 		}
-		wm := worker.NewMetrics(reg)
+		wm := worker.NewMetrics(reg, bm)
 		h := worker.NewHandlers(worker.Deps{Redis: m.core.rdb, Baskets: m.core.baskets, Suppressions: m.core.suppressions,
 			Tokens: m.core.tokens, Keys: m.core.keys, Renderer: renderer, Sender: sender},
 			worker.Options{Steps: steps, Storefronts: m.core.storefronts, PublicURL: cfg.Web.PublicURL,
@@ -237,9 +245,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.Logger.Info("worker started", "concurrency", cfg.Worker.Concurrency, "steps", len(steps))
 		if cfg.Bounces.Listen != "" {
 			if m.bounces, err = bounce.Listen(cfg.Bounces.Listen, bounce.Options{Domains: cfg.BounceDomains(),
-				MaxBytes: cfg.Bounces.MaxMessageBytes, SoftLimit: cfg.Bounces.SoftLimit, Keys: m.core.keys,
-				Sends: m.core.baskets, Suppressions: m.core.suppressions, Logger: m.Logger.With("component", "bounces"),
-				Metrics: bounce.Metrics{Bounces: wm.Bounces, Complaints: wm.Complaints, Reports: wm.BounceReports}}); err != nil {
+				MaxBytes: cfg.Bounces.MaxMessageBytes, Applier: feedback}); err != nil {
 				return fmt.Errorf("bounces.listen: %w", err)
 			}
 			m.BounceAddr = m.bounces.Addr()
@@ -252,15 +258,27 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		for _, s := range cfg.Storefronts {
 			apiKeys[s.ID] = s.APIKey
 		}
+		var sns *bounce.SNS
+		if len(cfg.Bounces.SES.TopicARNs) > 0 {
+			sns = &bounce.SNS{TopicARNs: cfg.Bounces.SES.TopicARNs, Client: m.HTTPClient}
+		}
+		var sendGridKey *ecdsa.PublicKey
+		if k := cfg.Bounces.SendGrid.VerificationKey; k != "" {
+			if sendGridKey, err = bounce.ParseSendGridKey(k); err != nil {
+				return fmt.Errorf("bounces.sendgrid.verification_key: %w (copy the key from SendGrid's Mail Settings, Signed Event Webhook)", err)
+			}
+		}
 		mon := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: asynq.RedisClientOpt{
 			Addr: m.core.cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB}})
 		m.monitoring = mon
 		handler := web.New(web.Deps{Redis: m.core.rdb, Events: worker.NewProducer(m.core.asynqClient, m.core.keys),
 			Suppressions: m.core.suppressions, Tokens: m.core.tokens, Keys: m.core.keys, Renderer: renderer,
-			Subjects: worker.NewSubjects(m.core.rdb, m.core.baskets, m.core.suppressions, m.Logger.With("component", "subjects"))},
+			Subjects: worker.NewSubjects(m.core.rdb, m.core.baskets, m.core.suppressions, m.Logger.With("component", "subjects")),
+			Feedback: feedback},
 			web.Options{Storefronts: m.core.storefronts, APIKeys: apiKeys, AdminToken: cfg.Web.AdminToken,
 				Logger: m.Logger.With("component", "web"), Registry: reg, Now: m.Now, Monitoring: mon,
-				OutboxDir: outboxDir(cfg), OutboxOpen: m.Demo})
+				OutboxDir: outboxDir(cfg), OutboxOpen: m.Demo,
+				SNS: sns, SendGridKey: sendGridKey, FeedbackMaxBytes: cfg.Bounces.MaxMessageBytes})
 		ln := m.Listener
 		if ln == nil {
 			if ln, err = net.Listen("tcp", cfg.Web.Listen); err != nil {

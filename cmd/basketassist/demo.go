@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	netsmtp "net/smtp"
 	"os"
 	"regexp"
 	"strconv"
@@ -31,9 +32,16 @@ const (
 	personaNoConsent    = "gives no consent"
 	personaUnsubscriber = "unsubscribes"
 	personaReturner     = "comes back and buys"
+	personaBouncer      = "has an address that bounces"
+	personaComplainer   = "marks it as spam"
 )
 
-var personas = []string{personaBuyer, personaAbandoner, personaNoEmail, personaNoConsent, personaUnsubscriber, personaReturner}
+var personas = []string{personaBuyer, personaAbandoner, personaNoEmail, personaNoConsent, personaUnsubscriber, personaReturner,
+	personaBouncer, personaComplainer}
+
+// demoBounceDomain receives the demo's bounces and complaints when no
+// bounce domain is configured.
+const demoBounceDomain = "bounces.shop.example"
 
 // demoSteps compresses the reminder sequence so that a run ends within a
 // minute: step n goes out 2 s + 5 s × (n-1) after the last activity.
@@ -71,6 +79,12 @@ func runDemo(ctx context.Context, configPath string, args []string, stdout, stde
 	cfg.Reminders.Steps = demoSteps(steps)
 	cfg.Worker.PollInterval = 200 * time.Millisecond
 	cfg.Worker.RetryBase = 500 * time.Millisecond
+	if cfg.Bounces.Listen == "" { // the complaining shopper's mailbox provider reports through it
+		cfg.Bounces.Listen = "127.0.0.1:0"
+	}
+	if len(cfg.BounceDomains()) == 0 {
+		cfg.Bounces.Domain = demoBounceDomain
+	}
 	ln, err := net.Listen("tcp", cfg.Web.Listen)
 	if err != nil {
 		return fmt.Errorf("web.listen: %w", err)
@@ -81,7 +95,7 @@ func runDemo(ctx context.Context, configPath string, args []string, stdout, stde
 	sf := cfg.Storefronts[0]
 	printDevBanner(stderr, cfg)
 
-	rec := &recordingSender{sent: make(chan *mail.Message, 1024)}
+	rec := &recordingSender{sent: make(chan *mail.Message, 1024), refuse: map[string]bool{}}
 	m := &Main{Config: cfg, Worker: true, Web: true, Demo: true, Listener: ln,
 		Logger:     newLogger(config.Log{Level: "warn", Format: cfg.Log.Format}, stderr),
 		WrapSender: func(s worker.Sender) worker.Sender { rec.next = s; return rec }}
@@ -91,6 +105,10 @@ func runDemo(ctx context.Context, configPath string, args []string, stdout, stde
 	defer m.Close()
 
 	sim := newSimulator(cfg, sf, *baskets, steps)
+	sim.bounceTo = m.BounceAddr.String()
+	for _, sh := range sim.shoppers {
+		rec.refuse[sh.email] = sh.persona == personaBouncer
+	}
 	fmt.Fprintf(stdout, "demo: %d shoppers at %q; reminders after %v (compressed for the demo)\n", *baskets, sf.Name, stepList(cfg.Reminders.Steps))
 	res, err := sim.run(ctx, rec, m, stdout)
 	if err != nil {
@@ -119,12 +137,21 @@ func stepList(steps []config.Step) []string {
 }
 
 // recordingSender passes each email on and tells the simulator about it.
+// For the addresses in refuse it plays a receiving server that takes the
+// message and then refuses it after DATA with 550 5.1.1, as many do.
 type recordingSender struct {
-	next worker.Sender
-	sent chan *mail.Message
+	next   worker.Sender
+	sent   chan *mail.Message
+	refuse map[string]bool // written before the run, read-only after
 }
 
 func (r *recordingSender) Send(ctx context.Context, m *mail.Message, handOver mail.HandOver) error {
+	if r.refuse[m.To.Address] {
+		if err := handOver(ctx); err != nil { // as the SMTP sender does before the final dot
+			return err
+		}
+		return mail.Refused(mail.StageDot, 550, "5.1.1")
+	}
 	if err := r.next.Send(ctx, m, handOver); err != nil {
 		return err
 	}
@@ -153,6 +180,8 @@ type simulator struct {
 	seq      atomic.Int64
 	unsubs   atomic.Int64
 	returns  atomic.Int64
+	spam     atomic.Int64
+	bounceTo string // where the complaint is delivered (the bounce listener)
 }
 
 func newSimulator(cfg config.Config, sf config.Storefront, n, steps int) *simulator {
@@ -205,12 +234,19 @@ func (s *simulator) play(ctx context.Context, sh *shopper) error {
 	switch sh.persona {
 	case personaBuyer:
 		return s.send(ctx, s.event(sh, basket.CheckoutStarted, true, true, 0), s.event(sh, basket.OrderCompleted, false, false, 0))
-	case personaUnsubscriber, personaReturner:
+	case personaUnsubscriber, personaReturner, personaComplainer:
 		var first *mail.Message
 		select {
 		case first = <-sh.emails:
 		case <-ctx.Done():
 			return ctx.Err()
+		}
+		if sh.persona == personaComplainer {
+			if err := s.complain(first); err != nil {
+				return fmt.Errorf("complaint through the bounce listener: %w", err)
+			}
+			s.spam.Add(1)
+			return nil
 		}
 		if sh.persona == personaUnsubscriber {
 			resp, err := s.http.Post(first.Unsubscribe, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
@@ -239,6 +275,42 @@ func (s *simulator) play(ctx context.Context, sh *shopper) error {
 	return nil // abandoners, and shoppers without email or consent, just leave
 }
 
+// complain is the mailbox provider's feedback loop: the shopper pressed
+// "spam", and the provider mails an ARF report (RFC 5965) with the
+// message's headers to the bounce domain.
+func (s *simulator) complain(m *mail.Message) error {
+	domain := s.cfg.Bounces.Domain
+	if s.sf.BounceDomain != "" {
+		domain = s.sf.BounceDomain
+	}
+	report := strings.ReplaceAll(`From: fbl@mailbox.example
+To: fbl@`+domain+`
+Subject: Abuse report
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="arf"
+
+--arf
+Content-Type: text/plain
+
+A recipient marked this message as spam.
+
+--arf
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+User-Agent: basketassist-demo/1
+Version: 1
+
+--arf
+Content-Type: text/rfc822-headers
+
+Message-ID: <`+m.MessageID+`>
+
+--arf--
+`, "\n", "\r\n")
+	return netsmtp.SendMail(s.bounceTo, nil, "", []string{"fbl@" + domain}, []byte(report))
+}
+
 var basketLink = regexp.MustCompile(`https?://\S+/r/[A-Za-z0-9_-]+`)
 
 // expected returns how many emails each step should send.
@@ -250,7 +322,7 @@ func (s *simulator) expected() []int {
 			for i := range want {
 				want[i]++
 			}
-		case personaUnsubscriber, personaReturner:
+		case personaUnsubscriber, personaReturner, personaComplainer:
 			want[0]++
 		}
 	}
@@ -263,6 +335,7 @@ type demoResult struct {
 	duplicates                           int
 	skipped                              map[string]int
 	unsubscribes, ordersAfterReminder    int
+	bounced, wantBounced, complaints     int
 	reconciles                           bool
 	took                                 time.Duration
 }
@@ -358,8 +431,17 @@ func (s *simulator) run(ctx context.Context, rec *recordingSender, m *Main, out 
 			}
 		}
 	}
-	r.skipped = skippedFromMetrics(m)
-	r.reconciles = duplicates == 0 && equalInts(sent, want) && r.skipped["suppressed"] == r.unsubscribes*(s.steps-1)
+	for _, sh := range s.shoppers {
+		if sh.persona == personaBouncer {
+			r.wantBounced++
+		}
+	}
+	r.skipped = metricsByLabel(m, `basketassist_reminders_skipped_total{reason="`)
+	r.bounced = metricsByLabel(m, `basketassist_reminders_total{outcome="`)["bounced"]
+	r.complaints = int(s.spam.Load())
+	heard := metricsByLabel(m, `basketassist_bounce_reports_total{kind="complaint",outcome="`)["complaint"]
+	r.reconciles = duplicates == 0 && equalInts(sent, want) && r.bounced == r.wantBounced && heard == r.complaints &&
+		r.skipped["suppressed"] == (r.unsubscribes+r.complaints)*(s.steps-1)
 	return r, nil
 }
 
@@ -388,9 +470,10 @@ func stepOf(messageID string) int {
 	return n
 }
 
-// skippedFromMetrics reads basketassist_reminders_skipped_total from /metrics,
-// the same numbers an operator sees.
-func skippedFromMetrics(m *Main) map[string]int {
+// metricsByLabel reads one counter from /metrics, the same numbers an
+// operator sees: the lines starting with prefix, by the value of the label
+// the prefix ends in.
+func metricsByLabel(m *Main, prefix string) map[string]int {
 	out := map[string]int{}
 	resp, err := http.Get("http://" + m.WebAddr.String() + "/metrics")
 	if err != nil {
@@ -399,10 +482,11 @@ func skippedFromMetrics(m *Main) map[string]int {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	for _, line := range strings.Split(string(body), "\n") {
-		if rest, ok := strings.CutPrefix(line, `basketassist_reminders_skipped_total{reason="`); ok {
-			reason, value, _ := strings.Cut(rest, `"} `)
+		if rest, ok := strings.CutPrefix(line, prefix); ok {
+			label, value, _ := strings.Cut(rest, `"`)
+			_, value, _ = strings.Cut(value, "} ")
 			n, _ := strconv.ParseFloat(value, 64)
-			out[reason] = int(n)
+			out[label] += int(n)
 		}
 	}
 	return out
@@ -422,7 +506,7 @@ func equalInts(a, b []int) bool {
 
 func (r *demoResult) print(w io.Writer) {
 	fmt.Fprintf(w, "\nDemo summary (%s)\n", r.took.Round(100*time.Millisecond))
-	row := func(name string, v any) { fmt.Fprintf(w, "  %-38s %6v\n", name, v) }
+	row := func(name string, v any) { fmt.Fprintf(w, "  %-42s %6v\n", name, v) }
 	row("events sent", r.events)
 	row("baskets", r.baskets)
 	row("abandoned", r.abandoned)
@@ -436,11 +520,14 @@ func (r *demoResult) print(w io.Writer) {
 	for reason, n := range r.skipped {
 		row("skipped: "+reason, n)
 	}
+	row(fmt.Sprintf("bounced after DATA, 5.1.1 (expected %d)", r.wantBounced), r.bounced)
+	row("spam complaints (feedback loop)", r.complaints)
 	row("unsubscribes (one-click)", r.unsubscribes)
 	row("orders after a reminder", r.ordersAfterReminder)
 	row("duplicate emails", r.duplicates)
 	if r.reconciles {
-		fmt.Fprintln(w, "  reconciles: yes — every abandoned basket with an email, consent and no suppression got each step exactly once")
+		fmt.Fprintln(w, "  reconciles: yes — every abandoned basket with an email, consent and no suppression got each step exactly once;")
+		fmt.Fprintln(w, "  the bounced address and the complainers are suppressed (hard_bounce, complaint) and got nothing more")
 	} else {
 		fmt.Fprintln(w, "  reconciles: NO")
 	}

@@ -49,6 +49,7 @@ type bundle struct {
 	client  *basket.Client
 	seq     atomic.Int64
 	logs    *lockedBuffer // every log line of every Main the bundle ran, debug level
+	hook    func(*Main)   // adjusts each Main before Run (setupMain)
 }
 
 // lockedBuffer collects log lines from many goroutines.
@@ -108,7 +109,13 @@ func onBothBackends(t *testing.T, f func(t *testing.T, backend string)) {
 
 func setup(t *testing.T, backend string, mutate ...func(*config.Config)) *bundle {
 	t.Helper()
-	b := &bundle{t: t, smtp: smtptest.Start(t), logs: &lockedBuffer{}}
+	return setupMain(t, backend, nil, mutate...)
+}
+
+// setupMain is setup with a hook that adjusts Main before each Run.
+func setupMain(t *testing.T, backend string, hook func(*Main), mutate ...func(*config.Config)) *bundle {
+	t.Helper()
+	b := &bundle{t: t, smtp: smtptest.Start(t), logs: &lockedBuffer{}, hook: hook}
 	b.cfg = testConfig(t, b.smtp)
 	if backend == embeddedRedis {
 		b.cfg.Redis.Addr, b.cfg.Redis.DB = "", 0
@@ -136,6 +143,9 @@ func (b *bundle) start() {
 	require.NoError(b.t, b.cfg.Validate())
 	b.main = &Main{Config: b.cfg, Worker: true, Web: true, Listener: ln,
 		Logger: slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	if b.hook != nil {
+		b.hook(b.main)
+	}
 	require.NoError(b.t, b.main.Run(context.Background()))
 	m := b.main
 	b.t.Cleanup(func() { _ = m.Close() })
