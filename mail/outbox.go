@@ -45,6 +45,11 @@ func (o *OutboxSender) Send(ctx context.Context, m *Message, handOver HandOver) 
 		return &SendError{Class: Temporary, Stage: StageData, Desc: "outbox not writable"}
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
+	if m.ReturnPath != "" {
+		// As the delivering MTA adds it (RFC 5321 4.4), so the file shows
+		// the envelope sender a bounce would go back to.
+		body = append([]byte("Return-Path: <"+m.ReturnPath+">\r\n"), body...)
+	}
 	if _, err := tmp.Write(body); err != nil {
 		tmp.Close()
 		return &SendError{Class: Temporary, Stage: StageData, Desc: "outbox not writable"}
