@@ -4,7 +4,10 @@
 package basket
 
 import (
+	"encoding/json"
 	"time"
+
+	"github.com/basketassist/basketassist/policy"
 )
 
 // Type is the kind of an event.
@@ -51,11 +54,53 @@ type Customer struct {
 	Locale   string  `json:"locale,omitempty"`
 	Timezone string  `json:"timezone,omitempty"`
 	Consent  Consent `json:"consent"`
+	// Under16 means never emailed, whatever the consent: under-16s need a
+	// parent's consent, which a storefront cannot record here.
+	Under16 bool `json:"under_16,omitempty"`
 }
 
-// Consent records what the shopper agreed to. A missing flag means false.
+// Consent records what the shopper agreed to. Stated tells an explicit
+// "basket_assistance": false (refused) from a missing flag (not asked),
+// which policy.consent soft_opt_in treats differently; true is consent
+// either way.
 type Consent struct {
 	BasketAssistance bool `json:"basket_assistance"`
+	Stated           bool `json:"-"` // the flag was present in the JSON
+}
+
+// State is the consent as policy sees it.
+func (c Consent) State() policy.Consent {
+	switch {
+	case c.BasketAssistance:
+		return policy.ConsentGiven
+	case c.Stated:
+		return policy.ConsentRefused
+	}
+	return policy.ConsentAbsent
+}
+
+// MarshalJSON writes the flag when it was given or stated, so that an
+// absent flag stays absent through sealing.
+func (c Consent) MarshalJSON() ([]byte, error) {
+	if !c.BasketAssistance && !c.Stated {
+		return []byte("{}"), nil
+	}
+	return json.Marshal(map[string]bool{"basket_assistance": c.BasketAssistance})
+}
+
+// UnmarshalJSON notes whether the flag was present.
+func (c *Consent) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		BasketAssistance *bool `json:"basket_assistance"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*c = Consent{Stated: raw.BasketAssistance != nil}
+	if raw.BasketAssistance != nil {
+		c.BasketAssistance = *raw.BasketAssistance
+	}
+	return nil
 }
 
 // Contents is what is in the basket. Prices are integers in minor units of

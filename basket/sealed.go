@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/basketassist/basketassist/policy"
 	"github.com/basketassist/basketassist/secrets"
 )
 
@@ -22,6 +23,8 @@ type Sealed struct {
 	// the scheduler needs them and they identify no one.
 	HasEmail bool `json:"has_email,omitempty"`
 	Consent  bool `json:"consent,omitempty"`
+	// Refused is an explicit "no" to basket emails: never scheduled.
+	Refused bool `json:"refused,omitempty"`
 	// Recipient is the keyed hash of the customer's address ("" without
 	// one): it files the basket under the person for forget and export.
 	Recipient string    `json:"recipient,omitempty"`
@@ -47,6 +50,7 @@ func Seal(keys *secrets.Keys, e Event) (Sealed, error) {
 		s.Customer = keys.Seal(plain, sealContext(e.Storefront, e.BasketID))
 		s.HasEmail = e.Customer.Email != ""
 		s.Consent = e.Customer.Consent.BasketAssistance
+		s.Refused = e.Customer.Consent.State() == policy.ConsentRefused
 		if s.HasEmail {
 			s.Recipient = keys.Recipient(e.Customer.Email).String()
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/basketassist/basketassist/policy"
 	"github.com/basketassist/basketassist/replication"
 	"github.com/basketassist/basketassist/secrets"
 )
@@ -28,8 +29,13 @@ import (
 //	{sf:id}:step:<n>    claim of reminder step n: claimed:<attempt>, handing_over:<attempt>,
 //	                    or an outcome: sent|suppressed|bounced|failed|in_doubt
 //	subj:{<recipient>}  set of "sf:id" baskets that carried this person's address
+//	{sf:id}:dec         list: the decision record, the last RecordLimit decisions (JSON)
 //	sent:<send key>     hash sf, b, r (recipient hash): the record a late bounce
 //	                    maps back to, written at hand-over (see SendKey)
+//	hist:{<recipient>}  sorted set "sf|<send key>s<step>" by hand-over time (unix ms):
+//	                    the recipient's recent emails, for policy.frequency_cap
+//	                    (hist:{<recipient>}:dry for policy.dry_run's would-sends)
+//	ord:{<recipient>}   hash storefront → time of the recipient's last order (unix ms)
 type Store struct {
 	rdb  redis.UniversalClient
 	keys *secrets.Keys
@@ -181,9 +187,10 @@ func (s *Store) Apply(ctx context.Context, e Sealed) (ApplyResult, error) {
 	if e.Type == Cleared {
 		contents = []byte("{}")
 	}
-	keys := []string{s.stateKey(e.Storefront, e.BasketID), s.tag(e.Storefront, e.BasketID) + ":evt:" + e.ID}
+	keys := []string{s.stateKey(e.Storefront, e.BasketID), s.tag(e.Storefront, e.BasketID) + ":evt:" + e.ID,
+		s.recordKey(e.Storefront, e.BasketID)}
 	args := []any{
-		string(e.Type), e.OccurredAt.UnixMilli(), e.Customer, flag(e.HasEmail), flag(e.Consent), contents,
+		string(e.Type), e.OccurredAt.UnixMilli(), e.Customer, flag(e.HasEmail), consentFlag(e), contents,
 		seconds(s.opts.BasketTTL), seconds(s.opts.EventTTL), s.opts.Steps, TaskPrefix(e.Storefront, e.BasketID),
 	}
 	// The person's index lives in another slot, so it cannot join the script;
@@ -227,23 +234,15 @@ type Basket struct {
 	Contents     Contents
 }
 
-// Drop reasons returned by Claim and HandOver when a reminder must not be sent.
-const (
-	DropGone       = "gone"       // expired, forgotten or never existed
-	DropPurchased  = "purchased"  // the shopper bought
-	DropCleared    = "cleared"    // the basket was emptied
-	DropSuperseded = "superseded" // newer activity; a newer task owns the basket
-	DropNoConsent  = "no_consent" // no address, or no consent to basket emails
-	DropInDoubt    = "in_doubt"   // an earlier attempt reached the final dot: never risk a second email
-	DropSuppressed = "suppressed" // the recipient opted out (HandOver's last check)
-	DropClaimLost  = "claim_lost" // another attempt of the same task took the step over
-)
+// ErrDropped wraps the reason a reminder is not to be sent, as the claim
+// and hand-over scripts found it. Field is the suppression field that
+// blocked it, for policy.Suppressed from HandOver.
+type ErrDropped struct {
+	Reason policy.Reason
+	Field  string
+}
 
-// ErrDropped wraps the reason a reminder is not to be sent. Field is the
-// suppression field that blocked it, for DropSuppressed from HandOver.
-type ErrDropped struct{ Reason, Field string }
-
-func (e *ErrDropped) Error() string { return "basket: reminder dropped: " + e.Reason }
+func (e *ErrDropped) Error() string { return "basket: reminder dropped: " + string(e.Reason) }
 
 //go:embed lua/claim.lua
 var claimSrc string
@@ -262,7 +261,7 @@ func (s *Store) Claim(ctx context.Context, storefront, basketID string, version 
 		return Basket{}, fmt.Errorf("claim step %d of basket %s: %w", step, basketID, err)
 	}
 	if str(res[0]) == "drop" {
-		return Basket{}, &ErrDropped{Reason: str(res[1])}
+		return Basket{}, &ErrDropped{Reason: policy.Reason(str(res[1]))}
 	}
 	b := Basket{Storefront: storefront, ID: basketID, Version: version, LastActivity: time.UnixMilli(num(res[3])).UTC()}
 	if b.Customer, err = openCustomer(s.keys, storefront, basketID, []byte(str(res[1]))); err != nil {
@@ -300,11 +299,13 @@ type Suppression struct {
 // The suppression hash lives in the recipient's slot, not the basket's: on
 // Redis Cluster this script would need both in one slot (see README,
 // "Growing past one machine").
-func (s *Store) HandOver(ctx context.Context, storefront, basketID string, version int64, step int, attempt string, sup Suppression) error {
+func (s *Store) HandOver(ctx context.Context, storefront, basketID string, version int64, step int, attempt string, sup Suppression, pace Pace) error {
 	keys := []string{s.stateKey(storefront, basketID), s.claimKey(storefront, basketID, step), sup.Key,
-		s.sentKey(SendKey(storefront, basketID))}
-	args := make([]any, 0, 6+len(sup.Fields))
-	args = append(args, version, attempt, seconds(s.opts.ClaimTTL), storefront, basketID, sup.Recipient)
+		s.sentKey(SendKey(storefront, basketID)), s.historyKey(sup.Recipient, false), s.orderKey(sup.Recipient)}
+	args := make([]any, 0, 12+len(sup.Fields))
+	args = append(args, version, attempt, seconds(s.opts.ClaimTTL), storefront, basketID, sup.Recipient,
+		pace.Max, pace.Now.Add(-pace.Per).UnixMilli(), pace.Now.UnixMilli(), historyMember(storefront, basketID, step),
+		pace.Now.Add(-pace.Keep).UnixMilli(), max(pace.Keep, time.Second).Milliseconds())
 	for _, f := range sup.Fields {
 		args = append(args, f)
 	}
@@ -316,7 +317,7 @@ func (s *Store) HandOver(ctx context.Context, storefront, basketID string, versi
 		return fmt.Errorf("hand over step %d of basket %s: %w", step, basketID, cmdErr)
 	}
 	if str(res[0]) == "drop" {
-		d := &ErrDropped{Reason: str(res[1])}
+		d := &ErrDropped{Reason: policy.Reason(str(res[1]))}
 		if len(res) > 2 {
 			d.Field = str(res[2])
 		}
@@ -345,10 +346,12 @@ func (s *Store) Release(ctx context.Context, storefront, basketID string, step i
 // Step outcomes recorded by Finish.
 const (
 	Sent       = "sent"
+	WouldSend  = "would_send" // policy.dry_run: moves the sequence on like Sent
 	Suppressed = "suppressed"
 	Bounced    = "bounced"
 	Failed     = "failed"
 	InDoubt    = "in_doubt"
+	Dropped    = "dropped" // the policy said no (policy.Drop)
 )
 
 // FinishResult names the next reminder to schedule, if any.
@@ -379,6 +382,18 @@ func (s *Store) Finish(ctx context.Context, storefront, basketID string, version
 	}
 	return FinishResult{Task: str(res[0]), Version: num(res[1]), Step: int(num(res[2])),
 		LastActivity: time.UnixMilli(num(res[3])).UTC(), OldTask: str(res[4])}, nil
+}
+
+// consentFlag is the state's consent field: "1" given, "n" refused (never
+// scheduled), "0" not stated (scheduled; the policy decides at send time).
+func consentFlag(e Sealed) string {
+	switch {
+	case e.Consent:
+		return "1"
+	case e.Refused:
+		return "n"
+	}
+	return "0"
 }
 
 func flag(b bool) string {

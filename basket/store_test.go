@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/basketassist/basketassist/internal/redistest"
+	"github.com/basketassist/basketassist/policy"
 	"github.com/basketassist/basketassist/secrets"
 )
 
@@ -105,7 +106,7 @@ func TestPurchaseAlwaysWinsAndEnds(t *testing.T) {
 	assert.Equal(t, Ignored, r.Outcome, "nothing revives a purchased basket")
 
 	_, err := b.store.Claim(context.Background(), "pink", "b_1", first.Version, 1, "a1")
-	assertDropped(t, err, DropPurchased)
+	assertDropped(t, err, policy.Purchased)
 }
 
 func TestClearedBasketCanComeBack(t *testing.T) {
@@ -155,8 +156,8 @@ func TestClaimHandOverFinish(t *testing.T) {
 	// no longer hand over.
 	_, err = b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a2")
 	require.NoError(t, err, "a claim without a hand-over delivered nothing: the retry sends")
-	assertDropped(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1", sup), DropClaimLost)
-	require.NoError(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a2", sup))
+	assertDropped(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1", sup, Pace{}), policy.ClaimLost)
+	require.NoError(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a2", sup, Pace{}))
 	assert.Equal(t, "handing_over:a2", b.claim(t, 1))
 
 	next, err := b.store.Finish(ctx, "pink", "b_1", r.Version, 1, Sent)
@@ -164,15 +165,15 @@ func TestClaimHandOverFinish(t *testing.T) {
 	assert.Equal(t, "remind:pink:b_1:s2:v1", next.Task)
 	assert.Equal(t, 2, next.Step)
 	_, err = b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a3")
-	assertDropped(t, err, "already_sent")
+	assertDropped(t, err, policy.AlreadySent)
 	_, err = b.store.Finish(ctx, "pink", "b_1", r.Version, 1, InDoubt)
 	require.NoError(t, err)
 	assert.Equal(t, "sent", b.claim(t, 1), "no other outcome replaces sent")
 
 	_, err = b.store.Claim(ctx, "pink", "b_1", r.Version-1, 2, "a4")
-	assertDropped(t, err, DropSuperseded)
+	assertDropped(t, err, policy.Superseded)
 	_, err = b.store.Claim(ctx, "pink", "nope", 1, 1, "a5")
-	assertDropped(t, err, DropGone)
+	assertDropped(t, err, policy.Gone)
 }
 
 func TestClaimAfterHandOverIsInDoubt(t *testing.T) {
@@ -182,9 +183,9 @@ func TestClaimAfterHandOverIsInDoubt(t *testing.T) {
 	r := b.apply(t, Updated, 0, true)
 	_, err := b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a1")
 	require.NoError(t, err)
-	require.NoError(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1", Suppression{Key: "ba:sup:{x}", Fields: []string{"*|all"}}))
+	require.NoError(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1", Suppression{Key: "ba:sup:{x}", Fields: []string{"*|all"}}, Pace{}))
 	_, err = b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a2")
-	assertDropped(t, err, DropInDoubt)
+	assertDropped(t, err, policy.InDoubt)
 	assert.Equal(t, "in_doubt", b.claim(t, 1))
 	// The first attempt did get its reply after all: the truth wins.
 	_, err = b.store.Finish(ctx, "pink", "b_1", r.Version, 1, Sent)
@@ -203,8 +204,8 @@ func TestHandOverHasTheLastWord(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, b.rdb.HSet(ctx, "ba:sup:{r1}", "pink|basket_assistance", "{}").Err())
 		err = b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1",
-			Suppression{Key: "ba:sup:{r1}", Fields: []string{"*|all", "*|basket_assistance", "pink|all", "pink|basket_assistance"}})
-		assertDropped(t, err, DropSuppressed)
+			Suppression{Key: "ba:sup:{r1}", Fields: []string{"*|all", "*|basket_assistance", "pink|all", "pink|basket_assistance"}}, Pace{})
+		assertDropped(t, err, policy.Suppressed)
 		var d *ErrDropped
 		require.ErrorAs(t, err, &d)
 		assert.Equal(t, "pink|basket_assistance", d.Field)
@@ -217,7 +218,7 @@ func TestHandOverHasTheLastWord(t *testing.T) {
 		_, err := b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a1")
 		require.NoError(t, err)
 		b.apply(t, OrderCompleted, time.Minute, false)
-		assertDropped(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1", Suppression{Key: "ba:sup:{r1}", Fields: []string{"*|all"}}), DropPurchased)
+		assertDropped(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1", Suppression{Key: "ba:sup:{r1}", Fields: []string{"*|all"}}, Pace{}), policy.Purchased)
 		assert.Empty(t, b.claim(t, 1), "nothing was handed over: the claim is freed")
 	})
 	t.Run("newer activity after the claim", func(t *testing.T) {
@@ -227,7 +228,7 @@ func TestHandOverHasTheLastWord(t *testing.T) {
 		_, err := b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a1")
 		require.NoError(t, err)
 		b.apply(t, Updated, time.Minute, false)
-		assertDropped(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1", Suppression{Key: "ba:sup:{r1}", Fields: []string{"*|all"}}), DropSuperseded)
+		assertDropped(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1", Suppression{Key: "ba:sup:{r1}", Fields: []string{"*|all"}}, Pace{}), policy.Superseded)
 	})
 }
 
@@ -258,12 +259,19 @@ func TestNoConsentDrops(t *testing.T) {
 	require.NoError(t, err)
 	r, err := b.store.Apply(context.Background(), s)
 	require.NoError(t, err)
-	assert.Empty(t, r.Task)
-	_, err = b.store.Claim(context.Background(), "pink", "b_1", r.Version, 1, "a1")
-	assertDropped(t, err, DropNoConsent)
+	assert.NotEmpty(t, r.Task, "consent not stated: scheduled, for policy.consent to rule on at send time")
+
+	e.ID, e.BasketID, e.Customer.Consent = "e2", "b_2", Consent{Stated: true} // "basket_assistance": false
+	s, err = Seal(b.keys, e)
+	require.NoError(t, err)
+	r, err = b.store.Apply(context.Background(), s)
+	require.NoError(t, err)
+	assert.Empty(t, r.Task, "refused: never scheduled")
+	_, err = b.store.Claim(context.Background(), "pink", "b_2", r.Version, 1, "a1")
+	assertDropped(t, err, policy.NoConsent)
 }
 
-func assertDropped(t *testing.T, err error, reason string) {
+func assertDropped(t *testing.T, err error, reason policy.Reason) {
 	t.Helper()
 	var d *ErrDropped
 	require.True(t, errors.As(err, &d), "want ErrDropped(%s), got %v", reason, err)
@@ -280,10 +288,10 @@ func TestHandOverLeftByADeadAttemptIsRecordedInDoubtWhateverCameSince(t *testing
 	r := b.apply(t, Updated, 0, true)
 	_, err := b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a1")
 	require.NoError(t, err)
-	require.NoError(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1", Suppression{Key: "ba:sup:{nobody}", Fields: []string{"*|all"}}))
+	require.NoError(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1", Suppression{Key: "ba:sup:{nobody}", Fields: []string{"*|all"}}, Pace{}))
 	b.apply(t, OrderCompleted, time.Minute, false)
 
 	_, err = b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a2")
-	assertDropped(t, err, DropInDoubt)
+	assertDropped(t, err, policy.InDoubt)
 	assert.Equal(t, "in_doubt", b.claim(t, 1))
 }

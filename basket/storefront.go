@@ -4,6 +4,9 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
+	"time"
+
+	"github.com/basketassist/basketassist/policy"
 )
 
 // Storefront is a shop that sends events and on whose behalf reminders go out.
@@ -19,6 +22,11 @@ type Storefront struct {
 	// BounceDomain, if set, is where bounces of this storefront's reminders
 	// go: the envelope sender is b-<token>@BounceDomain (bounce.ReturnPath).
 	BounceDomain string
+	// Location is the storefront's time zone, for the quiet hours of
+	// customers who gave none; nil is UTC.
+	Location *time.Location
+	// Policy decides what is sent when (policy.Decide).
+	Policy policy.Policy
 }
 
 // HelpContact returns Contact, or the From address when none is set.

@@ -46,7 +46,7 @@ func (s *Store) Forget(ctx context.Context, r secrets.Recipient) (baskets int, t
 	steps := max(s.opts.Steps, 10)
 	for _, tag := range tags {
 		sf, id := splitTag(tag)
-		keys := []string{s.stateKey(sf, id)}
+		keys := []string{s.stateKey(sf, id), s.recordKey(sf, id)}
 		for step := 1; step <= steps; step++ {
 			keys = append(keys, s.claimKey(sf, id, step))
 		}
@@ -71,7 +71,8 @@ func (s *Store) Forget(ctx context.Context, r secrets.Recipient) (baskets int, t
 		sf, id := splitTag(tag)
 		pipe.Del(ctx, s.sentKey(SendKey(sf, id)))
 	}
-	pipe.Del(ctx, s.subjectKey(r.String()))
+	pipe.Del(ctx, s.subjectKey(r.String()), s.historyKey(r.String(), false), s.historyKey(r.String(), true),
+		s.orderKey(r.String()))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return baskets, tasks, fmt.Errorf("forget index: %w", err)
 	}
@@ -87,6 +88,7 @@ type Record struct {
 	Customer     *Customer      `json:"customer,omitempty"`
 	Contents     *Contents      `json:"basket,omitempty"`
 	Steps        map[int]string `json:"reminder_steps,omitempty"` // step → sent, suppressed, …
+	Decisions    []Decision     `json:"decisions"`                // the decision record, oldest first
 	ExpiresIn    string         `json:"expires_in,omitempty"`
 }
 
@@ -102,6 +104,7 @@ func (s *Store) Export(ctx context.Context, r secrets.Recipient) ([]Record, erro
 		pipe := s.rdb.Pipeline()
 		state := pipe.HGetAll(ctx, s.stateKey(sf, id))
 		ttl := pipe.TTL(ctx, s.stateKey(sf, id))
+		record := pipe.LRange(ctx, s.recordKey(sf, id), 0, -1)
 		steps := make([]*redis.StringCmd, max(s.opts.Steps, 1))
 		for i := range steps {
 			steps[i] = pipe.Get(ctx, s.claimKey(sf, id, i+1))
@@ -113,7 +116,8 @@ func (s *Store) Export(ctx context.Context, r secrets.Recipient) ([]Record, erro
 		if len(h) == 0 {
 			continue // expired since it was indexed
 		}
-		rec := Record{Storefront: sf, BasketID: id, Status: Status(h["status"]), Steps: map[int]string{}}
+		rec := Record{Storefront: sf, BasketID: id, Status: Status(h["status"]), Steps: map[int]string{},
+			Decisions: decodeRecord(record.Val())}
 		if ms, err := strconv.ParseInt(h["at"], 10, 64); err == nil {
 			rec.LastActivity = time.UnixMilli(ms).UTC()
 		}

@@ -3,11 +3,13 @@ package bounce
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/basketassist/basketassist/basket"
 	"github.com/basketassist/basketassist/mail"
+	"github.com/basketassist/basketassist/policy"
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/suppression"
 )
@@ -71,6 +73,7 @@ type Applier struct {
 	Suppressions *suppression.Store
 	Logger       *slog.Logger
 	Metrics      Metrics
+	Now          func() time.Time // nil: time.Now
 }
 
 // Apply maps one report to its send and acts on it. addressedTo are the
@@ -119,6 +122,7 @@ func (a *Applier) apply(ctx context.Context, source string, addressedTo []string
 		log.Error("bounce report could not be applied", "error", "suppression not stored")
 		return OutcomeError
 	}
+	a.record(ctx, send, step, outcome, log)
 	return outcome
 }
 
@@ -200,6 +204,34 @@ func (a *Applier) act(ctx context.Context, rep *Report, send basket.Send, rcpt s
 		}
 	}
 	return outcome, nil
+}
+
+// recorded is how each outcome appears in the basket's decision record.
+var recorded = map[string]struct {
+	outcome policy.Outcome
+	reason  policy.Reason
+}{
+	OutcomeHardBounce: {policy.Bounced, policy.HardBounce},
+	OutcomeSoftBounce: {policy.Bounced, policy.SoftBounce},
+	OutcomeComplaint:  {policy.Complained, policy.Complaint},
+	OutcomeSender:     {policy.Failed, policy.SenderRejected},
+}
+
+// record notes a report that did something in the basket's decision
+// record, so that "why did they stop getting emails?" has an answer there.
+func (a *Applier) record(ctx context.Context, send basket.Send, step int, outcome string, log *slog.Logger) {
+	r, ok := recorded[outcome]
+	if !ok {
+		return
+	}
+	now := time.Now
+	if a.Now != nil {
+		now = a.Now
+	}
+	d := basket.Decision{At: now(), Step: step, Outcome: r.outcome, Reason: r.reason}
+	if err := a.Sends.Record(ctx, send.Storefront, send.BasketID, d); err != nil {
+		log.Warn("bounce report not recorded in the basket's decisions", "error", "Redis unavailable")
+	}
 }
 
 func (a *Applier) suppress(ctx context.Context, rcpt secrets.Recipient, reason suppression.Reason) error {

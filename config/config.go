@@ -20,25 +20,29 @@ import (
 	"github.com/spf13/viper"
 	"golang.org/x/text/language"
 
+	"github.com/basketassist/basketassist/policy"
 	"github.com/basketassist/basketassist/secrets"
 )
 
 // Config is the whole configuration. Each field's zero value is described
 // where it differs from the default that Load applies.
 type Config struct {
-	Redis       Redis        `mapstructure:"redis"`
-	SMTP        SMTP         `mapstructure:"smtp"`
-	Web         Web          `mapstructure:"web"`
-	Secrets     Secrets      `mapstructure:"secrets"`
-	Worker      Worker       `mapstructure:"worker"`
-	Reminders   Reminders    `mapstructure:"reminders"`
-	Retention   Retention    `mapstructure:"retention"`
-	Log         Log          `mapstructure:"log"`
-	Outbox      Outbox       `mapstructure:"outbox"`
-	Templates   Templates    `mapstructure:"templates"`
-	DKIM        DKIM         `mapstructure:"dkim"`
-	Bounces     Bounces      `mapstructure:"bounces"`
-	Storefronts []Storefront `mapstructure:"storefronts"`
+	Redis     Redis     `mapstructure:"redis"`
+	SMTP      SMTP      `mapstructure:"smtp"`
+	Web       Web       `mapstructure:"web"`
+	Secrets   Secrets   `mapstructure:"secrets"`
+	Worker    Worker    `mapstructure:"worker"`
+	Reminders Reminders `mapstructure:"reminders"`
+	Retention Retention `mapstructure:"retention"`
+	Log       Log       `mapstructure:"log"`
+	Outbox    Outbox    `mapstructure:"outbox"`
+	Templates Templates `mapstructure:"templates"`
+	DKIM      DKIM      `mapstructure:"dkim"`
+	Bounces   Bounces   `mapstructure:"bounces"`
+	// Policy is every storefront's sending policy, unless its own
+	// storefronts[].policy overrides a key.
+	Policy      policy.Policy `mapstructure:"policy"`
+	Storefronts []Storefront  `mapstructure:"storefronts"`
 }
 
 // Bounces says how bounces are heard and what they do.
@@ -176,6 +180,46 @@ type Storefront struct {
 	DefaultLocale string `mapstructure:"default_locale"`
 	Contact       string `mapstructure:"contact"`       // help address or URL; "" means the from address
 	BounceDomain  string `mapstructure:"bounce_domain"` // overrides bounces.domain
+	// Timezone is the storefront's IANA zone, for quiet hours of customers
+	// without customer.timezone; "" is UTC.
+	Timezone string         `mapstructure:"timezone"`
+	Policy   PolicyOverride `mapstructure:"policy"`
+}
+
+// PolicyOverride is a storefront's policy: each key it sets replaces the
+// global policy's.
+type PolicyOverride struct {
+	Consent      *string          `mapstructure:"consent"`
+	FrequencyCap *policy.Cap      `mapstructure:"frequency_cap"`
+	QuietHours   *policy.Hours    `mapstructure:"quiet_hours"`
+	MaxAge       *time.Duration   `mapstructure:"max_age"`
+	MinValue     map[string]int64 `mapstructure:"min_value"`
+	DryRun       *bool            `mapstructure:"dry_run"`
+}
+
+// PolicyFor is the policy of storefront s: the global one with s's
+// overrides.
+func (c Config) PolicyFor(s Storefront) policy.Policy {
+	p, o := c.Policy, s.Policy
+	if o.Consent != nil {
+		p.Consent = *o.Consent
+	}
+	if o.FrequencyCap != nil {
+		p.FrequencyCap = *o.FrequencyCap
+	}
+	if o.QuietHours != nil {
+		p.QuietHours = *o.QuietHours
+	}
+	if o.MaxAge != nil {
+		p.MaxAge = *o.MaxAge
+	}
+	if o.MinValue != nil {
+		p.MinValue = o.MinValue
+	}
+	if o.DryRun != nil {
+		p.DryRun = *o.DryRun
+	}
+	return p
 }
 
 // EnvPrefix is the prefix of environment overrides: redis.addr is BASKETASSIST_REDIS_ADDR.
@@ -195,6 +239,9 @@ func defaults() map[string]any {
 		"retention.basket": "720h", "retention.idempotency": "720h", "retention.events": "168h",
 		"bounces.soft_limit": 3, "bounces.domain": "", "bounces.listen": "", "bounces.max_message_bytes": 1 << 20,
 		"bounces.ses.topic_arns": []string{}, "bounces.sendgrid.verification_key": "",
+		"policy.consent": policy.ConsentRequired, "policy.frequency_cap.max": 1, "policy.frequency_cap.per": "24h",
+		"policy.quiet_hours.start": "21:00", "policy.quiet_hours.end": "08:00", "policy.max_age": "72h",
+		"policy.min_value": map[string]any{}, "policy.dry_run": false,
 		"log.level": "info", "log.format": "auto",
 		"outbox.dir":  "./outbox",
 		"storefronts": []map[string]any{},
@@ -225,7 +272,23 @@ func Load(path string) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
+	// Viper lower-cases map keys; currency codes are upper case.
+	c.Policy.MinValue = upperKeys(c.Policy.MinValue)
+	for i := range c.Storefronts {
+		c.Storefronts[i].Policy.MinValue = upperKeys(c.Storefronts[i].Policy.MinValue)
+	}
 	return c, nil
+}
+
+func upperKeys(m map[string]int64) map[string]int64 {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		out[strings.ToUpper(k)] = v
+	}
+	return out
 }
 
 // jsonListHook lets list-valued keys come from the environment as JSON, e.g.
@@ -404,6 +467,27 @@ func (c Config) Validate() error {
 	}
 	if c.SMTP.Host == "" && strings.TrimSpace(c.Outbox.Dir) == "" {
 		bad("outbox.dir", "is required when smtp.host is empty (dev mode writes emails there)")
+	}
+	var lastStep time.Duration
+	if n := len(c.Reminders.Steps); n > 0 {
+		lastStep = c.Reminders.Steps[n-1].After
+	}
+	for _, err := range c.Policy.Validate(lastStep) {
+		errs = append(errs, fmt.Errorf("policy.%w", err))
+	}
+	for i, sf := range c.Storefronts {
+		if sf.Timezone != "" {
+			if _, err := time.LoadLocation(sf.Timezone); err != nil || sf.Timezone == "Local" {
+				bad(fmt.Sprintf("storefronts[%d].timezone", i), "must be an IANA zone like Europe/London, got %q", sf.Timezone)
+			}
+		}
+		if o := sf.Policy; o.Consent == nil && o.FrequencyCap == nil && o.QuietHours == nil && o.MaxAge == nil &&
+			o.MinValue == nil && o.DryRun == nil {
+			continue // nothing overridden: the global policy's problems are reported once
+		}
+		for _, err := range c.PolicyFor(sf).Validate(lastStep) {
+			errs = append(errs, fmt.Errorf("storefronts[%d].policy.%w", i, err))
+		}
 	}
 	if c.Redis.Addr != "" || len(c.Storefronts) > 0 {
 		// With embedded Redis and no storefront, dev mode adds a demo storefront.

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/basketassist/basketassist/policy"
 )
 
 const sample = `
@@ -110,4 +112,35 @@ func TestLoopbackMayUseHTTP(t *testing.T) {
 	require.NoError(t, err)
 	c.Web.PublicURL = "http://127.0.0.1:8080"
 	assert.NoError(t, c.Validate())
+}
+
+// The global policy with its defaults, a storefront's overrides of some
+// keys, currencies in upper case whatever viper does to map keys, and the
+// environment for policy keys.
+func TestPolicyDefaultsOverridesAndEnvironment(t *testing.T) {
+	t.Setenv("BASKETASSIST_POLICY_MAX_AGE", "96h")
+	c, err := Load(writeConfig(t, sample+`  - {id: "blue", name: "Blue", from: "Blue <hi@blue.example>", api_key: "blue-api-key-0123456789",
+     basket_url: "https://blue.example/b/{basket_id}", postal_address: "2 Street", timezone: "Asia/Kolkata",
+     policy: {consent: soft_opt_in, quiet_hours: {start: "22:00", end: "07:00"}, dry_run: true, max_age: 48h}}
+policy:
+  min_value: {GBP: 1000}
+  frequency_cap: {max: 2, per: 12h}
+`))
+	require.NoError(t, err)
+	require.NoError(t, c.Validate())
+	pink := c.PolicyFor(c.Storefronts[0])
+	assert.Equal(t, policy.Policy{Consent: "required", FrequencyCap: policy.Cap{Max: 2, Per: 12 * time.Hour},
+		QuietHours: policy.Hours{Start: "21:00", End: "08:00"}, MaxAge: 96 * time.Hour,
+		MinValue: map[string]int64{"GBP": 1000}}, pink)
+	blue := c.PolicyFor(c.Storefronts[1])
+	assert.Equal(t, policy.Policy{Consent: "soft_opt_in", FrequencyCap: policy.Cap{Max: 2, Per: 12 * time.Hour},
+		QuietHours: policy.Hours{Start: "22:00", End: "07:00"}, MaxAge: 48 * time.Hour,
+		MinValue: map[string]int64{"GBP": 1000}, DryRun: true}, blue)
+	assert.Equal(t, "Asia/Kolkata", c.Storefronts[1].Timezone)
+
+	c.Storefronts[1].Policy.QuietHours = &policy.Hours{Start: "25:00", End: "07:00"}
+	c.Policy.Consent = "maybe"
+	err = c.Validate()
+	assert.ErrorContains(t, err, `policy.consent: must be required or soft_opt_in, got "maybe"`)
+	assert.ErrorContains(t, err, `storefronts[1].policy.quiet_hours.start: must be HH:MM`)
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/mail"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/basketassist/basketassist/basket"
 	"github.com/basketassist/basketassist/secrets"
 
 	bamail "github.com/basketassist/basketassist/mail"
@@ -249,4 +251,28 @@ func (s *Server) subjectRequest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// explainBasket serves GET /v1/baskets/{storefront}/{basket_id}: the
+// basket's state, its pending reminder and its decision record.
+func (s *Server) explainBasket(w http.ResponseWriter, r *http.Request) {
+	if s.Baskets == nil {
+		writeError(w, http.StatusNotImplemented, "basket explanations are not served by this process")
+		return
+	}
+	sf, id := r.PathValue("storefront"), r.PathValue("basket_id")
+	if _, ok := s.opts.Storefronts[sf]; !ok {
+		writeError(w, http.StatusNotFound, "storefront: no storefront "+strconv.Quote(sf)+" is configured")
+		return
+	}
+	ex, err := s.Baskets.Explain(r.Context(), sf, id)
+	switch {
+	case errors.Is(err, basket.ErrNoBasket):
+		writeError(w, http.StatusNotFound, "basket_id: no such basket (never seen, expired or forgotten)")
+	case err != nil:
+		s.opts.Logger.ErrorContext(r.Context(), "explain basket", "error", bamail.Describe(err))
+		writeError(w, http.StatusServiceUnavailable, "could not read the basket; retry")
+	default:
+		writeJSON(w, http.StatusOK, ex)
+	}
 }

@@ -37,6 +37,11 @@ type Subjects interface {
 	Export(ctx context.Context, r secrets.Recipient) (worker.SubjectExport, error)
 }
 
+// Explainer explains one basket's reminders (worker.Explainer).
+type Explainer interface {
+	Explain(ctx context.Context, storefront, basketID string) (basket.Explanation, error)
+}
+
 // Options configures the Server. Zero values: no storefronts, admin API
 // disabled (no token), logs discarded, no /metrics content.
 type Options struct {
@@ -76,6 +81,9 @@ type Deps struct {
 	Keys         *secrets.Keys
 	Renderer     *templates.Renderer
 	Subjects     Subjects // nil: the /v1/subjects routes answer 501
+	// Baskets explains baskets for GET /v1/baskets/{storefront}/{basket_id};
+	// nil: the route answers 501.
+	Baskets Explainer
 	// Feedback applies what the provider webhooks hear; needed when
 	// Options.SNS or Options.SendGridKey is set.
 	Feedback *bounce.Applier
@@ -117,6 +125,7 @@ func New(d Deps, o Options) *Server {
 	s.mux.Handle("GET /v1/suppressions", s.admin(s.listSuppressions))
 	s.mux.Handle("POST /v1/subjects/forget", s.admin(s.subjectRequest))
 	s.mux.Handle("POST /v1/subjects/export", s.admin(s.subjectRequest))
+	s.mux.Handle("GET /v1/baskets/{storefront}/{basket_id}", s.admin(s.explainBasket))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

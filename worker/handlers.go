@@ -17,6 +17,7 @@ import (
 	"github.com/basketassist/basketassist/basket"
 	"github.com/basketassist/basketassist/bounce"
 	"github.com/basketassist/basketassist/mail"
+	"github.com/basketassist/basketassist/policy"
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/suppression"
 	"github.com/basketassist/basketassist/templates"
@@ -37,9 +38,12 @@ type Options struct {
 	// SoftLimit is how many temporary refusals about a recipient in a row
 	// suppress them globally as soft_bounce (bounces.soft_limit; 0: never).
 	SoftLimit int
-	Now       func() time.Time
-	Logger    *slog.Logger
-	Metrics   *Metrics
+	// HistoryFor is how long each recipient's send history is kept for the
+	// frequency cap: the longest policy.frequency_cap.per of any storefront.
+	HistoryFor time.Duration
+	Now        func() time.Time
+	Logger     *slog.Logger
+	Metrics    *Metrics
 }
 
 // Deps are the parts the handlers use.
@@ -108,6 +112,13 @@ func (h *Handlers) ApplyEvents(ctx context.Context, t *asynq.Task) error {
 		h.opts.Metrics.Events.WithLabelValues(string(e.Type), string(res.Outcome)).Inc()
 		h.opts.Logger.DebugContext(ctx, "event", "storefront", e.Storefront, "basket_id", e.BasketID,
 			"event_id", e.ID, "type", e.Type, "outcome", res.Outcome, "version", res.Version)
+		if e.Type == basket.OrderCompleted && e.Recipient != "" && res.Outcome != basket.Ignored {
+			// An order that names the shopper ends their other open
+			// sequences at this storefront too (policy.Ordered).
+			if err := h.Baskets.NoteOrder(ctx, e.Recipient, e.Storefront, e.OccurredAt); err != nil {
+				return err
+			}
+		}
 		if res.OldTask != "" {
 			if err := h.sched.cancel(res.OldTask); err != nil {
 				return err
@@ -152,19 +163,19 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 	log := h.opts.Logger.With("storefront", p.Storefront, "basket_id", p.BasketID, "step", p.Step, "version", p.Version)
 	sf, ok := h.opts.Storefronts[p.Storefront]
 	if !ok {
-		h.drop(ctx, log, "unknown_storefront")
+		h.drop(ctx, log, p, policy.UnknownStorefront)
 		return nil
 	}
-	if now := h.opts.Now(); now.Before(p.Due) {
+	now := h.opts.Now()
+	if now.Before(p.Due) {
 		// Run early (asynqmon's "run", or clocks apart): never before due.
-		h.opts.Metrics.Reminders.WithLabelValues(OutcomeDeferred).Inc()
-		return &Deferred{Until: p.Due, Reason: "not_due"}
+		return h.postpone(ctx, log, p, policy.Decision{Outcome: policy.Defer, Reason: policy.NotDue, Until: p.Due}, now)
 	}
 	attempt := rand.Text()
 	b, err := h.Baskets.Claim(ctx, p.Storefront, p.BasketID, p.Version, p.Step, attempt)
 	var dropped *basket.ErrDropped
 	if errors.As(err, &dropped) {
-		h.drop(ctx, log, dropped.Reason)
+		h.drop(ctx, log, p, dropped.Reason)
 		return nil
 	}
 	if err != nil {
@@ -173,6 +184,20 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 	a := &sendAttempt{h: h, p: p, id: attempt, log: log}
 	rcpt := h.Keys.Recipient(b.Customer.Email)
 	a.log = log.With("recipient", rcpt.String())
+	dec, err := h.decide(ctx, sf, b, p.Step, rcpt, now)
+	if err != nil {
+		return a.release(err)
+	}
+	switch dec.Outcome {
+	case policy.Drop:
+		h.drop(ctx, a.log, p, dec.Reason)
+		return a.finish(ctx, basket.Dropped, "")
+	case policy.Defer:
+		if err := a.release(nil); err != nil {
+			return err
+		}
+		return h.postpone(ctx, a.log, p, dec, now)
+	}
 	// An early check spares rendering and a connection for most opted-out
 	// people; the hand-over checks again, atomically.
 	blocked, entry, err := h.Suppressions.Check(ctx, rcpt, p.Storefront, suppression.BasketAssistance)
@@ -180,8 +205,17 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 		return a.release(err)
 	}
 	if blocked {
-		h.drop(ctx, a.log, basket.DropSuppressed, "suppression", entry.Scope, "suppression_reason", entry.Reason)
+		h.drop(ctx, a.log, p, policy.Suppressed, "suppression", entry.Scope, "suppression_reason", entry.Reason)
 		return a.finish(ctx, basket.Suppressed, OutcomeSuppressed)
+	}
+	if dec.Outcome == policy.WouldSend {
+		// policy.dry_run: every check passed; nothing goes to SMTP.
+		if err := h.Baskets.NoteWouldSend(ctx, rcpt.String(), p.Storefront, p.BasketID, p.Step, h.pace(sf, now)); err != nil {
+			return a.release(err)
+		}
+		h.record(ctx, a.log, p, policy.WouldSend, "", nil)
+		a.log.InfoContext(ctx, "reminder would be sent (policy.dry_run)")
+		return a.finish(ctx, basket.WouldSend, OutcomeWouldSend)
 	}
 	msg, err := h.composer.Compose(sf, b, p.Step, rcpt)
 	if err != nil {
@@ -191,14 +225,60 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("compose reminder: %w", asynq.SkipRetry)
 	}
 	key, fields := h.Suppressions.Blocking(rcpt, p.Storefront, suppression.BasketAssistance)
+	pace := h.pace(sf, now)
 	err = h.Sender.Send(ctx, msg, func(ctx context.Context) error {
-		if err := h.Baskets.HandOver(ctx, p.Storefront, p.BasketID, p.Version, p.Step, attempt, basket.Suppression{Key: key, Fields: fields, Recipient: rcpt.String()}); err != nil {
+		pace.Now = h.opts.Now()
+		if err := h.Baskets.HandOver(ctx, p.Storefront, p.BasketID, p.Version, p.Step, attempt,
+			basket.Suppression{Key: key, Fields: fields, Recipient: rcpt.String()}, pace); err != nil {
 			return err
 		}
 		a.handedOver = true
 		return nil
 	})
-	return a.settle(ctx, rcpt, msg, err)
+	return a.settle(ctx, sf, b, rcpt, msg, err)
+}
+
+// decide asks the policy about one reminder, with the recipient's recent
+// emails and last order from Redis.
+func (h *Handlers) decide(ctx context.Context, sf basket.Storefront, b basket.Basket, step int, rcpt secrets.Recipient, now time.Time) (policy.Decision, error) {
+	pol := sf.Policy
+	sent, ordered, err := h.Baskets.Recent(ctx, rcpt.String(), sf.ID, now.Add(-pol.FrequencyCap.Per), pol.DryRun)
+	if err != nil {
+		return policy.Decision{}, err
+	}
+	loc := sf.Location
+	if tz := b.Customer.Timezone; tz != "" {
+		if l, err := time.LoadLocation(tz); err == nil { // validated at ingest
+			loc = l
+		}
+	}
+	return policy.Decide(policy.Input{Now: now, Step: step, LastActivity: b.LastActivity,
+		Consent: b.Customer.Consent.State(), Under16: b.Customer.Under16, Currency: b.Contents.Currency,
+		Total: b.Contents.Total(), Location: loc, Sent: sent, OrderedAt: ordered, Policy: pol}), nil
+}
+
+// pace is the frequency cap the hand-over re-checks.
+func (h *Handlers) pace(sf basket.Storefront, now time.Time) basket.Pace {
+	return basket.Pace{Max: sf.Policy.FrequencyCap.Max, Per: sf.Policy.FrequencyCap.Per, Now: now, Keep: h.opts.HistoryFor}
+}
+
+// postpone records and counts a deferral and hands the task back to asynq
+// for dec.Until, spending no retry.
+func (h *Handlers) postpone(ctx context.Context, log *slog.Logger, p reminderPayload, dec policy.Decision, now time.Time) error {
+	h.opts.Metrics.Reminders.WithLabelValues(OutcomeDeferred).Inc()
+	h.opts.Metrics.Deferred.WithLabelValues(string(dec.Reason)).Inc()
+	h.record(ctx, log, p, policy.Defer, dec.Reason, &dec.Until)
+	log.InfoContext(ctx, "reminder deferred", "reason", dec.Reason, "until", dec.Until)
+	return &Deferred{Until: dec.Until, Reason: string(dec.Reason), After: dec.Until.Sub(now)}
+}
+
+// record appends to the basket's decision record. It is best effort: a
+// record that cannot be written is logged, and never costs an email.
+func (h *Handlers) record(ctx context.Context, log *slog.Logger, p reminderPayload, outcome policy.Outcome, reason policy.Reason, until *time.Time) {
+	d := basket.Decision{At: h.opts.Now(), Step: p.Step, Outcome: outcome, Reason: reason, Until: until}
+	if err := h.Baskets.Record(context.WithoutCancel(ctx), p.Storefront, p.BasketID, d); err != nil {
+		log.WarnContext(ctx, "decision not recorded", "error", mail.Describe(err))
+	}
 }
 
 // sendAttempt is one try at one reminder step, claimed under id.
@@ -212,9 +292,10 @@ type sendAttempt struct {
 
 // settle records what the send came to and says whether asynq must run
 // the task again.
-func (a *sendAttempt) settle(ctx context.Context, rcpt secrets.Recipient, msg *mail.Message, sendErr error) error {
+func (a *sendAttempt) settle(ctx context.Context, sf basket.Storefront, b basket.Basket, rcpt secrets.Recipient, msg *mail.Message, sendErr error) error {
 	h, p := a.h, a.p
 	if sendErr == nil {
+		h.record(ctx, a.log, p, policy.Send, "", nil)
 		h.opts.Metrics.Sent.WithLabelValues(p.Storefront, strconv.Itoa(p.Step)).Inc()
 		a.log.InfoContext(ctx, "reminder sent", "message_id", msg.MessageID)
 		if h.opts.SoftLimit > 0 {
@@ -227,8 +308,21 @@ func (a *sendAttempt) settle(ctx context.Context, rcpt secrets.Recipient, msg *m
 	var dropped *basket.ErrDropped
 	if errors.As(sendErr, &dropped) {
 		// The last word said no: nothing was handed over, the script recorded why.
-		h.drop(ctx, a.log, dropped.Reason, "at", "hand_over", "suppression_field", dropped.Field)
-		if dropped.Reason == basket.DropSuppressed {
+		if dropped.Reason == policy.FrequencyCap {
+			// Another email to this person was handed over since the
+			// decision: ask again, with it in the history.
+			now := h.opts.Now()
+			dec, err := h.decide(ctx, sf, b, p.Step, rcpt, now)
+			if err != nil {
+				return h.retry(err)
+			}
+			if dec.Outcome != policy.Defer {
+				dec = policy.Decision{Outcome: policy.Defer, Reason: policy.FrequencyCap, Until: now.Add(time.Second)}
+			}
+			return h.postpone(ctx, a.log, p, dec, now)
+		}
+		h.drop(ctx, a.log, p, dropped.Reason, "at", "hand_over", "suppression_field", dropped.Field)
+		if dropped.Reason == policy.Suppressed {
 			h.opts.Metrics.Reminders.WithLabelValues(OutcomeSuppressed).Inc()
 		}
 		return nil
@@ -244,6 +338,7 @@ func (a *sendAttempt) settle(ctx context.Context, rcpt secrets.Recipient, msg *m
 	switch se.Class {
 	case mail.InDoubt:
 		log.ErrorContext(ctx, "connection lost after the final dot; not retrying, to avoid a second email")
+		h.record(ctx, log, p, policy.Drop, policy.InDoubt, nil)
 		return a.finish(ctx, basket.InDoubt, OutcomeInDoubt)
 	case mail.HardBounce:
 		h.opts.Metrics.Bounces.WithLabelValues("hard").Inc()
@@ -252,12 +347,14 @@ func (a *sendAttempt) settle(ctx context.Context, rcpt secrets.Recipient, msg *m
 			Reason: suppression.HardBounce, Origin: suppression.System}); err != nil {
 			return a.release(err) // the retry meets the same bounce and suppresses again
 		}
+		h.record(ctx, log, p, policy.Bounced, policy.HardBounce, nil)
 		return a.finish(ctx, basket.Bounced, OutcomeBounced)
 	case mail.Rejected:
 		// The sender's problem: nobody is suppressed. The claim is freed,
 		// so that once the relay is fixed the archived task can be run again.
 		h.opts.Metrics.PolicyRejections.Inc()
 		log.ErrorContext(ctx, "SMTP refused the message for a reason on the sending side (relay, auth, policy or reputation); nobody was suppressed")
+		h.record(ctx, log, p, policy.Failed, policy.SenderRejected, nil)
 		if err := a.release(nil); err != nil {
 			return err
 		}
@@ -273,6 +370,7 @@ func (a *sendAttempt) settle(ctx context.Context, rcpt secrets.Recipient, msg *m
 			if limited {
 				h.opts.Metrics.Bounces.WithLabelValues("soft_limit").Inc()
 				log.WarnContext(ctx, "recipient soft-bounced too often in a row: suppressing globally as soft_bounce", "soft_limit", h.opts.SoftLimit)
+				h.record(ctx, log, p, policy.Bounced, policy.SoftBounce, nil)
 				return a.finish(ctx, basket.Bounced, OutcomeBounced)
 			}
 		}
@@ -314,7 +412,9 @@ func (a *sendAttempt) finish(ctx context.Context, outcome, metric string) error 
 	if err != nil {
 		return h.retry(err)
 	}
-	h.opts.Metrics.Reminders.WithLabelValues(metric).Inc()
+	if metric != "" {
+		h.opts.Metrics.Reminders.WithLabelValues(metric).Inc()
+	}
 	ctx = context.WithoutCancel(ctx)
 	if next.OldTask != "" {
 		if err := h.sched.cancel(next.OldTask); err != nil {
@@ -355,11 +455,14 @@ func (h *Handlers) retry(err error) error {
 	return err
 }
 
-// drop counts a reminder that is not sent, with its reason.
-func (h *Handlers) drop(ctx context.Context, log *slog.Logger, reason string, args ...any) {
-	h.opts.Metrics.Skipped.WithLabelValues(reason).Inc()
-	if reason != basket.DropSuppressed {
+// drop counts, logs and records a reminder that is not sent, with its reason.
+func (h *Handlers) drop(ctx context.Context, log *slog.Logger, p reminderPayload, reason policy.Reason, args ...any) {
+	h.opts.Metrics.Skipped.WithLabelValues(string(reason)).Inc()
+	if reason != policy.Suppressed {
 		h.opts.Metrics.Reminders.WithLabelValues(OutcomeDropped).Inc()
 	}
 	log.InfoContext(ctx, "reminder skipped", append([]any{"reason", reason}, args...)...)
+	if reason != policy.Gone && reason != policy.ClaimLost {
+		h.record(ctx, log, p, policy.Drop, reason, nil)
+	}
 }

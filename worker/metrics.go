@@ -15,6 +15,7 @@ type Metrics struct {
 	// count attempts that will run again.
 	Reminders *prometheus.CounterVec
 	Skipped   *prometheus.CounterVec // by reason
+	Deferred  *prometheus.CounterVec // by reason (policy.Reason): put off, not dropped
 	SMTPErrs  *prometheus.CounterVec // by class and stage
 	// PolicyRejections counts refusals that are the sender's problem (relay,
 	// auth, policy, reputation): ops must look at the relay, not the recipient.
@@ -34,6 +35,7 @@ const (
 	OutcomeFailed     = "failed"
 	OutcomeRetry      = "retry"
 	OutcomeDeferred   = "deferred"
+	OutcomeWouldSend  = "would_send" // policy.dry_run
 )
 
 // NewMetrics creates the counters and registers them with reg (nil: not
@@ -52,6 +54,9 @@ func NewMetrics(reg prometheus.Registerer, bounces bounce.Metrics) *Metrics {
 		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "basketassist_reminders_skipped_total", Help: "Reminders not sent, by reason.",
 		}, []string{"reason"}),
+		Deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "basketassist_reminders_deferred_total", Help: "Reminders put off to a later instant, by reason (quiet_hours, frequency_cap, not_due).",
+		}, []string{"reason"}),
 		SMTPErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "basketassist_smtp_errors_total", Help: "Failed SMTP sends, by class and stage.",
 		}, []string{"class", "stage"}),
@@ -61,7 +66,7 @@ func NewMetrics(reg prometheus.Registerer, bounces bounce.Metrics) *Metrics {
 		Bounces: bounces.Bounces,
 	}
 	if reg != nil {
-		reg.MustRegister(m.Events, m.Sent, m.Reminders, m.Skipped, m.SMTPErrs, m.PolicyRejections)
+		reg.MustRegister(m.Events, m.Sent, m.Reminders, m.Skipped, m.Deferred, m.SMTPErrs, m.PolicyRejections)
 	}
 	return m
 }

@@ -112,7 +112,7 @@ func TestCrashAfterHandOverDropsInDoubt(t *testing.T) {
 	_, err := b.h.Baskets.Claim(ctx, "pink", "b1", 1, 1, "dead-attempt")
 	require.NoError(t, err)
 	key, fields := b.h.Suppressions.Blocking(b.keys.Recipient("ann@example.com"), "pink", suppression.BasketAssistance)
-	require.NoError(t, b.h.Baskets.HandOver(ctx, "pink", "b1", 1, 1, "dead-attempt", basket.Suppression{Key: key, Fields: fields}))
+	require.NoError(t, b.h.Baskets.HandOver(ctx, "pink", "b1", 1, 1, "dead-attempt", basket.Suppression{Key: key, Fields: fields}, basket.Pace{}))
 	require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)), "in doubt is an outcome")
 	assert.Empty(t, b.smtp.Messages(), "the dot may have gone out: never a second email")
 	assert.Equal(t, "in_doubt", b.claim(t, "b1"))

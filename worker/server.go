@@ -74,6 +74,9 @@ func Backoff(base, max time.Duration) asynq.RetryDelayFunc {
 type Deferred struct {
 	Until  time.Time
 	Reason string
+	// After is how long from the decision to Until, by the handler's clock
+	// (tests inject one); 0: until Until by the wall clock.
+	After time.Duration
 }
 
 func (d *Deferred) Error() string {
@@ -85,7 +88,13 @@ func deferOr(backoff asynq.RetryDelayFunc) asynq.RetryDelayFunc {
 	return func(n int, err error, t *asynq.Task) time.Duration {
 		var d *Deferred
 		if errors.As(err, &d) {
-			return max(time.Until(ceilSecond(d.Until)), 0)
+			wait := d.After
+			if wait == 0 {
+				wait = time.Until(d.Until)
+			}
+			// Whole seconds, rounded up: asynq keeps due times in seconds,
+			// and a task run a moment early is only deferred again.
+			return max(wait.Truncate(time.Second)+time.Second, 0)
 		}
 		return backoff(n, err, t)
 	}

@@ -1,7 +1,7 @@
 -- Apply one sealed event to a basket's state, atomically.
--- KEYS[1] state hash, KEYS[2] event-id marker
+-- KEYS[1] state hash, KEYS[2] event-id marker, KEYS[3] decision record
 -- ARGV: 1 type, 2 occurred_at (unix ms), 3 sealed customer ("" = absent),
---       4 has_email "1"/"0", 5 consent "1"/"0", 6 contents JSON ("" = absent),
+--       4 has_email "1"/"0", 5 consent "1" given / "n" refused / "0" not stated, 6 contents JSON ("" = absent),
 --       7 state TTL s, 8 event TTL s, 9 number of steps, 10 task id stem
 -- Reply: {outcome, version, last_activity_ms, status, sent, old_task, task}
 local s = redis.call('HMGET', KEYS[1], 'v', 'at', 'status', 'sent', 'task', 'has_email', 'consent')
@@ -46,12 +46,15 @@ if ARGV[6] ~= '' then
 end
 
 local want = ''
-if (status == 'active' or status == 'checkout') and has_email == '1' and consent == '1' and sent < tonumber(ARGV[9]) then
+-- Consent "0" (not stated) is scheduled too: policy.consent decides at send
+-- time, and the decision record can then say why nothing was sent.
+if (status == 'active' or status == 'checkout') and has_email == '1' and consent ~= 'n' and sent < tonumber(ARGV[9]) then
   want = ARGV[10] .. ':s' .. (sent + 1) .. ':v' .. v
 end
 table.insert(fields, 'task'); table.insert(fields, want)
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('EXPIRE', KEYS[1], ARGV[7])
+redis.call('EXPIRE', KEYS[3], ARGV[7]) -- the record lives as long as its basket
 local old = ''
 if task ~= want then old = task end
 return {'applied', v, at, status, sent, old, want}

@@ -4,6 +4,8 @@
 -- KEYS[1] state hash, KEYS[2] step claim
 -- ARGV: 1 version, 2 claim TTL s, 3 attempt id
 -- Reply: {'drop', reason} or {'ok', sealed customer, contents JSON, last_activity_ms}
+-- Reasons are policy.Reason values (TestScriptReasonsAreKnown). Consent that
+-- was not stated passes: policy.Decide rules on it with the rest.
 local s = redis.call('HMGET', KEYS[1], 'v', 'status', 'has_email', 'consent', 'customer', 'contents', 'at')
 if not s[1] then return {'drop', 'gone'} end
 local claim = redis.call('GET', KEYS[2])
@@ -17,11 +19,12 @@ if claim and string.sub(claim, 1, 13) == 'handing_over:' then
 end
 if s[2] == 'purchased' or s[2] == 'cleared' then return {'drop', s[2]} end
 if s[1] ~= ARGV[1] then return {'drop', 'superseded'} end
-if s[3] ~= '1' or s[4] ~= '1' or not s[5] then return {'drop', 'no_consent'} end
+if s[3] ~= '1' or s[4] == 'n' or not s[5] then return {'drop', 'no_consent'} end
 if claim then
   -- claimed:<other> is an attempt that died before the hand-over: nothing
   -- left, so this attempt takes over. Any other value is an outcome.
-  if string.sub(claim, 1, 8) ~= 'claimed:' then return {'drop', 'already_' .. claim} end
+  if claim == 'sent' or claim == 'would_send' then return {'drop', 'already_sent'} end
+  if string.sub(claim, 1, 8) ~= 'claimed:' then return {'drop', 'already_done'} end
 end
 redis.call('SET', KEYS[2], 'claimed:' .. ARGV[3], 'EX', ARGV[2])
 return {'ok', s[5], s[6] or '', s[7]}

@@ -4,7 +4,8 @@
 -- Reply: {next_task, version, next_step, last_activity_ms, old_task}
 -- 'sent' is the truth once the server accepted, so it replaces anything
 -- (even an in_doubt written by an attempt that found this one's hand-over);
--- no other outcome ever replaces 'sent'.
+-- no other outcome ever replaces 'sent'. 'would_send' (policy.dry_run)
+-- moves the sequence on as 'sent' does, so a dry run previews every step.
 if ARGV[1] ~= 'sent' and redis.call('GET', KEYS[2]) == 'sent' then
   return {'', 0, 0, 0, ''}
 end
@@ -15,14 +16,14 @@ local v = tonumber(s[1])
 local sent = tonumber(s[5]) or 0
 local task = s[6] or ''
 local step = tonumber(ARGV[3])
-if ARGV[1] ~= 'sent' then
+if ARGV[1] ~= 'sent' and ARGV[1] ~= 'would_send' then
   -- The sequence stops here, unless newer activity already wants another task.
   if s[1] == ARGV[2] then redis.call('HSET', KEYS[1], 'task', '') end
   return {'', v, 0, tonumber(s[7]), ''}
 end
 if step > sent then sent = step end
 local want = ''
-if (s[2] == 'active' or s[2] == 'checkout') and s[3] == '1' and s[4] == '1' and sent < tonumber(ARGV[4]) then
+if (s[2] == 'active' or s[2] == 'checkout') and s[3] == '1' and s[4] ~= 'n' and sent < tonumber(ARGV[4]) then
   want = ARGV[5] .. ':s' .. (sent + 1) .. ':v' .. v
 end
 redis.call('HSET', KEYS[1], 'sent', sent, 'task', want)

@@ -202,7 +202,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	bm := bounce.NewMetrics(reg)
 	feedback := &bounce.Applier{SoftLimit: cfg.Bounces.SoftLimit, Keys: m.core.keys, Sends: m.core.baskets,
-		Suppressions: m.core.suppressions, Logger: m.Logger.With("component", "bounces"), Metrics: bm}
+		Suppressions: m.core.suppressions, Logger: m.Logger.With("component", "bounces"), Metrics: bm, Now: m.Now}
 
 	if m.Worker {
 		if m.core.embedded == nil && cfg.Redis.WaitReplicas == 0 {
@@ -234,7 +234,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		h := worker.NewHandlers(worker.Deps{Redis: m.core.rdb, Baskets: m.core.baskets, Suppressions: m.core.suppressions,
 			Tokens: m.core.tokens, Keys: m.core.keys, Renderer: renderer, Sender: sender},
 			worker.Options{Steps: steps, Storefronts: m.core.storefronts, PublicURL: cfg.Web.PublicURL,
-				MaxRetry: cfg.Worker.MaxRetry, SoftLimit: cfg.Bounces.SoftLimit, Now: m.Now, Logger: m.Logger.With("component", "worker"),
+				MaxRetry: cfg.Worker.MaxRetry, SoftLimit: cfg.Bounces.SoftLimit, HistoryFor: historyFor(m.core.storefronts),
+				Now: m.Now, Logger: m.Logger.With("component", "worker"),
 				Metrics: wm})
 		m.asynqSrv = worker.NewServer(m.core.rdb, worker.ServerOptions{Concurrency: cfg.Worker.Concurrency,
 			PollInterval: cfg.Worker.PollInterval, RetryBase: cfg.Worker.RetryBase,
@@ -274,7 +275,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		handler := web.New(web.Deps{Redis: m.core.rdb, Events: worker.NewProducer(m.core.asynqClient, m.core.keys),
 			Suppressions: m.core.suppressions, Tokens: m.core.tokens, Keys: m.core.keys, Renderer: renderer,
 			Subjects: worker.NewSubjects(m.core.rdb, m.core.baskets, m.core.suppressions, m.Logger.With("component", "subjects")),
-			Feedback: feedback},
+			Baskets:  worker.NewExplainer(m.core.rdb, m.core.baskets), Feedback: feedback},
 			web.Options{Storefronts: m.core.storefronts, APIKeys: apiKeys, AdminToken: cfg.Web.AdminToken,
 				Logger: m.Logger.With("component", "web"), Registry: reg, Now: m.Now, Monitoring: mon,
 				OutboxDir: outboxDir(cfg), OutboxOpen: m.Demo,
@@ -311,6 +312,16 @@ func warnIfRedisForgets(ctx context.Context, rdb redis.UniversalClient, log *slo
 	}
 }
 
+// historyFor is how long send histories are kept: the longest frequency
+// cap period of any storefront.
+func historyFor(sfs map[string]basket.Storefront) time.Duration {
+	var d time.Duration
+	for _, s := range sfs {
+		d = max(d, s.Policy.FrequencyCap.Per)
+	}
+	return d
+}
+
 // storefrontsOf turns the configured storefronts into the domain type.
 func storefrontsOf(cfg config.Config) []basket.Storefront {
 	out := make([]basket.Storefront, 0, len(cfg.Storefronts))
@@ -323,8 +334,13 @@ func storefrontsOf(cfg config.Config) []basket.Storefront {
 		if bounceDomain == "" {
 			bounceDomain = cfg.Bounces.Domain
 		}
+		loc := time.UTC
+		if s.Timezone != "" {
+			loc, _ = time.LoadLocation(s.Timezone) // validated
+		}
 		out = append(out, basket.Storefront{ID: s.ID, Name: s.Name, From: s.From, BasketURL: s.BasketURL,
-			PostalAddress: s.PostalAddress, DefaultLocale: locale, Contact: s.Contact, BounceDomain: bounceDomain})
+			PostalAddress: s.PostalAddress, DefaultLocale: locale, Contact: s.Contact, BounceDomain: bounceDomain,
+			Location: loc, Policy: cfg.PolicyFor(s)})
 	}
 	return out
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/basketassist/basketassist/basket"
 	"github.com/basketassist/basketassist/config"
 	"github.com/basketassist/basketassist/internal/smtptest"
+	"github.com/basketassist/basketassist/policy"
 )
 
 // A mailbox that stays full: bounces.soft_limit (3) refusals in a row
@@ -132,6 +133,10 @@ func TestLateDSNToTheReturnPathSuppressesHardBounce(t *testing.T) {
 	require.NotNil(t, by, "suppressed globally, newsletters included")
 	assert.Equal(t, "hard_bounce", by["reason"])
 	assert.Contains(t, b.logs.String(), `"via":"return_path"`)
+	ex, _ := b.explain("b_d1")
+	require.Len(t, ex.Decisions, 2, "sent, then the late bounce, in the basket's record")
+	assert.Equal(t, policy.Bounced, ex.Decisions[1].Outcome)
+	assert.Equal(t, policy.HardBounce, ex.Decisions[1].Reason)
 	assertNoAddress(t, b.rdb, "late@example.com")
 	assert.NotContains(t, b.logs.String(), "late@example.com", "the report's text never reaches the log")
 }
@@ -153,6 +158,8 @@ func TestComplaintThroughTheFeedbackLoopSuppresses(t *testing.T) {
 	by, _ := b.check("spam@example.com", "newsletter")["by"].(map[string]any)
 	require.NotNil(t, by)
 	assert.Equal(t, "complaint", by["reason"])
+	ex, _ := b.explain("b_spam")
+	assert.Equal(t, policy.Complained, ex.Decisions[len(ex.Decisions)-1].Outcome, "in the basket's record")
 	assert.Contains(t, b.logs.String(), `"via":"message_id"`)
 }
 

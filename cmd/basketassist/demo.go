@@ -21,6 +21,7 @@ import (
 	"github.com/basketassist/basketassist/basket"
 	"github.com/basketassist/basketassist/config"
 	"github.com/basketassist/basketassist/mail"
+	"github.com/basketassist/basketassist/policy"
 	"github.com/basketassist/basketassist/worker"
 )
 
@@ -34,10 +35,42 @@ const (
 	personaReturner     = "comes back and buys"
 	personaBouncer      = "has an address that bounces"
 	personaComplainer   = "marks it as spam"
+	personaSleeper      = "is asleep (night in their time zone)"
 )
 
 var personas = []string{personaBuyer, personaAbandoner, personaNoEmail, personaNoConsent, personaUnsubscriber, personaReturner,
-	personaBouncer, personaComplainer}
+	personaBouncer, personaComplainer, personaSleeper}
+
+// demoZones are time zones around the world, for a shopper for whom it is
+// day and one for whom it is night, whenever the demo runs.
+var demoZones = []string{"Pacific/Kiritimati", "Pacific/Auckland", "Asia/Tokyo", "Asia/Bangkok", "Asia/Kolkata", "Asia/Dubai",
+	"Europe/Moscow", "Europe/Berlin", "Europe/London", "Atlantic/Azores", "America/Sao_Paulo", "America/New_York",
+	"America/Chicago", "America/Denver", "America/Los_Angeles", "Pacific/Honolulu", "Pacific/Pago_Pago"}
+
+// dayAndNight picks a zone where the quiet hours are not near (day) and one
+// where they are on for hours yet (night); night is "" when quiet hours are
+// off.
+func dayAndNight(h policy.Hours, now time.Time) (day, night string) {
+	for _, z := range demoZones {
+		loc, err := time.LoadLocation(z)
+		if err != nil {
+			continue
+		}
+		_, quietNow := policy.QuietUntil(h, now, loc)
+		_, quietSoon := policy.QuietUntil(h, now.Add(time.Minute), loc)
+		until, quiet := policy.QuietUntil(h, now, loc)
+		switch {
+		case day == "" && !quietNow && !quietSoon:
+			day = z
+		case night == "" && quiet && until.Sub(now) > time.Hour:
+			night = z
+		}
+	}
+	if day == "" {
+		day = "UTC"
+	}
+	return day, night
+}
 
 // demoBounceDomain receives the demo's bounces and complaints when no
 // bounce domain is configured.
@@ -84,6 +117,19 @@ func runDemo(ctx context.Context, configPath string, args []string, stdout, stde
 	}
 	if len(cfg.BounceDomains()) == 0 {
 		cfg.Bounces.Domain = demoBounceDomain
+	}
+	if configPath == "" {
+		// The demo shows quiet hours whenever it runs: it gives every
+		// shopper a time zone where it is day, but the sleepers.
+		cfg.Policy.QuietHours = policy.Default().QuietHours
+	}
+	// The frequency cap is compressed like the steps, so that step 2 may
+	// follow step 1; quiet hours stay as configured.
+	cfg.Policy.FrequencyCap.Per = min(cfg.Policy.FrequencyCap.Per, 3*time.Second)
+	for i := range cfg.Storefronts {
+		if c := cfg.Storefronts[i].Policy.FrequencyCap; c != nil {
+			c.Per = min(c.Per, 3*time.Second)
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.Web.Listen)
 	if err != nil {
@@ -178,6 +224,8 @@ type simulator struct {
 	steps    int
 	events   atomic.Int64
 	seq      atomic.Int64
+	day      string // customer.timezone of every shopper but the sleepers
+	night    string // the sleepers' ("" when quiet hours are off: they shop by day)
 	unsubs   atomic.Int64
 	returns  atomic.Int64
 	spam     atomic.Int64
@@ -189,6 +237,7 @@ func newSimulator(cfg config.Config, sf config.Storefront, n, steps int) *simula
 		client: &basket.Client{BaseURL: cfg.Web.PublicURL, APIKey: sf.APIKey},
 		// The basket link points at the storefront: the demo reads the 302, it does not follow it off this machine.
 		http: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	s.day, s.night = dayAndNight(cfg.PolicyFor(sf).QuietHours, time.Now())
 	for i := range n {
 		sh := &shopper{n: i, persona: personas[i%len(personas)], email: fmt.Sprintf("shopper%03d.%s@example.com", i, s.runID),
 			basket: fmt.Sprintf("demo_%s_%03d", s.runID, i), emails: make(chan *mail.Message, steps+1)}
@@ -202,8 +251,12 @@ func (s *simulator) event(sh *shopper, typ basket.Type, withCustomer, consent bo
 	e := basket.Event{ID: "demo-" + s.runID + "-" + strconv.FormatInt(s.seq.Add(1), 10), Type: typ, Storefront: s.sf.ID,
 		BasketID: sh.basket, OccurredAt: time.Now().UTC()}
 	if withCustomer {
+		zone := s.day
+		if sh.persona == personaSleeper && s.night != "" {
+			zone = s.night
+		}
 		e.Customer = &basket.Customer{Email: sh.email, Name: fmt.Sprintf("Shopper %d", sh.n), Locale: "en-GB",
-			Consent: basket.Consent{BasketAssistance: consent}}
+			Timezone: zone, Consent: basket.Consent{BasketAssistance: consent, Stated: true}}
 	}
 	if typ == basket.Updated {
 		e.Basket = &basket.Contents{Currency: "GBP", Items: []basket.Item{
@@ -324,6 +377,12 @@ func (s *simulator) expected() []int {
 			}
 		case personaUnsubscriber, personaReturner, personaComplainer:
 			want[0]++
+		case personaSleeper:
+			if s.night == "" { // no quiet hours: they are abandoners by day
+				for i := range want {
+					want[i]++
+				}
+			}
 		}
 	}
 	return want
@@ -336,6 +395,8 @@ type demoResult struct {
 	skipped                              map[string]int
 	unsubscribes, ordersAfterReminder    int
 	bounced, wantBounced, complaints     int
+	deferred, wantDeferred               int
+	nightZone                            string
 	reconciles                           bool
 	took                                 time.Duration
 }
@@ -345,6 +406,14 @@ func (s *simulator) run(ctx context.Context, rec *recordingSender, m *Main, out 
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	want := s.expected()
+	wantDeferred := 0
+	if s.night != "" {
+		for _, sh := range s.shoppers {
+			if sh.persona == personaSleeper {
+				wantDeferred++
+			}
+		}
+	}
 	total := 0
 	for _, w := range want {
 		total += w
@@ -405,7 +474,8 @@ func (s *simulator) run(ctx context.Context, rec *recordingSender, m *Main, out 
 		}
 		mu.Unlock()
 		progress.show(n, total, int(s.events.Load()))
-		if n >= total && settled(insp) {
+		if n >= total && metricsByLabel(m, `basketassist_reminders_deferred_total{reason="`)["quiet_hours"] >= wantDeferred &&
+			settledBut(insp, wantDeferred) {
 			break
 		}
 		select {
@@ -439,10 +509,47 @@ func (s *simulator) run(ctx context.Context, rec *recordingSender, m *Main, out 
 	r.skipped = metricsByLabel(m, `basketassist_reminders_skipped_total{reason="`)
 	r.bounced = metricsByLabel(m, `basketassist_reminders_total{outcome="`)["bounced"]
 	r.complaints = int(s.spam.Load())
+	r.deferred = metricsByLabel(m, `basketassist_reminders_deferred_total{reason="`)["quiet_hours"]
+	r.wantDeferred, r.nightZone = wantDeferred, s.night
+	if err := s.cancelSleepers(insp); err != nil {
+		return nil, err
+	}
 	heard := metricsByLabel(m, `basketassist_bounce_reports_total{kind="complaint",outcome="`)["complaint"]
 	r.reconciles = duplicates == 0 && equalInts(sent, want) && r.bounced == r.wantBounced && heard == r.complaints &&
+		r.deferred == r.wantDeferred &&
 		r.skipped["suppressed"] == (r.unsubscribes+r.complaints)*(s.steps-1)
 	return r, nil
+}
+
+// settledBut reports whether nothing but the sleepers' n deferred
+// reminders is waiting or running.
+func settledBut(insp *asynq.Inspector, n int) bool {
+	waiting := 0
+	for _, q := range []string{worker.QueueEvents, worker.QueueEmail} {
+		if info, err := insp.GetQueueInfo(q); err == nil {
+			waiting += info.Pending + info.Active + info.Scheduled + info.Retry
+		}
+	}
+	return waiting == n
+}
+
+// cancelSleepers deletes the sleepers' deferred reminders once the summary
+// is taken: a demo must not email anyone in the morning.
+func (s *simulator) cancelSleepers(insp *asynq.Inspector) error {
+	tasks, err := insp.ListRetryTasks(worker.QueueEmail, asynq.PageSize(1000))
+	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+		return fmt.Errorf("list deferred reminders: %w", err)
+	}
+	for _, t := range tasks {
+		for _, sh := range s.shoppers {
+			if sh.persona == personaSleeper && strings.HasPrefix(t.ID, basket.TaskPrefix(s.sf.ID, sh.basket)+":") {
+				if err := insp.DeleteTask(worker.QueueEmail, t.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+					return fmt.Errorf("cancel a deferred demo reminder: %w", err)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // settled reports whether no task is waiting or running in either queue.
@@ -522,12 +629,17 @@ func (r *demoResult) print(w io.Writer) {
 	}
 	row(fmt.Sprintf("bounced after DATA, 5.1.1 (expected %d)", r.wantBounced), r.bounced)
 	row("spam complaints (feedback loop)", r.complaints)
+	if r.nightZone != "" {
+		row(fmt.Sprintf("deferred: quiet hours (expected %d)", r.wantDeferred), r.deferred)
+		fmt.Fprintf(w, "    (the sleepers live in %s, where it is night)\n", r.nightZone)
+	}
 	row("unsubscribes (one-click)", r.unsubscribes)
 	row("orders after a reminder", r.ordersAfterReminder)
 	row("duplicate emails", r.duplicates)
 	if r.reconciles {
 		fmt.Fprintln(w, "  reconciles: yes — every abandoned basket with an email, consent and no suppression got each step exactly once;")
-		fmt.Fprintln(w, "  the bounced address and the complainers are suppressed (hard_bounce, complaint) and got nothing more")
+		fmt.Fprintln(w, "  the bounced address and the complainers are suppressed (hard_bounce, complaint) and got nothing more;")
+		fmt.Fprintln(w, "  the sleepers' reminders were deferred to their morning (and cancelled when the demo ended)")
 	} else {
 		fmt.Fprintln(w, "  reconciles: NO")
 	}

@@ -20,15 +20,17 @@ func TestDemoRunsEndToEndAndReconciles(t *testing.T) {
 
 	out, _, err := runCLI(t, "", "--config", cfgPath, "demo", "--baskets", "12", "--exit", "--listen", "127.0.0.1:0")
 	require.NoError(t, err, out)
-	// 12 shoppers of 8 kinds: two buyers, abandoners, and shoppers without
-	// email or consent; one of each other kind. Abandoners get both steps;
+	// 12 shoppers of 9 kinds: two buyers, abandoners and shoppers without
+	// email; one of each other kind. Abandoners get both steps;
 	// unsubscribers, returners and complainers step 1 only; the bouncing
-	// address is refused after DATA and gets nothing.
+	// address is refused after DATA and gets nothing; the sleeper's
+	// reminder is deferred to their morning.
 	assert.Regexp(t, regexp.MustCompile(`emails sent, step 1 \(expected 5\)\s+5\n`), out)
 	assert.Regexp(t, regexp.MustCompile(`emails sent, step 2 \(expected 2\)\s+2\n`), out)
 	assert.Regexp(t, regexp.MustCompile(`skipped: suppressed\s+2\n`), out, "step 2 of the unsubscriber and the complainer")
 	assert.Regexp(t, regexp.MustCompile(`bounced after DATA, 5.1.1 \(expected 1\)\s+1\n`), out)
 	assert.Regexp(t, regexp.MustCompile(`spam complaints \(feedback loop\)\s+1\n`), out)
+	assert.Regexp(t, regexp.MustCompile(`deferred: quiet hours \(expected 1\)\s+1\n`), out)
 	assert.Regexp(t, regexp.MustCompile(`unsubscribes \(one-click\)\s+1\n`), out)
 	assert.Regexp(t, regexp.MustCompile(`orders after a reminder\s+1\n`), out)
 	assert.Regexp(t, regexp.MustCompile(`duplicate emails\s+0\n`), out)

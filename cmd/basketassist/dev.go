@@ -9,6 +9,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 
 	"github.com/basketassist/basketassist/config"
+	"github.com/basketassist/basketassist/policy"
 	"github.com/basketassist/basketassist/secrets"
 )
 
@@ -39,6 +40,9 @@ func applyDevDefaults(cfg *config.Config, configPath string) {
 	}
 	if configPath == "" {
 		cfg.Reminders.Steps = []config.Step{{After: 10 * time.Second}, {After: 30 * time.Second}}
+		// A first try at any hour, with one address for every basket, should
+		// see its emails: quiet hours and the cap are for configured runs.
+		cfg.Policy.QuietHours, cfg.Policy.FrequencyCap = policy.Hours{}, policy.Cap{}
 	}
 }
 
@@ -75,6 +79,9 @@ func printDevBanner(w io.Writer, cfg config.Config) {
 		steps = append(steps, s.After.String())
 	}
 	fmt.Fprintf(w, "  Reminders after %v of basket inactivity. Configure everything with --config FILE (see README).\n", steps)
+	if p := cfg.Policy; p.QuietHours.Start == p.QuietHours.End && p.FrequencyCap.Max == 0 {
+		fmt.Fprintln(w, "  Policy: quiet hours and the frequency cap are off in dev mode; with a config file they are on (see README, Sending policy).")
+	}
 	base := strings.TrimRight(cfg.Web.PublicURL, "/")
 	fmt.Fprintf(w, "  Queues: %s/monitoring/  Metrics: %s/metrics  (user: any, password: the admin token %q)\n", base, base, cfg.Web.AdminToken)
 }

@@ -36,6 +36,8 @@ Commands:
   forget --email ADDR erase a person's baskets, send history and pending reminders (suppressions are kept)
   export-subject --email ADDR
                       print what is held about a person, as JSON
+  explain --storefront ID --basket ID [--json]
+                      why a basket's reminders were (not) sent: its state, next reminder and decision record
   version             print the version
 
 Every config key can be set in the environment: redis.addr is BASKETASSIST_REDIS_ADDR.
@@ -84,6 +86,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runSuppress(ctx, *configPath, args, stdin, stdout, stderr)
 	case "forget", "export-subject":
 		return runSubject(ctx, cmd, *configPath, args, stdout, stderr)
+	case "explain":
+		return runExplain(ctx, *configPath, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "basketassist", version)
 		return nil

@@ -28,6 +28,7 @@ import (
 	"github.com/basketassist/basketassist/internal/redistest"
 	"github.com/basketassist/basketassist/internal/smtptest"
 	"github.com/basketassist/basketassist/mail"
+	"github.com/basketassist/basketassist/policy"
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/worker"
 )
@@ -83,6 +84,9 @@ func testConfig(t *testing.T, smtpSrv *smtptest.Server) config.Config {
 	cfg.Worker.RetryBase = 100 * time.Millisecond
 	cfg.Worker.ShutdownTimeout = 5 * time.Second
 	cfg.Reminders.Steps = []config.Step{{After: time.Second}}
+	// Tests send whenever they run and many emails to one address: the
+	// policy tests turn quiet hours and the cap back on.
+	cfg.Policy.QuietHours, cfg.Policy.FrequencyCap = policy.Hours{}, policy.Cap{}
 	cfg.Storefronts = []config.Storefront{{ID: "pink", Name: "Pink Shirts", From: "Pink Shirts <hello@pink.example>",
 		APIKey: testAPIKey, BasketURL: "https://pink.example/basket/{basket_id}",
 		PostalAddress: "1 Jermyn Street, London SW1Y 6JB", DefaultLocale: "en-GB"}}

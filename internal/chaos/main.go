@@ -141,6 +141,8 @@ func writeConfig(dir, redisAddr string, smtpPort, webPort int) (path, apiKey, ad
 		"secrets: {key: \"" + base64.StdEncoding.EncodeToString(secret) + "\"}",
 		"worker: {concurrency: 20, poll_interval: 500ms, retry_base: 1s, max_retry: 10, shutdown_timeout: 10s}",
 		"reminders: {steps: [{after: 5s}]}",
+		// Faults, not pacing: every owed email is due at once, day or night.
+		"policy: {quiet_hours: {start: \"\", end: \"\"}, frequency_cap: {max: 0}}",
 		"log: {level: debug, format: json}",
 		"storefronts:",
 		"  - id: chaos",
