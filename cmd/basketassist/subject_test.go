@@ -47,6 +47,7 @@ func TestForgetAndExportSubject(t *testing.T) {
 	first := baskets[0].(map[string]any)
 	assert.Equal(t, addr, first["customer"].(map[string]any)["email"], "the export opens the sealed customer")
 	assert.NotNil(t, first["basket"])
+	assert.Equal(t, []any{}, first["decisions"], "the decision record is part of the export (empty: nothing due yet)")
 	assert.Len(t, exp["suppressions"].([]any), 1)
 
 	// The same view from the command line.
