@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Client sends events to basketassist's POST /v1/events for one storefront.
@@ -19,6 +21,12 @@ type Client struct {
 	APIKey string
 	// HTTP is the client used; nil means http.DefaultClient.
 	HTTP *http.Client
+	// RateLimitRetries is how often a request refused with 429 is sent
+	// again after the server's Retry-After (at most a minute each); 0
+	// means 3, negative never.
+	RateLimitRetries int
+
+	wait func(ctx context.Context, d time.Duration) error // tests replace the clock
 }
 
 // APIError is a refusal from the server. For a 400, Problems lists every bad
@@ -45,8 +53,10 @@ func (e *APIError) Error() string {
 }
 
 // Send posts events in one request (at most 500) and returns how many were
-// accepted. A refusal is an *APIError; a network failure is returned as is,
-// and the request may be retried safely: event ids make ingest idempotent.
+// accepted. Over the storefront's rate limit (429) it waits as long as the
+// server's Retry-After says and sends again, RateLimitRetries times. A
+// refusal is an *APIError; a network failure is returned as is, and the
+// request may be retried safely: event ids make ingest idempotent.
 func (c *Client) Send(ctx context.Context, events ...Event) (int, error) {
 	if len(events) == 0 {
 		return 0, errors.New("basket: no events to send")
@@ -55,19 +65,36 @@ func (c *Client) Send(ctx context.Context, events ...Event) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("basket: encode events: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.BaseURL, "/")+"/v1/events", bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.APIKey)
-	req.Header.Set("Content-Type", "application/json")
 	hc := c.HTTP
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, err
+	retries := c.RateLimitRetries
+	if retries == 0 {
+		retries = 3
+	}
+	var resp *http.Response
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.BaseURL, "/")+"/v1/events", bytes.NewReader(body))
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("Authorization", "Bearer "+c.APIKey)
+		req.Header.Set("Content-Type", "application/json")
+		if resp, err = hc.Do(req); err != nil {
+			return 0, err
+		}
+		after, ok := retryAfter(resp)
+		if resp.StatusCode != http.StatusTooManyRequests || !ok || attempt >= retries {
+			break
+		}
+		// Over the storefront's rate limit: nothing was queued; the server
+		// says when there is room again.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+		resp.Body.Close()
+		if err := c.sleep(ctx, after); err != nil {
+			return 0, err
+		}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -87,4 +114,27 @@ func (c *Client) Send(ctx context.Context, events ...Event) (int, error) {
 		return 0, &APIError{Status: resp.StatusCode, Message: out.Error, Problems: out.Events}
 	}
 	return out.Accepted, nil
+}
+
+// retryAfter reads a Retry-After in seconds, capped at a minute.
+func retryAfter(resp *http.Response) (time.Duration, bool) {
+	n, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After")))
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return min(time.Duration(n)*time.Second, time.Minute), true
+}
+
+func (c *Client) sleep(ctx context.Context, d time.Duration) error {
+	if c.wait != nil {
+		return c.wait(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

@@ -110,10 +110,38 @@ type SMTP struct {
 
 // Web is the HTTP side.
 type Web struct {
-	Listen     string `mapstructure:"listen"`
-	PublicURL  string `mapstructure:"public_url"`  // base of links in emails; https outside loopback
-	AdminToken string `mapstructure:"admin_token"` // "" disables the admin API
+	// Listen serves what the internet needs: ingest, the customer pages,
+	// the provider webhooks, /healthz.
+	Listen string `mapstructure:"listen"`
+	// OpsListen serves the rest: /metrics, /readyz, /monitoring/, the admin
+	// API, /outbox. Equal to Listen: one port for everything.
+	OpsListen  string  `mapstructure:"ops_listen"`
+	PublicURL  string  `mapstructure:"public_url"`  // base of links in emails; https outside loopback
+	AdminToken string  `mapstructure:"admin_token"` // every role; "" for none
+	Tokens     []Token `mapstructure:"tokens"`
 }
+
+// Token is a named ops token with the roles it holds (web.Roles).
+type Token struct {
+	Name  string   `mapstructure:"name"`
+	Token string   `mapstructure:"token"`
+	Roles []string `mapstructure:"roles"`
+}
+
+// RateLimit is a storefront's ingest budget: a token bucket of events.
+type RateLimit struct {
+	EventsPerSecond float64 `mapstructure:"events_per_second"`
+	Burst           int     `mapstructure:"burst"`
+}
+
+// DefaultRateLimit is the budget of a storefront that sets none: room for
+// two full batches at once, and 100 events a second after.
+var DefaultRateLimit = RateLimit{EventsPerSecond: 100, Burst: 1000}
+
+// OpsRoles are the roles a token may hold (web.Roles, which the web
+// package checks; kept here so that config can validate without it).
+var OpsRoles = []string{"suppressions:check", "suppressions:write", "subjects", "baskets:read",
+	"monitoring:read", "monitoring:write", "metrics"}
 
 // Secrets holds the master key; HMAC and AES keys are derived from it.
 type Secrets struct {
@@ -184,6 +212,16 @@ type Storefront struct {
 	// without customer.timezone; "" is UTC.
 	Timezone string         `mapstructure:"timezone"`
 	Policy   PolicyOverride `mapstructure:"policy"`
+	// RateLimit bounds this storefront's ingest; nil: DefaultRateLimit.
+	RateLimit *RateLimit `mapstructure:"rate_limit"`
+}
+
+// Limit is the storefront's ingest budget.
+func (s Storefront) Limit() RateLimit {
+	if s.RateLimit == nil {
+		return DefaultRateLimit
+	}
+	return *s.RateLimit
 }
 
 // PolicyOverride is a storefront's policy: each key it sets replaces the
@@ -231,7 +269,8 @@ func defaults() map[string]any {
 		"redis.wait_replicas": 0, "redis.wait_timeout": "1s",
 		"smtp.host": "", "smtp.port": 1025, "smtp.username": "", "smtp.password": "",
 		"smtp.tls": "none", "smtp.connections": 4, "smtp.timeout": "30s",
-		"web.listen": "127.0.0.1:8080", "web.public_url": "http://127.0.0.1:8080", "web.admin_token": "",
+		"web.listen": "127.0.0.1:8080", "web.ops_listen": "127.0.0.1:9090", "web.public_url": "http://127.0.0.1:8080",
+		"web.admin_token": "", "web.tokens": []map[string]any{},
 		"secrets.key":        "",
 		"worker.concurrency": 20, "worker.poll_interval": "1s", "worker.retry_base": "30s",
 		"worker.max_retry": 10, "worker.shutdown_timeout": "30s",
@@ -413,8 +452,30 @@ func (c Config) Validate() error {
 	} else if u.Scheme != "https" && !loopback(u.Hostname()) {
 		bad("web.public_url", "must be https (RFC 8058 one-click unsubscribe requires it); http is allowed only for localhost, got %q", c.Web.PublicURL)
 	}
+	if _, _, err := net.SplitHostPort(c.Web.OpsListen); err != nil {
+		bad("web.ops_listen", "must be host:port, e.g. 127.0.0.1:9090 (or web.listen's address for one port), got %q", c.Web.OpsListen)
+	}
 	if c.Web.AdminToken != "" && len(c.Web.AdminToken) < 16 {
 		bad("web.admin_token", "must be at least 16 characters (generate one with: openssl rand -hex 24)")
+	}
+	names := map[string]bool{}
+	for i, t := range c.Web.Tokens {
+		key := fmt.Sprintf("web.tokens[%d]", i)
+		if t.Name == "" || names[t.Name] {
+			bad(key+".name", "must be set and unique (logs name the token by it), got %q", t.Name)
+		}
+		names[t.Name] = true
+		if len(t.Token) < 16 {
+			bad(key+".token", "must be at least 16 characters (generate one with: openssl rand -hex 24)")
+		}
+		if len(t.Roles) == 0 {
+			bad(key+".roles", "must list at least one of %s", strings.Join(OpsRoles, ", "))
+		}
+		for _, r := range t.Roles {
+			if !slices.Contains(OpsRoles, r) {
+				bad(key+".roles", "%q is not a role; roles: %s", r, strings.Join(OpsRoles, ", "))
+			}
+		}
 	}
 	if c.Secrets.Key == "" {
 		if c.Redis.Addr != "" {
@@ -476,6 +537,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("policy.%w", err))
 	}
 	for i, sf := range c.Storefronts {
+		if l := sf.RateLimit; l != nil && (l.EventsPerSecond <= 0 || l.Burst < 1) {
+			bad(fmt.Sprintf("storefronts[%d].rate_limit", i), "events_per_second must be positive and burst at least 1, got %g and %d", l.EventsPerSecond, l.Burst)
+		}
 		if sf.Timezone != "" {
 			if _, err := time.LoadLocation(sf.Timezone); err != nil || sf.Timezone == "Local" {
 				bad(fmt.Sprintf("storefronts[%d].timezone", i), "must be an IANA zone like Europe/London, got %q", sf.Timezone)

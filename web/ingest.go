@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/basketassist/basketassist/basket"
 	"github.com/basketassist/basketassist/mail"
@@ -47,6 +48,22 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	raws, problem := splitBatch(body)
 	if problem != "" {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error": problem})
+		return
+	}
+	// The budget is spent before the events are decoded: a storefront over
+	// it costs no more than the split.
+	if wait, too := s.limits[storefront].admit(s.opts.Now(), len(raws)); too || wait > 0 {
+		s.metrics.rateLimited.WithLabelValues(storefront).Inc()
+		l := s.limits[storefront].limit
+		if too {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
+				"%d events in one request exceed storefronts[].rate_limit.burst (%d): send smaller batches", len(raws), l.Burst))
+			return
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
+		writeError(w, http.StatusTooManyRequests, fmt.Sprintf(
+			"storefront %s is over its rate limit (%g events/s, burst %d): nothing was queued; retry after %d s",
+			storefront, l.EventsPerSecond, l.Burst, retryAfter(wait)))
 		return
 	}
 	events := make([]basket.Event, 0, len(raws))

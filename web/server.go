@@ -7,11 +7,9 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,16 +46,22 @@ type Options struct {
 	Storefronts map[string]basket.Storefront
 	// APIKeys maps each storefront id to its ingest API key.
 	APIKeys map[string]string
-	// AdminToken guards the admin API; "" disables it.
+	// AdminToken holds every role (web.admin_token); "" for none.
 	AdminToken string
-	Logger     *slog.Logger
+	// Tokens are the named ops tokens with their roles (web.tokens).
+	Tokens []Token
+	Logger *slog.Logger
 	// Registry receives the web counters and is served on /metrics; nil: a fresh one.
 	Registry *prometheus.Registry
 	Now      func() time.Time
-	// Monitoring is the asynqmon UI, mounted at /monitoring/ behind the admin
-	// token (as a Bearer token, or as the basic-auth password so that a
-	// browser can open it); nil: not mounted.
-	Monitoring http.Handler
+	// Monitoring is the asynqmon UI, mounted at /monitoring/ for
+	// monitoring:write, and MonitoringReadOnly (asynqmon's read-only mode)
+	// for monitoring:read; a token as Bearer or as the basic-auth password,
+	// so that a browser can open it. nil: not mounted.
+	Monitoring, MonitoringReadOnly http.Handler
+	// RateLimits bounds each storefront's ingest (storefronts[].rate_limit);
+	// a storefront without one is not limited.
+	RateLimits map[string]RateLimit
 	// OutboxDir is dev mode's email folder, listed at /outbox; "" means no /outbox.
 	OutboxDir string
 	// OutboxOpen serves /outbox without the admin token (demo mode only).
@@ -89,15 +93,43 @@ type Deps struct {
 	Feedback *bounce.Applier
 }
 
-// Server is the http.Handler of every route.
+// Server serves every route: ServeHTTP all of them (one door), Public the
+// ones the internet needs and Ops the rest (two doors).
 type Server struct {
 	Deps
 	opts      Options
-	mux       *http.ServeMux
+	mux       *http.ServeMux // every route
+	public    *http.ServeMux // /v1/events, /u/, /p/, /r/, the provider webhooks, /healthz
+	ops       *http.ServeMux // /metrics, /readyz, /monitoring/, the admin API, /outbox, /healthz
 	validator basket.Validator
 	apiKeys   map[[32]byte]string // sha256(key) → storefront id
+	tokens    []Token
+	limits    map[string]*limiter
 	metrics   *metrics
 }
+
+type door int
+
+const (
+	publicDoor door = iota
+	opsDoor
+)
+
+// handle registers a route on its door and on the one-door mux.
+func (s *Server) handle(d door, pattern string, h http.Handler) {
+	s.mux.Handle(pattern, h)
+	if d == publicDoor {
+		s.public.Handle(pattern, h)
+	} else {
+		s.ops.Handle(pattern, h)
+	}
+}
+
+// Public is the handler for web.listen when web.ops_listen is another address.
+func (s *Server) Public() http.Handler { return s.logged(s.public) }
+
+// Ops is the handler for web.ops_listen.
+func (s *Server) Ops() http.Handler { return s.logged(s.ops) }
 
 // New returns a Server.
 func New(d Deps, o Options) *Server {
@@ -107,67 +139,94 @@ func New(d Deps, o Options) *Server {
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{Deps: d, opts: o, mux: http.NewServeMux(), apiKeys: map[[32]byte]string{}, metrics: newMetrics(o.Registry)}
+	s := &Server{Deps: d, opts: o, mux: http.NewServeMux(), public: http.NewServeMux(), ops: http.NewServeMux(),
+		apiKeys: map[[32]byte]string{}, metrics: newMetrics(o.Registry), tokens: o.Tokens, limits: map[string]*limiter{}}
+	if o.AdminToken != "" {
+		s.tokens = append(s.tokens, Token{Name: "admin_token", Value: o.AdminToken, Roles: Roles})
+	}
+	if s.opts.Now == nil {
+		s.opts.Now = time.Now
+	}
 	s.validator = basket.Validator{Now: o.Now, Storefronts: func(id string) bool { _, ok := o.Storefronts[id]; return ok }}
 	for id, key := range o.APIKeys {
 		s.apiKeys[sha256.Sum256([]byte(key))] = id
 	}
-
-	s.mux.HandleFunc("POST /v1/events", s.ingest)
-	s.mux.HandleFunc("GET /u/{token}", s.unsubscribePage)
-	s.mux.HandleFunc("POST /u/{token}", s.unsubscribe)
-	s.mux.HandleFunc("GET /r/{token}", s.redirect)
-	s.mux.HandleFunc("GET /p/{token}", s.preferencesPage)
-	s.mux.HandleFunc("POST /p/{token}", s.preferences)
-	s.mux.Handle("POST /v1/suppressions", s.admin(s.addSuppression))
-	s.mux.Handle("DELETE /v1/suppressions", s.admin(s.removeSuppression))
-	s.mux.Handle("POST /v1/suppressions/check", s.admin(s.checkSuppression))
-	s.mux.Handle("GET /v1/suppressions", s.admin(s.listSuppressions))
-	s.mux.Handle("POST /v1/subjects/forget", s.admin(s.subjectRequest))
-	s.mux.Handle("POST /v1/subjects/export", s.admin(s.subjectRequest))
-	s.mux.Handle("GET /v1/baskets/{storefront}/{basket_id}", s.admin(s.explainBasket))
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	s.mux.HandleFunc("GET /readyz", s.ready)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
-	if o.OutboxDir != "" {
-		guard := s.operator
-		if o.OutboxOpen {
-			guard = func(h http.Handler) http.Handler { return h }
-		}
-		s.mux.Handle("GET /outbox", guard(http.HandlerFunc(s.outboxList)))
-		s.mux.Handle("GET /outbox/{name}", guard(http.HandlerFunc(s.outboxEmail)))
-		s.mux.Handle("GET /outbox/{name}/html", guard(http.HandlerFunc(s.outboxHTML)))
+	for id, l := range o.RateLimits {
+		s.limits[id] = newLimiter(l)
 	}
 	if o.FeedbackMaxBytes <= 0 {
 		s.opts.FeedbackMaxBytes = 1 << 20
 	}
+	fn := func(f http.HandlerFunc) http.Handler { return f }
+	health := fn(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+
+	// The internet's door: storefronts, customers, providers.
+	s.handle(publicDoor, "POST /v1/events", fn(s.ingest))
+	s.handle(publicDoor, "GET /u/{token}", fn(s.unsubscribePage))
+	s.handle(publicDoor, "POST /u/{token}", fn(s.unsubscribe))
+	s.handle(publicDoor, "GET /r/{token}", fn(s.redirect))
+	s.handle(publicDoor, "GET /p/{token}", fn(s.preferencesPage))
+	s.handle(publicDoor, "POST /p/{token}", fn(s.preferences))
 	if o.SNS != nil {
-		s.mux.HandleFunc("POST /v1/feedback/ses", s.sesFeedback)
+		s.handle(publicDoor, "POST /v1/feedback/ses", fn(s.sesFeedback))
 	}
 	if o.SendGridKey != nil {
-		s.mux.HandleFunc("POST /v1/feedback/sendgrid", s.sendGridFeedback)
+		s.handle(publicDoor, "POST /v1/feedback/sendgrid", fn(s.sendGridFeedback))
+	}
+	s.mux.Handle("GET /healthz", health)
+	s.public.Handle("GET /healthz", health)
+	s.ops.Handle("GET /healthz", health)
+
+	// The ops door: every route behind a token with the route's role.
+	api := func(role Role, f http.HandlerFunc) http.Handler { return s.guard(role, false, f) }
+	s.handle(opsDoor, "POST /v1/suppressions", api(RoleSuppressionsWrite, s.addSuppression))
+	s.handle(opsDoor, "DELETE /v1/suppressions", api(RoleSuppressionsWrite, s.removeSuppression))
+	s.handle(opsDoor, "GET /v1/suppressions", api(RoleSuppressionsWrite, s.listSuppressions))
+	s.handle(opsDoor, "POST /v1/suppressions/check", api(RoleSuppressionsCheck, s.checkSuppression))
+	s.handle(opsDoor, "POST /v1/subjects/forget", api(RoleSubjects, s.subjectRequest))
+	s.handle(opsDoor, "POST /v1/subjects/export", api(RoleSubjects, s.subjectRequest))
+	s.handle(opsDoor, "GET /v1/baskets/{storefront}/{basket_id}", api(RoleBasketsRead, s.explainBasket))
+	s.handle(opsDoor, "GET /readyz", fn(s.ready))
+	s.handle(opsDoor, "GET /metrics", s.guard(RoleMetrics, true, promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{})))
+	if o.OutboxDir != "" {
+		guard := func(h http.Handler) http.Handler { return s.guard(RoleMonitoringRead, true, h) }
+		if o.OutboxOpen {
+			guard = func(h http.Handler) http.Handler { return h }
+		}
+		s.handle(opsDoor, "GET /outbox", guard(fn(s.outboxList)))
+		s.handle(opsDoor, "GET /outbox/{name}", guard(fn(s.outboxEmail)))
+		s.handle(opsDoor, "GET /outbox/{name}/html", guard(fn(s.outboxHTML)))
 	}
 	if o.Monitoring != nil {
-		s.mux.Handle("/monitoring/", s.operator(o.Monitoring))
-		s.mux.Handle("GET /monitoring", http.RedirectHandler("/monitoring/", http.StatusMovedPermanently))
+		readOnly := o.MonitoringReadOnly
+		if readOnly == nil {
+			readOnly = o.Monitoring
+		}
+		s.handle(opsDoor, "/monitoring/", s.monitoring(o.Monitoring, readOnly))
+		s.handle(opsDoor, "GET /monitoring", http.RedirectHandler("/monitoring/", http.StatusMovedPermanently))
 	}
 	return s
 }
 
-// ServeHTTP logs each request by its route pattern: paths carry tokens, and
-// tokens are not for logs.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	s.mux.ServeHTTP(rec, r)
-	route := r.Pattern
-	if route == "" {
-		route = "unmatched"
-	}
-	s.opts.Logger.LogAttrs(r.Context(), slog.LevelDebug, "http", slog.String("route", route),
-		slog.Int("status", rec.status), slog.Duration("took", time.Since(start)))
+// ServeHTTP serves every route, for web.ops_listen equal to web.listen.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.logged(s.mux).ServeHTTP(w, r) }
+
+// logged logs each request by its route pattern: paths carry tokens, and
+// tokens are not for logs. The ops token's name is logged, never its value.
+func (s *Server) logged(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		mux.ServeHTTP(rec, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		s.opts.Logger.LogAttrs(r.Context(), slog.LevelDebug, "http", slog.String("route", route),
+			slog.Int("status", rec.status), slog.Duration("took", time.Since(start)))
+	})
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
@@ -189,52 +248,6 @@ func (s *Server) storefrontFor(r *http.Request) (string, bool) {
 	// A map lookup on the key's hash: timing reveals nothing about the key itself.
 	id, ok := s.apiKeys[sha256.Sum256([]byte(key))]
 	return id, ok
-}
-
-func (s *Server) admin(next http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.opts.AdminToken == "" {
-			writeError(w, http.StatusForbidden, "admin API disabled: set web.admin_token")
-			return
-		}
-		tok, ok := bearer(r)
-		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.AdminToken)) != 1 {
-			writeError(w, http.StatusUnauthorized, "missing or wrong admin token (Authorization: Bearer <web.admin_token>)")
-			return
-		}
-		next(w, r)
-	})
-}
-
-// operator guards a browser UI for ops: the admin token as a Bearer token or
-// as the basic-auth password (any user name). A failed attempt asks the
-// browser for credentials.
-func (s *Server) operator(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.opts.AdminToken == "" {
-			writeError(w, http.StatusForbidden, "disabled: set web.admin_token")
-			return
-		}
-		tok, ok := bearer(r)
-		if !ok {
-			_, tok, ok = r.BasicAuth()
-		}
-		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.AdminToken)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Basic realm="basketassist operators", charset="UTF-8"`)
-			writeError(w, http.StatusUnauthorized, "admin token required (any user name, the admin token as password)")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func bearer(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	const p = "Bearer "
-	if len(h) <= len(p) || !strings.EqualFold(h[:len(p)], p) {
-		return "", false
-	}
-	return strings.TrimSpace(h[len(p):]), true
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -263,6 +276,7 @@ type metrics struct {
 	resubscribes *prometheus.CounterVec
 	clicks       *prometheus.CounterVec
 	ingested     *prometheus.CounterVec
+	rateLimited  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -280,6 +294,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "basketassist_ingested_events_total", Help: "Events accepted by POST /v1/events, by storefront.",
 		}, []string{"storefront"}),
 	}
-	reg.MustRegister(m.unsubscribes, m.resubscribes, m.clicks, m.ingested)
+	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "basketassist_ingest_rate_limited_total", Help: "Ingest requests refused (429, or 413 over the burst) by the storefront's rate limit, by storefront.",
+	}, []string{"storefront"})
+	reg.MustRegister(m.unsubscribes, m.resubscribes, m.clicks, m.ingested, m.rateLimited)
 	return m
 }

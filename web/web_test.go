@@ -34,6 +34,7 @@ const (
 )
 
 type webBundle struct {
+	server *Server
 	srv    *httptest.Server
 	rdb    *redis.Client
 	keys   *secrets.Keys
@@ -42,7 +43,7 @@ type webBundle struct {
 	client *http.Client
 }
 
-func setupWeb(t *testing.T) *webBundle {
+func setupWeb(t *testing.T, adjust ...func(*Options)) *webBundle {
 	t.Helper()
 	rdb := redistest.Client(t)
 	master, _ := secrets.ParseKey(secrets.GenerateKey())
@@ -55,10 +56,13 @@ func setupWeb(t *testing.T) *webBundle {
 		"pink": {ID: "pink", Name: "Pink Shirts", BasketURL: "https://pink.example/basket/{basket_id}"},
 		"blue": {ID: "blue", Name: "Blue Ties", BasketURL: "https://blue.example/b/{basket_id}"},
 	}
-	h := New(Deps{Redis: rdb, Events: worker.NewProducer(asynq.NewClientFromRedisClient(rdb), keys),
-		Suppressions: b.sup, Tokens: b.tokens, Keys: keys, Renderer: renderer},
-		Options{Storefronts: sfs, APIKeys: map[string]string{"pink": pinkKey, "blue": blueKey}, AdminToken: adminKey})
-	b.srv = httptest.NewServer(h)
+	o := Options{Storefronts: sfs, APIKeys: map[string]string{"pink": pinkKey, "blue": blueKey}, AdminToken: adminKey}
+	for _, f := range adjust {
+		f(&o)
+	}
+	b.server = New(Deps{Redis: rdb, Events: worker.NewProducer(asynq.NewClientFromRedisClient(rdb), keys),
+		Suppressions: b.sup, Tokens: b.tokens, Keys: keys, Renderer: renderer}, o)
+	b.srv = httptest.NewServer(b.server)
 	t.Cleanup(b.srv.Close)
 	b.client = b.srv.Client()
 	// Never follow a redirect off this machine: /r/ points at the storefront.
@@ -286,12 +290,16 @@ func TestAdminAPI(t *testing.T) {
 func TestHealthAndReadiness(t *testing.T) {
 	t.Parallel()
 	b := setupWeb(t)
-	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+	for _, path := range []string{"/healthz", "/readyz"} {
 		resp, err := b.client.Get(b.srv.URL + path)
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.Equal(t, http.StatusOK, resp.StatusCode, path)
 	}
+	resp, err := b.client.Get(b.srv.URL + "/metrics")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "/metrics needs a token with the metrics role")
 }
 
 func (b *webBundle) tokenIn(email, locale string) (string, secrets.Recipient) {

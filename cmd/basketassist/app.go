@@ -55,8 +55,14 @@ type Main struct {
 	// timeout. Tests give it a transport that plays SNS.
 	HTTPClient *http.Client
 
+	// OpsListener, when set, serves web.ops_listen's routes apart (tests);
+	// otherwise web.ops_listen equal to web.listen means one port.
+	OpsListener net.Listener
+
 	// Set by Run.
 	WebAddr net.Addr
+	// OpsAddr serves the ops routes: WebAddr itself with one port.
+	OpsAddr net.Addr
 	// BounceAddr is where the bounce listener listens, once Run returned
 	// (bounces.listen set).
 	BounceAddr net.Addr
@@ -64,10 +70,10 @@ type Main struct {
 	core       *core
 	bounces    *bounce.Listener
 	asynqSrv   *asynq.Server
-	httpSrv    *http.Server
+	httpSrvs   []httpServer
+	registry   *prometheus.Registry // what /metrics serves
 	smtpSender *mail.SMTPSender
-	httpDone   chan error
-	monitoring *asynqmon.HTTPHandler
+	monitoring []*asynqmon.HTTPHandler
 }
 
 // core is what every command that touches Redis needs.
@@ -192,6 +198,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	reg := prometheus.NewRegistry()
+	m.registry = reg
 	changes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "basketassist_suppression_changes_total",
 		Help: "Suppression entries added or removed by this process, by change, scope, reason and origin."},
 		[]string{"change", "scope", "reason", "origin"})
@@ -269,17 +276,34 @@ func (m *Main) Run(ctx context.Context) (err error) {
 				return fmt.Errorf("bounces.sendgrid.verification_key: %w (copy the key from SendGrid's Mail Settings, Signed Event Webhook)", err)
 			}
 		}
-		mon := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: asynq.RedisClientOpt{
-			Addr: m.core.cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB}})
-		m.monitoring = mon
-		handler := web.New(web.Deps{Redis: m.core.rdb, Events: worker.NewProducer(m.core.asynqClient, m.core.keys),
+		monOpts := asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: asynq.RedisClientOpt{
+			Addr: m.core.cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB}}
+		mon := asynqmon.New(monOpts)
+		monOpts.ReadOnly = true
+		monRead := asynqmon.New(monOpts)
+		m.monitoring = []*asynqmon.HTTPHandler{mon, monRead}
+		tokens := make([]web.Token, 0, len(cfg.Web.Tokens))
+		for _, t := range cfg.Web.Tokens {
+			roles := make([]web.Role, len(t.Roles))
+			for i, r := range t.Roles {
+				roles[i] = web.Role(r)
+			}
+			tokens = append(tokens, web.Token{Name: t.Name, Value: t.Token, Roles: roles})
+		}
+		limits := map[string]web.RateLimit{}
+		for _, s := range cfg.Storefronts {
+			l := s.Limit()
+			limits[s.ID] = web.RateLimit{EventsPerSecond: l.EventsPerSecond, Burst: l.Burst}
+		}
+		srv := web.New(web.Deps{Redis: m.core.rdb, Events: worker.NewProducer(m.core.asynqClient, m.core.keys),
 			Suppressions: m.core.suppressions, Tokens: m.core.tokens, Keys: m.core.keys, Renderer: renderer,
 			Subjects: worker.NewSubjects(m.core.rdb, m.core.baskets, m.core.suppressions, m.Logger.With("component", "subjects")),
 			Baskets:  worker.NewExplainer(m.core.rdb, m.core.baskets), Feedback: feedback},
-			web.Options{Storefronts: m.core.storefronts, APIKeys: apiKeys, AdminToken: cfg.Web.AdminToken,
-				Logger: m.Logger.With("component", "web"), Registry: reg, Now: m.Now, Monitoring: mon,
-				OutboxDir: outboxDir(cfg), OutboxOpen: m.Demo,
+			web.Options{Storefronts: m.core.storefronts, APIKeys: apiKeys, AdminToken: cfg.Web.AdminToken, Tokens: tokens,
+				Logger: m.Logger.With("component", "web"), Registry: reg, Now: m.Now, Monitoring: mon, MonitoringReadOnly: monRead,
+				OutboxDir: outboxDir(cfg), OutboxOpen: m.Demo, RateLimits: limits,
 				SNS: sns, SendGridKey: sendGridKey, FeedbackMaxBytes: cfg.Bounces.MaxMessageBytes})
+		oneDoor := cfg.Web.OpsListen == cfg.Web.Listen && m.OpsListener == nil
 		ln := m.Listener
 		if ln == nil {
 			if ln, err = net.Listen("tcp", cfg.Web.Listen); err != nil {
@@ -287,13 +311,38 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			}
 		}
 		m.WebAddr = ln.Addr()
-		m.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-		m.httpDone = make(chan error, 1)
-		go func() { m.httpDone <- m.httpSrv.Serve(ln) }()
-		m.Logger.Info("web started", "listen", ln.Addr().String(), "public_url", cfg.Web.PublicURL)
+		if oneDoor {
+			m.serveHTTP(ln, srv)
+			m.OpsAddr = m.WebAddr
+			m.Logger.Info("web started", "listen", ln.Addr().String(), "ops_listen", "same port", "public_url", cfg.Web.PublicURL)
+			return nil
+		}
+		m.serveHTTP(ln, srv.Public())
+		ops := m.OpsListener
+		if ops == nil {
+			if ops, err = net.Listen("tcp", cfg.Web.OpsListen); err != nil {
+				return fmt.Errorf("web.ops_listen: %w (set it to another free address, or to web.listen's for one port)", err)
+			}
+		}
+		m.OpsAddr = ops.Addr()
+		m.serveHTTP(ops, srv.Ops())
+		m.Logger.Info("web started", "listen", ln.Addr().String(), "ops_listen", ops.Addr().String(), "public_url", cfg.Web.PublicURL)
 	}
 	return nil
+}
+
+// serveHTTP serves h on ln until Close.
+func (m *Main) serveHTTP(ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	m.httpSrvs = append(m.httpSrvs, httpServer{srv, done})
+}
+
+type httpServer struct {
+	srv  *http.Server
+	done chan error
 }
 
 // warnIfRedisForgets tells ops when Redis may lose acknowledged writes in
@@ -374,19 +423,19 @@ func (m *Main) Close() error {
 		errs = append(errs, m.bounces.Close())
 		m.bounces = nil
 	}
-	if m.httpSrv != nil {
+	for _, h := range m.httpSrvs {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		errs = append(errs, m.httpSrv.Shutdown(ctx))
+		errs = append(errs, h.srv.Shutdown(ctx))
 		cancel()
-		if err := <-m.httpDone; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := <-h.done; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, err)
 		}
-		m.httpSrv = nil
 	}
-	if m.monitoring != nil {
-		errs = append(errs, m.monitoring.Close())
-		m.monitoring = nil
+	m.httpSrvs = nil
+	for _, mon := range m.monitoring {
+		errs = append(errs, mon.Close())
 	}
+	m.monitoring = nil
 	if m.asynqSrv != nil {
 		m.asynqSrv.Shutdown()
 		m.asynqSrv = nil

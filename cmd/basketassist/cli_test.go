@@ -27,7 +27,7 @@ func writeYAML(t *testing.T, cfg config.Config) string {
 	y := fmt.Sprintf(`redis: {addr: %q, db: %d}
 smtp: {host: %q, port: %d}
 secrets: {key: %q}
-web: {listen: "127.0.0.1:0", admin_token: %q}
+web: {listen: "127.0.0.1:0", ops_listen: "127.0.0.1:0", admin_token: %q}
 policy: {quiet_hours: {start: "", end: ""}, frequency_cap: {max: 0}}
 storefronts:
   - {id: %q, name: %q, from: %q, api_key: %q, basket_url: %q, postal_address: %q}

@@ -108,6 +108,7 @@ func runDemo(ctx context.Context, configPath string, args []string, stdout, stde
 	if *listen != "" {
 		cfg.Web.Listen = *listen
 	}
+	cfg.Web.OpsListen = cfg.Web.Listen // one port: the demo's URLs are all on it
 	steps := len(cfg.Reminders.Steps)
 	cfg.Reminders.Steps = demoSteps(steps)
 	cfg.Worker.PollInterval = 200 * time.Millisecond
@@ -514,7 +515,7 @@ func (s *simulator) run(ctx context.Context, rec *recordingSender, m *Main, out 
 	if err := s.cancelSleepers(insp); err != nil {
 		return nil, err
 	}
-	heard := metricsByLabel(m, `basketassist_bounce_reports_total{kind="complaint",outcome="`)["complaint"]
+	heard := metricsByLabel(m, `basketassist_bounce_reports_total{outcome="`)["complaint"]
 	r.reconciles = duplicates == 0 && equalInts(sent, want) && r.bounced == r.wantBounced && heard == r.complaints &&
 		r.deferred == r.wantDeferred &&
 		r.skipped["suppressed"] == (r.unsubscribes+r.complaints)*(s.steps-1)
@@ -577,23 +578,27 @@ func stepOf(messageID string) int {
 	return n
 }
 
-// metricsByLabel reads one counter from /metrics, the same numbers an
-// operator sees: the lines starting with prefix, by the value of the label
-// the prefix ends in.
+// metricsByLabel reads one counter, the same numbers an operator sees on
+// /metrics: prefix is the counter's name and first label as /metrics
+// prints them ('name{label="'), and the counts are summed by that label's
+// value.
 func metricsByLabel(m *Main, prefix string) map[string]int {
+	name, label, _ := strings.Cut(strings.TrimSuffix(prefix, `="`), "{")
 	out := map[string]int{}
-	resp, err := http.Get("http://" + m.WebAddr.String() + "/metrics")
+	families, err := m.registry.Gather()
 	if err != nil {
 		return out
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(body), "\n") {
-		if rest, ok := strings.CutPrefix(line, prefix); ok {
-			label, value, _ := strings.Cut(rest, `"`)
-			_, value, _ = strings.Cut(value, "} ")
-			n, _ := strconv.ParseFloat(value, 64)
-			out[label] += int(n)
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, metric := range f.GetMetric() {
+			for _, l := range metric.GetLabel() {
+				if l.GetName() == label {
+					out[l.GetValue()] += int(metric.GetCounter().GetValue())
+				}
+			}
 		}
 	}
 	return out

@@ -43,6 +43,7 @@ func applyDevDefaults(cfg *config.Config, configPath string) {
 		// A first try at any hour, with one address for every basket, should
 		// see its emails: quiet hours and the cap are for configured runs.
 		cfg.Policy.QuietHours, cfg.Policy.FrequencyCap = policy.Hours{}, policy.Cap{}
+		cfg.Web.OpsListen = cfg.Web.Listen // one port on loopback for the tour
 	}
 }
 
@@ -83,5 +84,8 @@ func printDevBanner(w io.Writer, cfg config.Config) {
 		fmt.Fprintln(w, "  Policy: quiet hours and the frequency cap are off in dev mode; with a config file they are on (see README, Sending policy).")
 	}
 	base := strings.TrimRight(cfg.Web.PublicURL, "/")
+	if cfg.Web.OpsListen != cfg.Web.Listen {
+		base = "http://" + cfg.Web.OpsListen
+	}
 	fmt.Fprintf(w, "  Queues: %s/monitoring/  Metrics: %s/metrics  (user: any, password: the admin token %q)\n", base, base, cfg.Web.AdminToken)
 }

@@ -156,7 +156,7 @@ func TestSendGridFeedback(t *testing.T) {
 	assert.Equal(t, "", suppressedFor(b, "kept@test.example"))
 	assert.Equal(t, "", suppressedFor(b, "other@test.example"))
 
-	metrics := b.get(t, "/metrics", "")
+	metrics := b.get(t, "/metrics", testAdminToken)
 	assert.Contains(t, metrics, `basketassist_bounce_reports_total{kind="dsn",outcome="hard_bounce",source="sendgrid"} 1`)
 	assert.Contains(t, metrics, `basketassist_bounce_reports_total{kind="dsn",outcome="unmatched",source="sendgrid"} 1`)
 	assert.Contains(t, metrics, `basketassist_complaints_total{storefront="pink"} 1`)

@@ -78,7 +78,7 @@ func testConfig(t *testing.T, smtpSrv *smtptest.Server) config.Config {
 	cfg.Redis.Addr, cfg.Redis.DB = addr, db
 	cfg.SMTP.Host, cfg.SMTP.Port = smtpSrv.Host, smtpSrv.Port
 	cfg.Secrets.Key = secrets.GenerateKey()
-	cfg.Web.Listen = "127.0.0.1:0"
+	cfg.Web.Listen, cfg.Web.OpsListen = "127.0.0.1:0", "127.0.0.1:0" // one port; TestTwoDoors splits them
 	cfg.Web.AdminToken = testAdminToken
 	cfg.Worker.PollInterval = 100 * time.Millisecond
 	cfg.Worker.RetryBase = 100 * time.Millisecond
@@ -281,7 +281,7 @@ func TestAbandonedBasketGetsExactlyOneEmailWithHeaders(t *testing.T) {
 		}
 		assert.Equal(t, 1, b.smtp.Sessions(), "one SMTP connection")
 
-		metrics := b.get(t, "/metrics", "")
+		metrics := b.get(t, "/metrics", testAdminToken)
 		assert.Contains(t, metrics, `basketassist_emails_sent_total{step="1",storefront="pink"} 1`)
 		assert.Contains(t, metrics, `basketassist_events_total{outcome="applied",type="basket.updated"} 1`)
 		assert.Contains(t, metrics, `asynq_queue_size{queue="email"} 0`, "asynq's queue metrics")
@@ -419,7 +419,7 @@ func TestHardBounceSuppressesGlobally(t *testing.T) {
 		assert.Equal(t, "hard_bounce", by["reason"])
 		assert.Equal(t, "all", by["scope"])
 		assert.Equal(t, "system", by["origin"])
-		assert.Contains(t, b.get(t, "/metrics", ""), `basketassist_suppression_changes_total{change="added",origin="system",reason="hard_bounce",scope="all"} 1`)
+		assert.Contains(t, b.get(t, "/metrics", testAdminToken), `basketassist_suppression_changes_total{change="added",origin="system",reason="hard_bounce",scope="all"} 1`)
 		b.settle(10 * time.Second)
 		assert.Empty(t, b.smtp.Messages())
 	})

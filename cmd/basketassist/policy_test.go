@@ -78,7 +78,7 @@ func TestFrequencyCapThroughMain(t *testing.T) {
 		// sent decision is written.
 		assert.WithinRange(t, *d.Until, sent.At.Add(24*time.Hour-2*time.Second), sent.At.Add(24*time.Hour))
 	}
-	assert.Contains(t, b.get(t, "/metrics", ""), `basketassist_reminders_deferred_total{reason="frequency_cap"} 2`)
+	assert.Contains(t, b.get(t, "/metrics", testAdminToken), `basketassist_reminders_deferred_total{reason="frequency_cap"} 2`)
 	assert.Len(t, b.smtp.Messages(), 1, "still one")
 
 	for _, id := range []string{"b_c1", "b_c2", "b_c3"} {
@@ -137,7 +137,7 @@ func TestQuietHoursThroughMain(t *testing.T) {
 	want := time.Date(morning.Year(), morning.Month(), morning.Day(), 8, 0, 0, 0, london)
 	assert.True(t, want.Equal(*d.Until), "deferred to 08:00 London, got %s", d.Until.In(london))
 	assert.Empty(t, b.smtp.Messages())
-	assert.Contains(t, b.get(t, "/metrics", ""), `basketassist_reminders_deferred_total{reason="quiet_hours"} 1`)
+	assert.Contains(t, b.get(t, "/metrics", testAdminToken), `basketassist_reminders_deferred_total{reason="quiet_hours"} 1`)
 }
 
 // Dropped for good, with the reason recorded: under 16, an order at the

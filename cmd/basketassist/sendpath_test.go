@@ -61,7 +61,7 @@ func TestSMTPRepliesNamingTheAddressLeaveNoTrace(t *testing.T) {
 	for _, needle := range []string{addr, "grey.secret", "@shop.test", "Relay access denied", "no such user"} {
 		assert.NotContains(t, logs, needle, "no address or server text in the logs")
 	}
-	metrics := b.get(t, "/metrics", "")
+	metrics := b.get(t, "/metrics", testAdminToken)
 	assert.Contains(t, metrics, `basketassist_smtp_policy_rejections_total 1`)
 	assert.Contains(t, metrics, `basketassist_reminders_total{outcome="bounced"} 1`)
 	assert.Contains(t, metrics, `basketassist_reminders_total{outcome="sent"} 1`)
@@ -89,14 +89,14 @@ func TestOutcomesAreNotFailures(t *testing.T) {
 		smtptest.Fault{Stage: smtptest.DropAt})
 	b.send(b.event(basket.Updated, "b_o1", "bounce@example.com"), b.event(basket.Updated, "b_o2", "doubt@example.com"))
 	require.Eventually(t, func() bool {
-		return strings.Contains(b.get(t, "/metrics", ""), `basketassist_reminders_total{outcome="in_doubt"} 1`)
+		return strings.Contains(b.get(t, "/metrics", testAdminToken), `basketassist_reminders_total{outcome="in_doubt"} 1`)
 	}, 15*time.Second, 20*time.Millisecond)
 	b.settle(10 * time.Second)
 	insp := asynq.NewInspectorFromRedisClient(b.rdb)
 	archived, err := insp.ListArchivedTasks(worker.QueueEmail)
 	require.NoError(t, err)
 	assert.Empty(t, archived, "a bounce and an in-doubt drop complete; they are not archived as failed")
-	metrics := b.get(t, "/metrics", "")
+	metrics := b.get(t, "/metrics", testAdminToken)
 	assert.Contains(t, metrics, `basketassist_reminders_total{outcome="bounced"} 1`)
 	assert.Contains(t, metrics, `asynq_tasks_failed_total{queue="email"} 0`)
 }

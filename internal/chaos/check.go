@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -173,7 +174,9 @@ func (h *harness) check(name string) (*report, error) {
 			r.piiLogs = append(r.piiLogs, f)
 		}
 	}
-	resp, err := h.http.Get(h.webURL + "/metrics")
+	req, _ := http.NewRequest(http.MethodGet, h.webURL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+h.admin)
+	resp, err := h.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("GET /metrics: %w", err)
 	}

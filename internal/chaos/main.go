@@ -137,7 +137,7 @@ func writeConfig(dir, redisAddr string, smtpPort, webPort int) (path, apiKey, ad
 	yaml := strings.Join([]string{
 		"redis: {addr: \"" + redisAddr + "\"}",
 		fmt.Sprintf("smtp: {host: \"127.0.0.1\", port: %d, connections: 4, timeout: 10s}", smtpPort),
-		"web: {listen: \"" + webAddr + "\", public_url: \"http://" + webAddr + "\", admin_token: \"" + adminToken + "\"}",
+		"web: {listen: \"" + webAddr + "\", ops_listen: \"" + webAddr + "\", public_url: \"http://" + webAddr + "\", admin_token: \"" + adminToken + "\"}",
 		"secrets: {key: \"" + base64.StdEncoding.EncodeToString(secret) + "\"}",
 		"worker: {concurrency: 20, poll_interval: 500ms, retry_base: 1s, max_retry: 10, shutdown_timeout: 10s}",
 		"reminders: {steps: [{after: 5s}]}",
@@ -152,6 +152,7 @@ func writeConfig(dir, redisAddr string, smtpPort, webPort int) (path, apiKey, ad
 		"    basket_url: \"https://chaos.example/basket/{basket_id}\"",
 		"    postal_address: \"1 Test Street, London\"",
 		"    default_locale: en-GB",
+		"    rate_limit: {events_per_second: 100000, burst: 100000}",
 		"",
 	}, "\n")
 	path = filepath.Join(dir, "basketassist.yaml")
