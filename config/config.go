@@ -99,13 +99,14 @@ type Redis struct {
 
 // SMTP is the outgoing mail server.
 type SMTP struct {
-	Host        string        `mapstructure:"host"` // "" writes emails to outbox.dir instead (dev only)
-	Port        int           `mapstructure:"port"`
-	Username    string        `mapstructure:"username"`
-	Password    string        `mapstructure:"password"`
-	TLS         string        `mapstructure:"tls"` // none | starttls | opportunistic | tls
-	Connections int           `mapstructure:"connections"`
-	Timeout     time.Duration `mapstructure:"timeout"`
+	Host         string        `mapstructure:"host"` // "" writes emails to outbox.dir instead (dev only)
+	Port         int           `mapstructure:"port"`
+	Username     string        `mapstructure:"username"`
+	Password     string        `mapstructure:"password"`
+	PasswordFile string        `mapstructure:"password_file"` // or a file holding it
+	TLS          string        `mapstructure:"tls"`           // none | starttls | opportunistic | tls
+	Connections  int           `mapstructure:"connections"`
+	Timeout      time.Duration `mapstructure:"timeout"`
 }
 
 // Web is the HTTP side.
@@ -115,10 +116,11 @@ type Web struct {
 	Listen string `mapstructure:"listen"`
 	// OpsListen serves the rest: /metrics, /readyz, /monitoring/, the admin
 	// API, /outbox. Equal to Listen: one port for everything.
-	OpsListen  string  `mapstructure:"ops_listen"`
-	PublicURL  string  `mapstructure:"public_url"`  // base of links in emails; https outside loopback
-	AdminToken string  `mapstructure:"admin_token"` // every role; "" for none
-	Tokens     []Token `mapstructure:"tokens"`
+	OpsListen      string  `mapstructure:"ops_listen"`
+	PublicURL      string  `mapstructure:"public_url"`       // base of links in emails; https outside loopback
+	AdminToken     string  `mapstructure:"admin_token"`      // every role; "" for none
+	AdminTokenFile string  `mapstructure:"admin_token_file"` // or a file holding it
+	Tokens         []Token `mapstructure:"tokens"`
 }
 
 // Token is a named ops token with the roles it holds (web.Roles).
@@ -145,7 +147,8 @@ var OpsRoles = []string{"suppressions:check", "suppressions:write", "subjects", 
 
 // Secrets holds the master key; HMAC and AES keys are derived from it.
 type Secrets struct {
-	Key string `mapstructure:"key"` // base64 of 32 bytes; required unless Redis is embedded
+	Key     string `mapstructure:"key"`      // base64 of 32 bytes; required unless Redis is embedded
+	KeyFile string `mapstructure:"key_file"` // or a file holding it (a mounted secret)
 }
 
 // Worker tunes the task server.
@@ -203,6 +206,7 @@ type Storefront struct {
 	Name          string `mapstructure:"name"`
 	From          string `mapstructure:"from"`
 	APIKey        string `mapstructure:"api_key"`
+	APIKeyFile    string `mapstructure:"api_key_file"` // or a file holding it
 	BasketURL     string `mapstructure:"basket_url"`
 	PostalAddress string `mapstructure:"postal_address"`
 	DefaultLocale string `mapstructure:"default_locale"`
@@ -270,7 +274,8 @@ func defaults() map[string]any {
 		"smtp.host": "", "smtp.port": 1025, "smtp.username": "", "smtp.password": "",
 		"smtp.tls": "none", "smtp.connections": 4, "smtp.timeout": "30s",
 		"web.listen": "127.0.0.1:8080", "web.ops_listen": "127.0.0.1:9090", "web.public_url": "http://127.0.0.1:8080",
-		"web.admin_token": "", "web.tokens": []map[string]any{},
+		"web.admin_token": "", "web.admin_token_file": "", "web.tokens": []map[string]any{},
+		"secrets.key_file": "", "smtp.password_file": "",
 		"secrets.key":        "",
 		"worker.concurrency": 20, "worker.poll_interval": "1s", "worker.retry_base": "30s",
 		"worker.max_retry": 10, "worker.shutdown_timeout": "30s",
@@ -297,6 +302,12 @@ func Load(path string) (Config, error) {
 	v.SetEnvPrefix(EnvPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
+	for _, k := range Leaves() {
+		_ = v.BindEnv(k) // keys without a default are read from the environment too
+	}
+	if err := unknownEnv(); err != nil {
+		return Config{}, fmt.Errorf("environment:\n%w", err)
+	}
 	if path != "" {
 		v.SetConfigFile(path)
 		v.SetConfigType("yaml")
@@ -309,7 +320,16 @@ func Load(path string) (Config, error) {
 		jsonListHook, mapstructure.StringToTimeDurationHookFunc(),
 	)), func(dc *mapstructure.DecoderConfig) { dc.ErrorUnused = true })
 	if err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
+		return Config{}, fmt.Errorf("config:\n%w", decodeProblem(err))
+	}
+	errs := []error{fromFile("secrets.key", &c.Secrets.Key, c.Secrets.KeyFile),
+		fromFile("smtp.password", &c.SMTP.Password, c.SMTP.PasswordFile),
+		fromFile("web.admin_token", &c.Web.AdminToken, c.Web.AdminTokenFile)}
+	for i := range c.Storefronts {
+		errs = append(errs, fromFile(fmt.Sprintf("storefronts[%d].api_key", i), &c.Storefronts[i].APIKey, c.Storefronts[i].APIKeyFile))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, fmt.Errorf("config:\n%w", err)
 	}
 	// Viper lower-cases map keys; currency codes are upper case.
 	c.Policy.MinValue = upperKeys(c.Policy.MinValue)
@@ -335,6 +355,13 @@ func upperKeys(m map[string]int64) map[string]int64 {
 // BASKETASSIST_BOUNCES_SES_TOPIC_ARNS='["arn:aws:sns:..."]'.
 func jsonListHook(from, to reflect.Type, data any) (any, error) {
 	s, ok := data.(string)
+	if ok && from.Kind() == reflect.String && to.Kind() == reflect.Map {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			return nil, fmt.Errorf("a map from the environment must be a JSON object: %w", err)
+		}
+		return m, nil
+	}
 	if !ok || from.Kind() != reflect.String || to.Kind() != reflect.Slice {
 		return data, nil
 	}
@@ -455,7 +482,9 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Web.OpsListen); err != nil {
 		bad("web.ops_listen", "must be host:port, e.g. 127.0.0.1:9090 (or web.listen's address for one port), got %q", c.Web.OpsListen)
 	}
-	if c.Web.AdminToken != "" && len(c.Web.AdminToken) < 16 {
+	if c.Web.AdminToken != "" && placeholder(c.Web.AdminToken) {
+		bad("web.admin_token", "is a placeholder, not a secret (generate one with: openssl rand -hex 24)")
+	} else if c.Web.AdminToken != "" && len(c.Web.AdminToken) < 16 {
 		bad("web.admin_token", "must be at least 16 characters (generate one with: openssl rand -hex 24)")
 	}
 	names := map[string]bool{}
@@ -465,7 +494,9 @@ func (c Config) Validate() error {
 			bad(key+".name", "must be set and unique (logs name the token by it), got %q", t.Name)
 		}
 		names[t.Name] = true
-		if len(t.Token) < 16 {
+		if placeholder(t.Token) {
+			bad(key+".token", "is a placeholder, not a secret (generate one with: openssl rand -hex 24)")
+		} else if len(t.Token) < 16 {
 			bad(key+".token", "must be at least 16 characters (generate one with: openssl rand -hex 24)")
 		}
 		if len(t.Roles) == 0 {
@@ -481,6 +512,8 @@ func (c Config) Validate() error {
 		if c.Redis.Addr != "" {
 			bad("secrets.key", "is required with a real Redis (generate one with: openssl rand -base64 32)")
 		}
+	} else if placeholder(c.Secrets.Key) {
+		bad("secrets.key", "is a placeholder, not a key (generate one with: openssl rand -base64 32)")
 	} else if _, err := secrets.ParseKey(c.Secrets.Key); err != nil {
 		bad("secrets.key", "%v", err)
 	}
@@ -582,7 +615,9 @@ func (c Config) validateStorefronts() []error {
 		if a, err := mail.ParseAddress(s.From); err != nil || !strings.Contains(a.Address, "@") {
 			bad("from", "must be an address like \"Pink Shirts <hello@pink.example>\", got %q", s.From)
 		}
-		if len(s.APIKey) < 16 {
+		if placeholder(s.APIKey) {
+			bad("api_key", "is a placeholder, not a secret (generate one with: openssl rand -hex 24)")
+		} else if len(s.APIKey) < 16 {
 			bad("api_key", "must be at least 16 characters (generate one with: openssl rand -hex 24)")
 		} else if keys[s.APIKey] {
 			bad("api_key", "is the same as another storefront's; each needs its own")

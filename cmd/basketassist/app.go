@@ -101,6 +101,15 @@ func loadConfig(path string) (config.Config, error) {
 	return cfg, nil
 }
 
+// quietRedis drops go-redis's own log lines (a pool's dial retries, four
+// to a failed start): basketassist reports Redis trouble itself, once,
+// naming redis.addr.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
+func init() { redis.SetLogger(quietRedis{}) }
+
 // openCore connects to Redis and derives the keys. It fails fast when Redis
 // cannot be reached, so a wrong redis.addr is reported at start.
 func openCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*core, error) {
@@ -261,6 +270,17 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}
 
+	smtpDesc := "outbox " + cfg.Outbox.Dir
+	if cfg.SMTP.Host != "" {
+		smtpDesc = fmt.Sprintf("%s:%d tls=%s", cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.TLS)
+	}
+	defer func() {
+		if err == nil {
+			m.Logger.Info("basketassist started", "worker", m.Worker, "web", m.Web, "redis", m.core.cfg.Redis.Addr,
+				"smtp", smtpDesc, "dkim_domain", cfg.DKIM.Domain, "steps", len(cfg.Reminders.Steps),
+				"web_listen", addrOf(m.WebAddr), "ops_listen", addrOf(m.OpsAddr), "bounces_listen", addrOf(m.BounceAddr))
+		}
+	}()
 	if m.Web {
 		apiKeys := map[string]string{}
 		for _, s := range cfg.Storefronts {
@@ -329,6 +349,13 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		m.Logger.Info("web started", "listen", ln.Addr().String(), "ops_listen", ops.Addr().String(), "public_url", cfg.Web.PublicURL)
 	}
 	return nil
+}
+
+func addrOf(a net.Addr) string {
+	if a == nil {
+		return "off"
+	}
+	return a.String()
 }
 
 // serveHTTP serves h on ln until Close.

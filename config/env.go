@@ -1,0 +1,163 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Leaves lists every key of Config as its dotted path ("smtp.host",
+// "policy.frequency_cap.max"), lists and maps as one key each. It is what
+// the environment can set, and what TestEveryKeyFromTheEnvironment walks.
+func Leaves() []string {
+	var out []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag := f.Tag.Get("mapstructure")
+			if tag == "" || tag == "-" {
+				continue
+			}
+			path := prefix + tag
+			if f.Type.Kind() == reflect.Struct {
+				walk(f.Type, path+".")
+				continue
+			}
+			out = append(out, path)
+		}
+	}
+	walk(reflect.TypeOf(Config{}), "")
+	return out
+}
+
+// EnvName is the environment variable of a key.
+func EnvName(key string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// notConfig are BASKETASSIST_ variables that are not configuration keys.
+var notConfig = map[string]bool{
+	EnvPrefix + "_SCREENSHOTS": true, // the browser tests' screenshot folder
+}
+
+// unknownEnv reports each BASKETASSIST_* variable that names no key: a
+// typo would otherwise be ignored in silence.
+func unknownEnv() error {
+	known := map[string]bool{}
+	var names []string
+	for _, k := range Leaves() {
+		known[EnvName(k)] = true
+		names = append(names, EnvName(k))
+	}
+	var errs []error
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix+"_") || known[name] || notConfig[name] {
+			continue
+		}
+		msg := fmt.Sprintf("%s: names no configuration key", name)
+		if near := nearest(name, names); near != "" {
+			msg += " (did you mean " + near + "?)"
+		}
+		errs = append(errs, errors.New(msg))
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+	return errors.Join(errs...)
+}
+
+// nearest is the name within two edits of s, if any.
+func nearest(s string, names []string) string {
+	best, bestD := "", 3
+	for _, n := range names {
+		if d := distance(s, n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+// distance is the Levenshtein distance of a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+var invalidKeys = regexp.MustCompile(`'([^']*)' has invalid keys: ([^\n]+)`)
+
+// decodeProblem turns mapstructure's text into "key: problem (fix)" lines.
+func decodeProblem(err error) error {
+	msg := err.Error()
+	if m := invalidKeys.FindAllStringSubmatch(msg, -1); m != nil {
+		var errs []error
+		for _, g := range m {
+			for _, k := range strings.Split(g[2], ", ") {
+				key := strings.TrimSpace(k)
+				if g[1] != "" {
+					key = g[1] + "." + key
+				}
+				errs = append(errs, fmt.Errorf("%s: unknown key (check its spelling and place; every key is in README, Configuration reference)", key))
+			}
+		}
+		return errors.Join(errs...)
+	}
+	// "'smtp.port' expected type 'int', got unconvertible type 'string', value: 'abc'"
+	if i := strings.Index(msg, "'"); i >= 0 {
+		rest := msg[i+1:]
+		if j := strings.Index(rest, "' "); j > 0 {
+			return fmt.Errorf("%s: %s (fix the value's type)", rest[:j], strings.TrimSpace(rest[j+2:]))
+		}
+	}
+	return err
+}
+
+// placeholder reports a value that is the example file's placeholder or
+// obviously not a secret.
+func placeholder(v string) bool {
+	l := strings.ToLower(v)
+	for _, p := range []string{"change-me", "changeme", "change_me", "replace", "example", "placeholder", "your-", "xxxx"} {
+		if strings.Contains(l, p) {
+			return true
+		}
+	}
+	return strings.ContainsAny(v, " \t")
+}
+
+// fromFile fills *value from file (Docker and Kubernetes secrets are files),
+// trimming the final newline; both set is an error.
+func fromFile(key string, value *string, file string) error {
+	if file == "" {
+		return nil
+	}
+	if *value != "" {
+		return fmt.Errorf("%s: set it or %s_file, not both", key, key)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("%s_file: cannot read %s: %v", key, file, errors.Unwrap(err))
+	}
+	*value = strings.TrimRight(string(b), "\r\n")
+	if *value == "" {
+		return fmt.Errorf("%s_file: %s is empty", key, file)
+	}
+	return nil
+}
