@@ -57,6 +57,9 @@ type Validator struct {
 	Storefronts func(id string) bool
 	// Now is the clock used to reject events from the future; nil means time.Now.
 	Now func() time.Time
+	// MaxAge refuses events older than it (retention.basket: their basket
+	// would already be gone); 0: no limit.
+	MaxAge time.Duration
 }
 
 // wire mirrors Event with the fields whose JSON form must be checked by hand,
@@ -187,6 +190,8 @@ func (v Validator) check(w wire) (Event, error) {
 		}
 		if t.After(now().Add(maxFutureSkew)) {
 			p.add("occurred_at", "is more than %s in the future; check the storefront's clock", maxFutureSkew)
+		} else if v.MaxAge > 0 && t.Before(now().Add(-v.MaxAge)) {
+			p.add("occurred_at", "is older than retention.basket (%s): its basket would already be gone", v.MaxAge)
 		}
 		e.OccurredAt = t.UTC()
 	}
@@ -282,6 +287,16 @@ func checkContents(p *problems, w *wireContents) *Contents {
 		checkURL(p, f+"url", it.URL)
 		checkURL(p, f+"image_url", it.ImageURL)
 		c.Items = append(c.Items, item)
+	}
+	// The total must be an amount too: lines each within limits could
+	// otherwise add up past int64 and print as a negative price.
+	var total int64
+	for _, it := range c.Items {
+		if it.Quantity > 0 && it.UnitPrice > (maxMinorAmount-total)/it.Quantity {
+			p.add("basket.items", "the basket's total exceeds %d minor units, the largest amount accepted", int64(maxMinorAmount))
+			break
+		}
+		total += it.Quantity * it.UnitPrice
 	}
 	return c
 }

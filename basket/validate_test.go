@@ -63,6 +63,7 @@ func TestDecodeNamesTheBadField(t *testing.T) {
 		{"order on an update", `"basket_id": "b_42",`, `"basket_id": "b_42", "order": {"id": "o", "total": 1},`, "order", "only allowed"},
 		{"line break in a name", `"name": "Ann"`, `"name": "Ann\r\nBcc: x@evil.example"`, "customer.name", "control characters (found U+000D)"},
 		{"tab in an item name", `"name": "Oxford shirt"`, `"name": "Oxford\tshirt"`, "basket.items[0].name", "control characters"},
+		{"total past the largest amount", `"quantity": 2, "unit_price": 8900`, `"quantity": 1000000, "unit_price": 1000000000000`, "basket.items", "total exceeds"},
 		{"consent without email", `"email": "ann@example.com", `, ``, "customer.email", "required when consent"},
 	}
 	for _, c := range cases {
@@ -111,4 +112,18 @@ func TestOrderCompletedMayCarryOrder(t *testing.T) {
 	_, err = testValidator().Decode([]byte(`{"id":"e2","type":"order.completed","storefront":"pink","basket_id":"b_42",
 		"occurred_at":"2026-11-22T10:05:00Z","order":{"id":"o_9","total":89.00}}`))
 	assert.ErrorContains(t, err, "order.total: must be a whole number")
+}
+
+// An event older than retention.basket is refused: its basket would be gone.
+func TestDecodeRefusesEventsOlderThanRetention(t *testing.T) {
+	v := Validator{Storefronts: func(id string) bool { return id == "pink" }, Now: func() time.Time { return testNow },
+		MaxAge: 720 * time.Hour}
+	old := strings.Replace(validEvent, `"occurred_at": "2026-11-22T10:00:00Z"`, `"occurred_at": "2026-10-01T10:00:00Z"`, 1)
+	_, err := v.Decode([]byte(old))
+	var invalid Invalid
+	require.ErrorAs(t, err, &invalid)
+	assert.Equal(t, "occurred_at", invalid[0].Field)
+	assert.Contains(t, invalid[0].Message, "older than retention.basket (720h0m0s)")
+	_, err = v.Decode([]byte(validEvent))
+	assert.NoError(t, err)
 }

@@ -3,6 +3,7 @@ package templates
 import (
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/text/currency"
 	"golang.org/x/text/language"
@@ -22,19 +23,21 @@ func FormatMoney(minor int64, code, locale string) string {
 	if err != nil {
 		tag = language.BritishEnglish
 	}
-	p := message.NewPrinter(tag)
+	p := printer(tag)
 	neg := minor < 0
+	// The magnitude as uint64: -math.MinInt64 does not fit an int64.
+	mag := uint64(minor)
 	if neg {
-		minor = -minor
+		mag = -mag
 	}
-	div := int64(1)
+	div := uint64(1)
 	for range scale {
 		div *= 10
 	}
-	whole := p.Sprintf("%d", minor/div)
+	whole := p.Sprintf("%d", mag/div)
 	num := whole
 	if scale > 0 {
-		frac := itoa(minor % div)
+		frac := strconv.FormatUint(mag%div, 10)
 		frac = strings.Repeat("0", scale-len(frac)) + frac
 		num = whole + decimalSeparator(p) + frac
 	}
@@ -50,6 +53,24 @@ func FormatMoney(minor int64, code, locale string) string {
 	default: // most of continental Europe writes the symbol after the number
 		return sign + num + "\u00a0" + sym
 	}
+}
+
+var printers sync.Map // "base-region" → *message.Printer: one per locale, not per amount
+
+// printer is the number printer of tag's language and region, which are
+// all that number formatting reads: keyed by them, the cache stays small
+// whatever locale strings arrive ("en-GB-x-0000001" is en-GB).
+func printer(tag language.Tag) *message.Printer {
+	base, _ := tag.Base()
+	key := base.String()
+	if r, conf := tag.Region(); conf >= language.High {
+		key += "-" + r.String()
+	}
+	if p, ok := printers.Load(key); ok {
+		return p.(*message.Printer)
+	}
+	p, _ := printers.LoadOrStore(key, message.NewPrinter(language.Make(key)))
+	return p.(*message.Printer)
 }
 
 func decimalSeparator(p *message.Printer) string {

@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -181,4 +182,13 @@ func TestBuiltInTemplatesPassTheCheckAndStaySmall(t *testing.T) {
 	assert.Less(t, len(out.HTML), 100*1024, "under 100 KB (Gmail clips at 102 KB), even with 30 items")
 	assert.Equal(t, strings.Count(out.HTML, "<img "), strings.Count(out.HTML, `alt="`), "every image has alt text")
 	assert.Contains(t, out.HTML, `name="color-scheme" content="light dark"`)
+}
+
+// Every int64 formats, in every scale: no overflow, no panic.
+func TestFormatMoneyHandlesEveryInt64(t *testing.T) {
+	assert.Equal(t, "-KWD9,223,372,036,854,775.808", FormatMoney(math.MinInt64, "KWD", "en-GB"))
+	assert.Equal(t, "£92,233,720,368,547,758.07", FormatMoney(math.MaxInt64, "GBP", "en-GB"))
+	assert.Equal(t, "-£0.01", FormatMoney(-1, "GBP", "en-GB"))
+	assert.Equal(t, "-\uffe59,223,372,036,854,775,808", FormatMoney(math.MinInt64, "JPY", "ja-JP"))
+	assert.Equal(t, FormatMoney(8900, "GBP", "en-GB"), FormatMoney(8900, "GBP", "en-GB-x-0000001"), "a private-use suffix formats as its locale")
 }

@@ -59,6 +59,8 @@ type Options struct {
 	// for monitoring:read; a token as Bearer or as the basic-auth password,
 	// so that a browser can open it. nil: not mounted.
 	Monitoring, MonitoringReadOnly http.Handler
+	// MaxEventAge refuses older events (retention.basket); 0: no limit.
+	MaxEventAge time.Duration
 	// RateLimits bounds each storefront's ingest (storefronts[].rate_limit);
 	// a storefront without one is not limited.
 	RateLimits map[string]RateLimit
@@ -147,7 +149,7 @@ func New(d Deps, o Options) *Server {
 	if s.opts.Now == nil {
 		s.opts.Now = time.Now
 	}
-	s.validator = basket.Validator{Now: o.Now, Storefronts: func(id string) bool { _, ok := o.Storefronts[id]; return ok }}
+	s.validator = basket.Validator{Now: o.Now, MaxAge: o.MaxEventAge, Storefronts: func(id string) bool { _, ok := o.Storefronts[id]; return ok }}
 	for id, key := range o.APIKeys {
 		s.apiKeys[sha256.Sum256([]byte(key))] = id
 	}

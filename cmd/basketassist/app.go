@@ -321,7 +321,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			Baskets:  worker.NewExplainer(m.core.rdb, m.core.baskets), Feedback: feedback},
 			web.Options{Storefronts: m.core.storefronts, APIKeys: apiKeys, AdminToken: cfg.Web.AdminToken, Tokens: tokens,
 				Logger: m.Logger.With("component", "web"), Registry: reg, Now: m.Now, Monitoring: mon, MonitoringReadOnly: monRead,
-				OutboxDir: outboxDir(cfg), OutboxOpen: m.Demo, RateLimits: limits,
+				OutboxDir: outboxDir(cfg), OutboxOpen: m.Demo, RateLimits: limits, MaxEventAge: cfg.Retention.Basket,
 				SNS: sns, SendGridKey: sendGridKey, FeedbackMaxBytes: cfg.Bounces.MaxMessageBytes})
 		oneDoor := cfg.Web.OpsListen == cfg.Web.Listen && m.OpsListener == nil
 		ln := m.Listener

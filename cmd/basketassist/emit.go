@@ -40,7 +40,7 @@ func runEmit(ctx context.Context, configPath string, args []string, stdin io.Rea
 	}
 	defer c.Close()
 
-	v := basket.Validator{Storefronts: func(id string) bool { _, ok := c.storefronts[id]; return ok }}
+	v := basket.Validator{MaxAge: c.cfg.Retention.Basket, Storefronts: func(id string) bool { _, ok := c.storefronts[id]; return ok }}
 	byStorefront := map[string][]basket.Event{}
 	var order []string
 	bad := 0
