@@ -11,7 +11,7 @@ import (
 	"github.com/basketassist/basketassist/secrets"
 )
 
-func testKeys(t *testing.T) *secrets.Keys {
+func testKeys(t testing.TB) *secrets.Keys {
 	t.Helper()
 	master, err := secrets.ParseKey(secrets.GenerateKey())
 	require.NoError(t, err)

@@ -84,7 +84,8 @@ type Renderer struct {
 	pages    *htmltemplate.Template
 	locales  []string
 	mu       sync.Mutex
-	sets     map[string]*emailSet
+	sets     map[string]*emailSet // by storefront, locale string and step: pointers only, bounded by maxLocaleKeys
+	byFiles  map[string]*emailSet // by the files a locale resolves to: parsed once, few
 }
 
 type emailSet struct {
@@ -101,7 +102,7 @@ func New(o Options) (*Renderer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
-	r := &Renderer{builtin: builtin, pages: pages, sets: map[string]*emailSet{}}
+	r := &Renderer{builtin: builtin, pages: pages, sets: map[string]*emailSet{}, byFiles: map[string]*emailSet{}}
 	if o.Dir != "" {
 		st, err := os.Stat(o.Dir)
 		if err != nil || !st.IsDir() {
@@ -238,6 +239,14 @@ func (r *Renderer) resolve(storefront, locale, storefrontDefault string, step in
 	}
 	layoutText, _ := r.find(storefront, "layout.txt.tmpl")
 	layoutHTML, _ := r.find(storefront, "layout.html.tmpl")
+	if len(r.sets) >= maxLocaleKeys {
+		r.sets = map[string]*emailSet{} // arbitrary locale strings must not grow memory
+	}
+	files := lang + "\x00" + stepFile.name + "\x00" + common.name + "\x00" + layoutText.name + "\x00" + layoutHTML.name
+	if set, ok := r.byFiles[files]; ok {
+		r.sets[key] = set
+		return set, nil
+	}
 
 	set := &emailSet{lang: lang}
 	text := texttemplate.New(layoutText.name)
@@ -258,8 +267,13 @@ func (r *Renderer) resolve(storefront, locale, storefrontDefault string, step in
 	}
 	set.text, set.html = text, html
 	r.sets[key] = set
+	r.byFiles[files] = set
 	return set, nil
 }
+
+// maxLocaleKeys bounds the cache of locale strings seen; the parsed sets
+// are shared by every locale that resolves to the same files.
+const maxLocaleKeys = 4096
 
 // Email renders reminder e for a storefront whose default locale is
 // storefrontDefault. The template language follows e.Locale with fallback.

@@ -108,3 +108,12 @@ func getWithToken(t *testing.T, url, token string) string {
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(b))
 	return string(b)
 }
+
+func TestHealthcheckCommand(t *testing.T) {
+	t.Parallel()
+	b := setup(t, realRedis)
+	_, _, err := runCLI(t, "", "healthcheck", "--url", b.baseURL+"/healthz")
+	assert.NoError(t, err)
+	_, _, err = runCLI(t, "", "healthcheck", "--url", b.baseURL+"/nothing")
+	assert.ErrorContains(t, err, "answered 404")
+}

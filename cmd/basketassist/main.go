@@ -38,6 +38,8 @@ Commands:
                       print what is held about a person, as JSON
   explain --storefront ID --basket ID [--json]
                       why a basket's reminders were (not) sent: its state, next reminder and decision record
+  healthcheck [--url URL]
+                      exit 0 if GET URL (default http://127.0.0.1:8080/healthz) answers 200: for container healthchecks
   version             print the version
 
 Every config key can be set in the environment: redis.addr is BASKETASSIST_REDIS_ADDR.
@@ -86,6 +88,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runSuppress(ctx, *configPath, args, stdin, stdout, stderr)
 	case "forget", "export-subject":
 		return runSubject(ctx, cmd, *configPath, args, stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(args, stderr)
 	case "explain":
 		return runExplain(ctx, *configPath, args, stdout, stderr)
 	case "version":
