@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/basketassist/basketassist/secrets"
+	"github.com/basketassist/basketassist/suppression"
 )
 
 // Subject lists the baskets ("storefront:basket_id") that carried the
@@ -143,4 +144,22 @@ func (s *Store) Export(ctx context.Context, r secrets.Recipient) ([]Record, erro
 		out = append(out, rec)
 	}
 	return out, nil
+}
+
+// ForgetReport says what Forget erased and kept.
+type ForgetReport struct {
+	Baskets int `json:"baskets_erased"`
+	// RemindersCancelled counts the reminder tasks deleted from the queues,
+	// in any state; RemindersByState splits it by asynq state (scheduled,
+	// pending, retry, archived).
+	RemindersCancelled int            `json:"reminders_cancelled"`
+	RemindersByState   map[string]int `json:"reminders_by_state"`
+	SuppressionsKept   int            `json:"suppressions_kept"`
+}
+
+// SubjectExport is what is held about a person.
+type SubjectExport struct {
+	Recipient    string              `json:"recipient"` // the keyed hash under which the data is filed
+	Baskets      []Record            `json:"baskets"`
+	Suppressions []suppression.Entry `json:"suppressions"`
 }

@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/mail"
 	"strings"
 )
 
@@ -153,4 +154,26 @@ func MaskAddress(address string) string {
 		return "***"
 	}
 	return address[:1] + "***" + address[at:]
+}
+
+// MaxAddressLen is the longest address accepted (RFC 5321's path limit).
+const MaxAddressLen = 254
+
+// ErrNotAnAddress says a value is not a bare address. Its text never
+// quotes the value: it ends up in logs.
+var ErrNotAnAddress = errors.New("is not a valid address (want a bare address like name@example.com)")
+
+// CheckAddress is the one rule for an email address, wherever one
+// arrives (events, the admin API, the command line, CSV): a bare address
+// (no display name, nothing around it), whose domain has a dot, at most
+// MaxAddressLen long.
+func CheckAddress(s string) error {
+	if s == "" || len(s) > MaxAddressLen {
+		return ErrNotAnAddress
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" || !strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".") {
+		return ErrNotAnAddress
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -48,4 +49,19 @@ func TestMaskAddress(t *testing.T) {
 	t.Parallel()
 	assert.Equal(t, "a***@example.com", MaskAddress("Ann.Smith@Example.com"))
 	assert.Equal(t, "***", MaskAddress("nonsense"))
+}
+
+// One address rule for events, the admin API, the command line and CSV.
+func TestCheckAddress(t *testing.T) {
+	for _, ok := range []string{"ann@example.com", "a.b+tag@sub.example.co.uk"} {
+		assert.NoError(t, CheckAddress(ok), ok)
+	}
+	for _, bad := range []string{"", "ann", "ann@localhost", "Ann <ann@example.com>", " ann@example.com", "ann@example.com,bob@example.com",
+		strings.Repeat("a", 250) + "@example.com"} {
+		err := CheckAddress(bad)
+		assert.ErrorIs(t, err, ErrNotAnAddress, bad)
+		if bad != "" {
+			assert.NotContains(t, err.Error(), bad, "never quotes the value")
+		}
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 	"strings"
 	"time"
 
@@ -129,7 +128,7 @@ func ParseRecipient(keys *secrets.Keys, s string) (secrets.Recipient, error) {
 	case s == "":
 		return secrets.Recipient{}, errors.New("is empty")
 	}
-	if a, err := mail.ParseAddress(s); err != nil || a.Address != s {
+	if secrets.CheckAddress(s) != nil {
 		return secrets.Recipient{}, errors.New("is not a bare address (like ann@example.com) or " + HashPrefix + "<hex>")
 	}
 	return keys.Recipient(s), nil

@@ -21,7 +21,6 @@ import (
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/suppression"
 	"github.com/basketassist/basketassist/templates"
-	"github.com/basketassist/basketassist/worker"
 )
 
 // EventSink accepts validated events of one storefront, all or none.
@@ -31,8 +30,8 @@ type EventSink interface {
 
 // Subjects serves data-subject requests (worker.Subjects).
 type Subjects interface {
-	Forget(ctx context.Context, r secrets.Recipient) (worker.ForgetReport, error)
-	Export(ctx context.Context, r secrets.Recipient) (worker.SubjectExport, error)
+	Forget(ctx context.Context, r secrets.Recipient) (basket.ForgetReport, error)
+	Export(ctx context.Context, r secrets.Recipient) (basket.SubjectExport, error)
 }
 
 // Explainer explains one basket's reminders (worker.Explainer).

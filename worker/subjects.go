@@ -29,23 +29,12 @@ func NewSubjects(rdb redis.UniversalClient, baskets *basket.Store, suppressions 
 		sched: newScheduler(rdb, 0)}
 }
 
-// ForgetReport says what Forget erased and kept.
-type ForgetReport struct {
-	Baskets int `json:"baskets_erased"`
-	// RemindersCancelled counts the reminder tasks deleted from the queues,
-	// in any state; RemindersByState splits it by asynq state (scheduled,
-	// pending, retry, archived).
-	RemindersCancelled int            `json:"reminders_cancelled"`
-	RemindersByState   map[string]int `json:"reminders_by_state"`
-	SuppressionsKept   int            `json:"suppressions_kept"`
-}
-
 // Forget erases the person's baskets, step claims (how often they were
 // emailed) and pending reminders. Their suppression entries stay, as keyed
 // hashes only: an opt-out has to outlive the data, or the next basket would
 // email someone who said no.
-func (s *Subjects) Forget(ctx context.Context, r secrets.Recipient) (ForgetReport, error) {
-	rep := ForgetReport{RemindersByState: map[string]int{}}
+func (s *Subjects) Forget(ctx context.Context, r secrets.Recipient) (basket.ForgetReport, error) {
+	rep := basket.ForgetReport{RemindersByState: map[string]int{}}
 	n, tasks, err := s.baskets.Forget(ctx, r)
 	rep.Baskets = n
 	if err != nil {
@@ -79,16 +68,9 @@ func (s *Subjects) Forget(ctx context.Context, r secrets.Recipient) (ForgetRepor
 	return rep, nil
 }
 
-// SubjectExport is what is held about a person.
-type SubjectExport struct {
-	Recipient    string              `json:"recipient"` // the keyed hash under which the data is filed
-	Baskets      []basket.Record     `json:"baskets"`
-	Suppressions []suppression.Entry `json:"suppressions"`
-}
-
 // Export returns what is held about the person, customer fields opened.
-func (s *Subjects) Export(ctx context.Context, r secrets.Recipient) (SubjectExport, error) {
-	out := SubjectExport{Recipient: r.String(), Baskets: []basket.Record{}}
+func (s *Subjects) Export(ctx context.Context, r secrets.Recipient) (basket.SubjectExport, error) {
+	out := basket.SubjectExport{Recipient: r.String(), Baskets: []basket.Record{}}
 	var err error
 	if out.Baskets, err = s.baskets.Export(ctx, r); err != nil {
 		return out, err

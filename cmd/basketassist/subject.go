@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 
+	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/worker"
 )
 
@@ -20,7 +20,7 @@ func runSubject(ctx context.Context, cmd, configPath string, args []string, stdo
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if a, err := mail.ParseAddress(*email); err != nil || a.Address != *email {
+	if secrets.CheckAddress(*email) != nil {
 		return errors.New("--email: is required and must be a bare address like ann@example.com")
 	}
 	c, log, err := openServerRedis(ctx, configPath, stderr)
