@@ -48,17 +48,21 @@ var recordScript = redis.NewScript(recordSrc)
 // RecordLimit and expires with the basket. A basket that is gone gets no
 // record.
 func (s *Store) Record(ctx context.Context, storefront, basketID string, d Decision) error {
+	err := s.recordIn(ctx, s.rdb, storefront, basketID, d).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("record decision for basket %s: %w", basketID, err)
+	}
+	return nil
+}
+
+// recordIn runs the record script on c (the client, or a pipeline).
+func (s *Store) recordIn(ctx context.Context, c redis.Scripter, storefront, basketID string, d Decision) *redis.Cmd {
 	e := stored{At: d.At.UnixMilli(), Step: d.Step, Outcome: string(d.Outcome), Reason: string(d.Reason)}
 	if d.Until != nil {
 		e.Until = d.Until.UnixMilli()
 	}
 	b, _ := json.Marshal(e)
-	err := recordScript.Run(ctx, s.rdb, []string{s.stateKey(storefront, basketID), s.recordKey(storefront, basketID)},
-		b, RecordLimit).Err()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return fmt.Errorf("record decision for basket %s: %w", basketID, err)
-	}
-	return nil
+	return recordScript.Run(ctx, c, []string{s.stateKey(storefront, basketID), s.recordKey(storefront, basketID)}, b, RecordLimit)
 }
 
 // Explanation is what basketassist knows of a basket's reminders, for

@@ -370,13 +370,31 @@ type FinishResult struct {
 var finishSrc string
 var finishScript = redis.NewScript(finishSrc)
 
-// Finish records how a claimed step ended. After Sent it names the next step
+// Finish records how a claimed step ended, and rec (if not nil) in the
+// basket's decision record in the same round trip. After Sent it names the next step
 // to schedule, computed from the basket's current state (which newer activity
 // may have changed while the email was in flight). Any other outcome ends the
 // sequence for the claimed version.
-func (s *Store) Finish(ctx context.Context, storefront, basketID string, version int64, step int, outcome string) (FinishResult, error) {
+func (s *Store) Finish(ctx context.Context, storefront, basketID string, version int64, step int, outcome string, rec *Decision) (FinishResult, error) {
 	keys := []string{s.stateKey(storefront, basketID), s.claimKey(storefront, basketID, step)}
-	res, err := finishScript.Run(ctx, s.rdb, keys, outcome, version, step, s.opts.Steps, TaskPrefix(storefront, basketID)).Slice()
+	args := []any{outcome, version, step, s.opts.Steps, TaskPrefix(storefront, basketID)}
+	var res []any
+	var err error
+	if rec == nil {
+		res, err = finishScript.Run(ctx, s.rdb, keys, args...).Slice()
+	} else {
+		// The decision rides in the same round trip, after the outcome.
+		pipe := s.rdb.Pipeline()
+		fin := finishScript.EvalSha(ctx, pipe, keys, args...)
+		recCmd := s.recordIn(ctx, pipe, storefront, basketID, *rec)
+		_, _ = pipe.Exec(ctx)
+		if redis.HasErrorPrefix(fin.Err(), "NOSCRIPT") {
+			fin = finishScript.Run(ctx, s.rdb, keys, args...) // first use on this server: load it
+		}
+		if res, err = fin.Slice(); err == nil && redis.HasErrorPrefix(recCmd.Err(), "NOSCRIPT") {
+			_ = s.Record(ctx, storefront, basketID, *rec) // best effort, as always: never a reason to finish again
+		}
+	}
 	if err != nil {
 		return FinishResult{}, fmt.Errorf("finish step %d of basket %s: %w", step, basketID, err)
 	}

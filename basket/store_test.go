@@ -160,13 +160,13 @@ func TestClaimHandOverFinish(t *testing.T) {
 	require.NoError(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a2", sup, Pace{}))
 	assert.Equal(t, "handing_over:a2", b.claim(t, 1))
 
-	next, err := b.store.Finish(ctx, "pink", "b_1", r.Version, 1, Sent)
+	next, err := b.store.Finish(ctx, "pink", "b_1", r.Version, 1, Sent, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "remind:pink:b_1:s2:v1", next.Task)
 	assert.Equal(t, 2, next.Step)
 	_, err = b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a3")
 	assertDropped(t, err, policy.AlreadySent)
-	_, err = b.store.Finish(ctx, "pink", "b_1", r.Version, 1, InDoubt)
+	_, err = b.store.Finish(ctx, "pink", "b_1", r.Version, 1, InDoubt, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "sent", b.claim(t, 1), "no other outcome replaces sent")
 
@@ -188,7 +188,7 @@ func TestClaimAfterHandOverIsInDoubt(t *testing.T) {
 	assertDropped(t, err, policy.InDoubt)
 	assert.Equal(t, "in_doubt", b.claim(t, 1))
 	// The first attempt did get its reply after all: the truth wins.
-	_, err = b.store.Finish(ctx, "pink", "b_1", r.Version, 1, Sent)
+	_, err = b.store.Finish(ctx, "pink", "b_1", r.Version, 1, Sent, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "sent", b.claim(t, 1))
 }
@@ -245,7 +245,7 @@ func TestReleaseAllowsAnotherClaim(t *testing.T) {
 	assert.Empty(t, b.claim(t, 1))
 	_, err = b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a2")
 	require.NoError(t, err)
-	next, err := b.store.Finish(ctx, "pink", "b_1", r.Version, 1, Sent)
+	next, err := b.store.Finish(ctx, "pink", "b_1", r.Version, 1, Sent, nil)
 	require.NoError(t, err)
 	assert.Empty(t, next.Task, "one step configured: the sequence is over")
 }

@@ -52,10 +52,9 @@ func (s *Server) lookup(secret string) (Token, bool) {
 	sum := sha256.Sum256([]byte(secret))
 	var found Token
 	ok := false
-	for _, t := range s.tokens {
-		ts := sha256.Sum256([]byte(t.Value))
-		if subtle.ConstantTimeCompare(sum[:], ts[:]) == 1 {
-			found, ok = t, true
+	for i, h := range s.tokenHashes {
+		if subtle.ConstantTimeCompare(sum[:], h[:]) == 1 {
+			found, ok = s.tokens[i], true
 		}
 	}
 	return found, ok
@@ -74,17 +73,15 @@ func (s *Server) guard(role Role, browser bool, next http.Handler) http.Handler 
 			writeError(w, http.StatusForbidden, "disabled: set web.admin_token or web.tokens")
 			return
 		}
-		secret, ok := bearer(r)
-		if !ok && browser {
-			_, secret, ok = r.BasicAuth()
-		}
+		secret, ok := s.credential(r, browser)
 		tok, found := s.lookup(secret)
 		if !ok || !found {
+			msg := "missing or unknown token (Authorization: Bearer <token>)"
 			if browser {
 				w.Header().Set("WWW-Authenticate", `Basic realm="basketassist operators", charset="UTF-8"`)
+				msg = "missing or unknown token (Authorization: Bearer <token>, or the token as basic-auth password)"
 			}
-			writeError(w, http.StatusUnauthorized, "missing or unknown token (Authorization: Bearer <token>"+
-				map[bool]string{true: ", or the token as basic-auth password", false: ""}[browser]+")")
+			writeError(w, http.StatusUnauthorized, msg)
 			return
 		}
 		if !tok.has(role) {
@@ -126,7 +123,7 @@ func (s *Server) monitoring(full, readOnly http.Handler) http.Handler {
 			write.ServeHTTP(w, r)
 			return
 		}
-		if secret, ok := s.credential(r); ok {
+		if secret, ok := s.credential(r, true); ok {
 			if tok, found := s.lookup(secret); found && tok.has(RoleMonitoringWrite) {
 				write.ServeHTTP(w, r)
 				return
@@ -136,9 +133,11 @@ func (s *Server) monitoring(full, readOnly http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) credential(r *http.Request) (string, bool) {
-	if secret, ok := bearer(r); ok {
-		return secret, true
+// credential is the request's token: Bearer, or for browser UIs the
+// basic-auth password.
+func (s *Server) credential(r *http.Request, browser bool) (string, bool) {
+	if secret, ok := bearer(r); ok || !browser {
+		return secret, ok
 	}
 	_, secret, ok := r.BasicAuth()
 	return secret, ok

@@ -98,15 +98,17 @@ type Deps struct {
 // ones the internet needs and Ops the rest (two doors).
 type Server struct {
 	Deps
-	opts      Options
-	mux       *http.ServeMux // every route
-	public    *http.ServeMux // /v1/events, /u/, /p/, /r/, the provider webhooks, /healthz
-	ops       *http.ServeMux // /metrics, /readyz, /monitoring/, the admin API, /outbox, /healthz
-	validator basket.Validator
-	apiKeys   map[[32]byte]string // sha256(key) → storefront id
-	tokens    []Token
-	limits    map[string]*limiter
-	metrics   *metrics
+	opts        Options
+	mux         *http.ServeMux // every route
+	public      *http.ServeMux // /v1/events, /u/, /p/, /r/, the provider webhooks, /healthz
+	ops         *http.ServeMux // /metrics, /readyz, /monitoring/, the admin API, /outbox, /healthz
+	validator   basket.Validator
+	apiKeys     map[[32]byte]string // sha256(key) → storefront id
+	tokens      []Token
+	tokenHashes [][32]byte      // sha256 of each token's value, in tokens' order
+	handlers    [3]http.Handler // mux, public, ops, each logged
+	limits      map[string]*limiter
+	metrics     *metrics
 }
 
 type door int
@@ -127,10 +129,10 @@ func (s *Server) handle(d door, pattern string, h http.Handler) {
 }
 
 // Public is the handler for web.listen when web.ops_listen is another address.
-func (s *Server) Public() http.Handler { return s.logged(s.public) }
+func (s *Server) Public() http.Handler { return s.handlers[1] }
 
 // Ops is the handler for web.ops_listen.
-func (s *Server) Ops() http.Handler { return s.logged(s.ops) }
+func (s *Server) Ops() http.Handler { return s.handlers[2] }
 
 // New returns a Server.
 func New(d Deps, o Options) *Server {
@@ -151,6 +153,9 @@ func New(d Deps, o Options) *Server {
 	s.validator = basket.Validator{Now: o.Now, MaxAge: o.MaxEventAge, Storefronts: func(id string) bool { _, ok := o.Storefronts[id]; return ok }}
 	for id, key := range o.APIKeys {
 		s.apiKeys[sha256.Sum256([]byte(key))] = id
+	}
+	for _, t := range s.tokens {
+		s.tokenHashes = append(s.tokenHashes, sha256.Sum256([]byte(t.Value)))
 	}
 	for id, l := range o.RateLimits {
 		s.limits[id] = newLimiter(l)
@@ -208,11 +213,12 @@ func New(d Deps, o Options) *Server {
 		s.handle(opsDoor, "/monitoring/", s.monitoring(o.Monitoring, readOnly))
 		s.handle(opsDoor, "GET /monitoring", http.RedirectHandler("/monitoring/", http.StatusMovedPermanently))
 	}
+	s.handlers = [3]http.Handler{s.logged(s.mux), s.logged(s.public), s.logged(s.ops)}
 	return s
 }
 
 // ServeHTTP serves every route, for web.ops_listen equal to web.listen.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.logged(s.mux).ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handlers[0].ServeHTTP(w, r) }
 
 // logged logs each request by its route pattern: paths carry tokens, and
 // tokens are not for logs. The ops token's name is logged, never its value.

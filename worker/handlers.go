@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -191,7 +192,7 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 	switch dec.Outcome {
 	case policy.Drop:
 		h.drop(ctx, a.log, p, dec.Reason)
-		return a.finish(ctx, basket.Dropped, "")
+		return a.finish(ctx, basket.Dropped, "", nil)
 	case policy.Defer:
 		if err := a.release(nil); err != nil {
 			return err
@@ -206,16 +207,15 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 	}
 	if blocked {
 		h.drop(ctx, a.log, p, policy.Suppressed, "suppression", entry.Scope, "suppression_reason", entry.Reason)
-		return a.finish(ctx, basket.Suppressed, OutcomeSuppressed)
+		return a.finish(ctx, basket.Suppressed, OutcomeSuppressed, nil)
 	}
 	if dec.Outcome == policy.WouldSend {
 		// policy.dry_run: every check passed; nothing goes to SMTP.
 		if err := h.Baskets.NoteWouldSend(ctx, rcpt.String(), p.Storefront, p.BasketID, p.Step, h.pace(sf, now)); err != nil {
 			return a.release(err)
 		}
-		h.record(ctx, a.log, p, policy.WouldSend, "", nil)
 		a.log.InfoContext(ctx, "reminder would be sent (policy.dry_run)")
-		return a.finish(ctx, basket.WouldSend, OutcomeWouldSend)
+		return a.finish(ctx, basket.WouldSend, OutcomeWouldSend, h.decision(p, policy.WouldSend, ""))
 	}
 	msg, err := h.composer.Compose(sf, b, p.Step, rcpt)
 	if err != nil {
@@ -248,13 +248,26 @@ func (h *Handlers) decide(ctx context.Context, sf basket.Storefront, b basket.Ba
 	}
 	loc := sf.Location
 	if tz := b.Customer.Timezone; tz != "" {
-		if l, err := time.LoadLocation(tz); err == nil { // validated at ingest
+		if l, err := location(tz); err == nil { // validated at ingest
 			loc = l
 		}
 	}
 	return policy.Decide(policy.Input{Now: now, Step: step, LastActivity: b.LastActivity,
 		Consent: b.Customer.Consent.State(), Under16: b.Customer.Under16, Currency: b.Contents.Currency,
 		Total: b.Contents.Total(), Location: loc, Sent: sent, OrderedAt: ordered, Policy: pol}), nil
+}
+
+var locations sync.Map // zone name → *time.Location: LoadLocation reads tzdata from disk each call
+
+func location(name string) (*time.Location, error) {
+	if l, ok := locations.Load(name); ok {
+		return l.(*time.Location), nil
+	}
+	l, err := time.LoadLocation(name)
+	if err == nil {
+		locations.Store(name, l) // names passed validation: a bounded set (IANA zones)
+	}
+	return l, err
 }
 
 // pace is the frequency cap the hand-over re-checks.
@@ -272,11 +285,17 @@ func (h *Handlers) postpone(ctx context.Context, log *slog.Logger, p reminderPay
 	return &Deferred{Until: dec.Until, Reason: string(dec.Reason), After: dec.Until.Sub(now)}
 }
 
+// decision is an entry for the basket's decision record, now.
+func (h *Handlers) decision(p reminderPayload, outcome policy.Outcome, reason policy.Reason) *basket.Decision {
+	return &basket.Decision{At: h.opts.Now(), Step: p.Step, Outcome: outcome, Reason: reason}
+}
+
 // record appends to the basket's decision record. It is best effort: a
 // record that cannot be written is logged, and never costs an email.
 func (h *Handlers) record(ctx context.Context, log *slog.Logger, p reminderPayload, outcome policy.Outcome, reason policy.Reason, until *time.Time) {
-	d := basket.Decision{At: h.opts.Now(), Step: p.Step, Outcome: outcome, Reason: reason, Until: until}
-	if err := h.Baskets.Record(context.WithoutCancel(ctx), p.Storefront, p.BasketID, d); err != nil {
+	d := h.decision(p, outcome, reason)
+	d.Until = until
+	if err := h.Baskets.Record(context.WithoutCancel(ctx), p.Storefront, p.BasketID, *d); err != nil {
 		log.WarnContext(ctx, "decision not recorded", "error", mail.Describe(err))
 	}
 }
@@ -295,7 +314,6 @@ type sendAttempt struct {
 func (a *sendAttempt) settle(ctx context.Context, sf basket.Storefront, b basket.Basket, rcpt secrets.Recipient, msg *mail.Message, sendErr error) error {
 	h, p := a.h, a.p
 	if sendErr == nil {
-		h.record(ctx, a.log, p, policy.Send, "", nil)
 		h.opts.Metrics.Sent.WithLabelValues(p.Storefront, strconv.Itoa(p.Step)).Inc()
 		a.log.InfoContext(ctx, "reminder sent", "message_id", msg.MessageID)
 		if h.opts.SoftLimit > 0 {
@@ -303,7 +321,7 @@ func (a *sendAttempt) settle(ctx context.Context, sf basket.Storefront, b basket
 				a.log.WarnContext(ctx, "reset soft bounces", "error", mail.Describe(err)) // at worst a streak outlives this delivery
 			}
 		}
-		return a.finish(ctx, basket.Sent, OutcomeSent)
+		return a.finish(ctx, basket.Sent, OutcomeSent, h.decision(p, policy.Send, ""))
 	}
 	var dropped *basket.ErrDropped
 	if errors.As(sendErr, &dropped) {
@@ -338,8 +356,7 @@ func (a *sendAttempt) settle(ctx context.Context, sf basket.Storefront, b basket
 	switch se.Class {
 	case mail.InDoubt:
 		log.ErrorContext(ctx, "connection lost after the final dot; not retrying, to avoid a second email")
-		h.record(ctx, log, p, policy.Drop, policy.InDoubt, nil)
-		return a.finish(ctx, basket.InDoubt, OutcomeInDoubt)
+		return a.finish(ctx, basket.InDoubt, OutcomeInDoubt, h.decision(p, policy.Drop, policy.InDoubt))
 	case mail.HardBounce:
 		h.opts.Metrics.Bounces.WithLabelValues("hard").Inc()
 		log.WarnContext(ctx, "recipient's address cannot receive mail: suppressing globally as hard_bounce")
@@ -347,8 +364,7 @@ func (a *sendAttempt) settle(ctx context.Context, sf basket.Storefront, b basket
 			Reason: suppression.HardBounce, Origin: suppression.System}); err != nil {
 			return a.release(err) // the retry meets the same bounce and suppresses again
 		}
-		h.record(ctx, log, p, policy.Bounced, policy.HardBounce, nil)
-		return a.finish(ctx, basket.Bounced, OutcomeBounced)
+		return a.finish(ctx, basket.Bounced, OutcomeBounced, h.decision(p, policy.Bounced, policy.HardBounce))
 	case mail.Rejected:
 		// The sender's problem: nobody is suppressed. The claim is freed,
 		// so that once the relay is fixed the archived task can be run again.
@@ -370,8 +386,7 @@ func (a *sendAttempt) settle(ctx context.Context, sf basket.Storefront, b basket
 			if limited {
 				h.opts.Metrics.Bounces.WithLabelValues("soft_limit").Inc()
 				log.WarnContext(ctx, "recipient soft-bounced too often in a row: suppressing globally as soft_bounce", "soft_limit", h.opts.SoftLimit)
-				h.record(ctx, log, p, policy.Bounced, policy.SoftBounce, nil)
-				return a.finish(ctx, basket.Bounced, OutcomeBounced)
+				return a.finish(ctx, basket.Bounced, OutcomeBounced, h.decision(p, policy.Bounced, policy.SoftBounce))
 			}
 		}
 		log.WarnContext(ctx, "reminder not delivered, will retry")
@@ -401,12 +416,12 @@ func (a *sendAttempt) release(cause error) error {
 // finish records outcome and schedules the next step the state wants. An
 // error here after a send does not cause a resend: the claim says
 // handing_over, so a retry drops as in_doubt rather than mailing again.
-func (a *sendAttempt) finish(ctx context.Context, outcome, metric string) error {
+func (a *sendAttempt) finish(ctx context.Context, outcome, metric string, rec *basket.Decision) error {
 	h, p := a.h, a.p
 	var next basket.FinishResult
 	err := h.persist(func(ctx context.Context) error {
 		var err error
-		next, err = h.Baskets.Finish(ctx, p.Storefront, p.BasketID, p.Version, p.Step, outcome)
+		next, err = h.Baskets.Finish(ctx, p.Storefront, p.BasketID, p.Version, p.Step, outcome, rec)
 		return err
 	})
 	if err != nil {
