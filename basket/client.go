@@ -37,13 +37,6 @@ type APIError struct {
 	Problems []Problem
 }
 
-// Problem is one bad field of one event in a refused request.
-type Problem struct {
-	Index   int    `json:"index"`
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
-
 func (e *APIError) Error() string {
 	msg := fmt.Sprintf("basketassist: %d %s", e.Status, e.Message)
 	for _, p := range e.Problems {
@@ -52,7 +45,7 @@ func (e *APIError) Error() string {
 	return msg
 }
 
-// Send posts events in one request (at most 500) and returns how many were
+// Send posts events in one request (at most MaxBatch) and returns how many were
 // accepted. Over the storefront's rate limit (429) it waits as long as the
 // server's Retry-After says and sends again, RateLimitRetries times. A
 // refusal is an *APIError; a network failure is returned as is, and the
@@ -60,6 +53,9 @@ func (e *APIError) Error() string {
 func (c *Client) Send(ctx context.Context, events ...Event) (int, error) {
 	if len(events) == 0 {
 		return 0, errors.New("basket: no events to send")
+	}
+	if len(events) > MaxBatch {
+		return 0, fmt.Errorf("basket: %d events, at most %d per request: split them", len(events), MaxBatch)
 	}
 	body, err := json.Marshal(map[string][]Event{"events": events})
 	if err != nil {

@@ -34,3 +34,23 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeBatch: whatever the body, every event is either kept or named
+// by a problem, never both and never neither, and nothing panics.
+func FuzzDecodeBatch(f *testing.F) {
+	f.Add([]byte(`{"events":[` + validEvent + `, 5, {"id": 1}]}`))
+	f.Add([]byte(validEvent))
+	f.Add([]byte("{}\nnot json\n" + `{"events":[]}`))
+	v := testValidator()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, form := range []Input{OneOrBatch, OneBatchOrLines} {
+			b, err := v.DecodeBatch(body, form)
+			if err != nil {
+				continue
+			}
+			if len(b.Events)+b.Invalid() != b.Count || b.Count > max(MaxBatch, len(body)) {
+				t.Fatalf("%d events kept, %d invalid, %d in the input", len(b.Events), b.Invalid(), b.Count)
+			}
+		}
+	})
+}

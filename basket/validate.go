@@ -32,16 +32,19 @@ const (
 
 var basketIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
-// FieldError names one problem with one field of an event.
-type FieldError struct {
+// Problem names one problem with one field of one event: the one type
+// the validator, the HTTP API's 400 body, emit and the Go client share.
+// Index is the event's position in its batch (0 for a lone event).
+type Problem struct {
+	Index   int    `json:"index"`
 	Field   string `json:"field"`
 	Message string `json:"message"`
 }
 
-func (e FieldError) Error() string { return e.Field + ": " + e.Message }
+func (e Problem) Error() string { return e.Field + ": " + e.Message }
 
 // Invalid lists every problem found in one event. Decode returns it as the error.
-type Invalid []FieldError
+type Invalid []Problem
 
 func (v Invalid) Error() string {
 	parts := make([]string, len(v))
@@ -97,19 +100,33 @@ type wireOrder struct {
 // Decode parses one JSON event strictly (unknown fields are errors) and
 // validates it. On failure the error is Invalid, naming every bad field.
 func (v Validator) Decode(data []byte) (Event, error) {
-	var w wire
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
+	e, err := v.decodeNext(dec, data)
+	if err == nil && dec.More() {
+		return Event{}, Invalid{{Field: "event", Message: "unexpected data after the JSON object"}}
+	}
+	return e, err
+}
+
+// decodeNext decodes and checks the next value of dec, which reads data.
+// A value that is not an object is one problem, not a broken stream.
+func (v Validator) decodeNext(dec *json.Decoder, data []byte) (Event, error) {
+	if rest := bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n,"); len(rest) > 0 && rest[0] != '{' {
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return Event{}, Invalid{decodeProblem(err)}
+		}
+		return Event{}, Invalid{{Field: "event", Message: "must be an object"}}
+	}
+	var w wire
 	if err := dec.Decode(&w); err != nil {
 		return Event{}, Invalid{decodeProblem(err)}
-	}
-	if dec.More() {
-		return Event{}, Invalid{{Field: "event", Message: "unexpected data after the JSON object"}}
 	}
 	return v.check(w)
 }
 
-func decodeProblem(err error) FieldError {
+func decodeProblem(err error) Problem {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
 	switch {
@@ -118,14 +135,14 @@ func decodeProblem(err error) FieldError {
 		if field == "" {
 			field = "event"
 		}
-		return FieldError{Field: field, Message: fmt.Sprintf("must be %s, got %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}
+		return Problem{Field: field, Message: fmt.Sprintf("must be %s, got %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}
 	case errors.As(err, &syntaxErr):
-		return FieldError{Field: "event", Message: fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, err)}
+		return Problem{Field: "event", Message: fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, err)}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return FieldError{Field: name, Message: "unknown field (contract v1)"}
+		return Problem{Field: name, Message: "unknown field (contract v1)"}
 	default:
-		return FieldError{Field: "event", Message: "malformed JSON: " + err.Error()}
+		return Problem{Field: "event", Message: "malformed JSON: " + err.Error()}
 	}
 }
 
@@ -147,7 +164,7 @@ func jsonKind(goKind string) string {
 type problems struct{ list Invalid }
 
 func (p *problems) add(field, format string, args ...any) {
-	p.list = append(p.list, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	p.list = append(p.list, Problem{Field: field, Message: fmt.Sprintf(format, args...)})
 }
 
 func (v Validator) check(w wire) (Event, error) {

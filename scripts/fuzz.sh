@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 time=${FUZZTIME:-60s}
 targets=(
   "./basket FuzzDecodeEvent"
+  "./basket FuzzDecodeBatch"
   "./suppression FuzzTokenDecode"
   "./suppression FuzzImportRow"
   "./bounce FuzzParse"

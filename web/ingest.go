@@ -1,8 +1,6 @@
 package web
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,18 +11,9 @@ import (
 	"github.com/basketassist/basketassist/mail"
 )
 
-// Ingest limits.
-const (
-	MaxBodyBytes = 1 << 20 // 1 MiB
-	MaxBatch     = 500
-)
-
-// EventProblem is one problem with one event of a request.
-type EventProblem struct {
-	Index   int    `json:"index"`
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
+// MaxBodyBytes bounds a request to POST /v1/events; basket.MaxBatch
+// bounds its events.
+const MaxBodyBytes = 1 << 20 // 1 MiB
 
 // ingest answers POST /v1/events: 202 with the accepted count; 400 listing
 // every problem, in which case nothing is enqueued; 401 for a wrong key or
@@ -45,19 +34,19 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "cannot read request body")
 		return
 	}
-	raws, problem := splitBatch(body)
-	if problem != "" {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": problem})
+	batch, err := s.validator.DecodeBatch(body, basket.OneOrBatch)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	// The budget is spent before the events are decoded: a storefront over
-	// it costs no more than the split.
-	if wait, too := s.limits[storefront].admit(s.opts.Now(), len(raws)); too || wait > 0 {
+	// Every event of the request spends budget, valid or not: a storefront
+	// sending garbage fast is as much load as one sending baskets.
+	if wait, too := s.limits[storefront].admit(s.opts.Now(), batch.Count); too || wait > 0 {
 		s.metrics.rateLimited.WithLabelValues(storefront).Inc()
 		l := s.limits[storefront].limit
 		if too {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
-				"%d events in one request exceed storefronts[].rate_limit.burst (%d): send smaller batches", len(raws), l.Burst))
+				"%d events in one request exceed storefronts[].rate_limit.burst (%d): send smaller batches", batch.Count, l.Burst))
 			return
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(wait)))
@@ -66,30 +55,20 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 			storefront, l.EventsPerSecond, l.Burst, retryAfter(wait)))
 		return
 	}
-	events := make([]basket.Event, 0, len(raws))
-	var problems []EventProblem
-	for i, raw := range raws {
-		e, err := s.validator.Decode(raw)
-		var invalid basket.Invalid
-		if errors.As(err, &invalid) {
-			for _, fe := range invalid {
-				problems = append(problems, EventProblem{Index: i, Field: fe.Field, Message: fe.Message})
-			}
-			continue
-		}
+	for i, e := range batch.Events {
 		if e.Storefront != storefront {
 			writeError(w, http.StatusUnauthorized, fmt.Sprintf("event %d is for storefront %q, but the API key is %q's", i, e.Storefront, storefront))
 			return
 		}
-		events = append(events, e)
 	}
-	if len(problems) > 0 {
+	if len(batch.Problems) > 0 {
 		writeJSON(w, http.StatusBadRequest, map[string]any{
-			"error":  fmt.Sprintf("%d of %d events are invalid; nothing was accepted", countIndexes(problems), len(raws)),
-			"events": problems,
+			"error":  fmt.Sprintf("%d of %d events are invalid; nothing was accepted", batch.Invalid(), batch.Count),
+			"events": batch.Problems,
 		})
 		return
 	}
+	events := batch.Events
 	if err := s.Events.Submit(r.Context(), events); err != nil {
 		s.opts.Logger.ErrorContext(r.Context(), "enqueue events", "storefront", storefront, "count", len(events), "error", mail.Describe(err))
 		writeError(w, http.StatusServiceUnavailable, "could not queue the events; nothing was accepted, retry later")
@@ -97,44 +76,4 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.ingested.WithLabelValues(storefront).Add(float64(len(events)))
 	writeJSON(w, http.StatusAccepted, map[string]int{"accepted": len(events)})
-}
-
-// splitBatch returns the raw events of a body holding one event or
-// {"events": [...]}, or a message saying why the body is not usable.
-func splitBatch(body []byte) ([]json.RawMessage, string) {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(body, &top); err != nil {
-		return nil, "body must be one JSON event or {\"events\": [...]}: " + err.Error()
-	}
-	batch, isBatch := top["events"]
-	if !isBatch {
-		return []json.RawMessage{body}, ""
-	}
-	if len(top) != 1 {
-		return nil, "a batch holds only the key \"events\""
-	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal(batch, &raws); err != nil {
-		return nil, "events: must be an array of events"
-	}
-	switch {
-	case len(raws) == 0:
-		return nil, "events: is empty"
-	case len(raws) > MaxBatch:
-		return nil, fmt.Sprintf("events: %d events, at most %d per request", len(raws), MaxBatch)
-	}
-	for i, raw := range raws {
-		if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
-			return nil, fmt.Sprintf("events[%d]: must be an object", i)
-		}
-	}
-	return raws, ""
-}
-
-func countIndexes(ps []EventProblem) int {
-	seen := map[int]bool{}
-	for _, p := range ps {
-		seen[p.Index] = true
-	}
-	return len(seen)
 }

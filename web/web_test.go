@@ -129,11 +129,11 @@ func TestIngestRejectsWholeRequestListingEveryBadEvent(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	var out struct {
 		Error  string
-		Events []EventProblem
+		Events []basket.Problem
 	}
 	require.NoError(t, json.Unmarshal([]byte(body), &out))
 	assert.Contains(t, out.Error, "2 of 3 events are invalid")
-	assert.Equal(t, []EventProblem{
+	assert.Equal(t, []basket.Problem{
 		{Index: 1, Field: "basket_id", Message: "is required"},
 		{Index: 2, Field: "basket.items[0].unit_price", Message: "must be a whole number (money is in minor units: 8900, not 89.00), got 1.5"},
 	}, out.Events)
@@ -162,7 +162,7 @@ func TestIngestLimits(t *testing.T) {
 	resp, _ := b.post(t, "/v1/events", pinkKey, "application/json", jsonBody(huge))
 	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
 
-	many := make([]any, MaxBatch+1)
+	many := make([]any, basket.MaxBatch+1)
 	for i := range many {
 		many[i] = map[string]any{"id": i}
 	}
@@ -172,7 +172,7 @@ func TestIngestLimits(t *testing.T) {
 
 	resp, msg = b.post(t, "/v1/events", pinkKey, "application/json", []byte(`{"events": [`))
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
-	assert.Contains(t, msg, "body must be one JSON event")
+	assert.Contains(t, msg, "malformed JSON")
 	assert.Equal(t, 0, b.queued(t))
 }
 

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +11,8 @@ import (
 	"github.com/basketassist/basketassist/worker"
 )
 
-// runEmit queues events read from a file or stdin. Valid events are queued
+// runEmit queues events read from a file or stdin: one event, a batch as
+// the HTTP API takes it, or JSON lines, decoded by the API's decoder. Valid events are queued
 // even when other lines are bad (nothing valid is lost); every bad line is
 // reported by number and the exit status is then non-zero.
 func runEmit(ctx context.Context, configPath string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -41,16 +40,16 @@ func runEmit(ctx context.Context, configPath string, args []string, stdin io.Rea
 	defer c.Close()
 
 	v := basket.Validator{MaxAge: c.cfg.Retention.Basket, Storefronts: func(id string) bool { _, ok := c.storefronts[id]; return ok }}
+	batch, err := v.DecodeBatch(data, basket.OneBatchOrLines)
+	if err != nil {
+		return err
+	}
+	for _, p := range batch.Problems {
+		fmt.Fprintf(stderr, "%s: %v\n", batch.Where(p.Index), p)
+	}
 	byStorefront := map[string][]basket.Event{}
 	var order []string
-	bad := 0
-	for _, rec := range splitRecords(data) {
-		e, err := v.Decode(rec.data)
-		if err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", rec.where, err)
-			bad++
-			continue
-		}
+	for _, e := range batch.Events {
 		if _, seen := byStorefront[e.Storefront]; !seen {
 			order = append(order, e.Storefront)
 		}
@@ -61,7 +60,7 @@ func runEmit(ctx context.Context, configPath string, args []string, stdin io.Rea
 	for _, sf := range order {
 		events := byStorefront[sf]
 		for len(events) > 0 {
-			n := min(len(events), 500)
+			n := min(len(events), basket.MaxBatch)
 			if err := producer.Submit(ctx, events[:n]); err != nil {
 				return fmt.Errorf("queued %d events, then: %w", queued, err)
 			}
@@ -70,42 +69,11 @@ func runEmit(ctx context.Context, configPath string, args []string, stdin io.Rea
 		}
 	}
 	fmt.Fprintf(stdout, "queued %d events\n", queued)
-	if bad > 0 {
+	if bad := batch.Invalid(); bad > 0 {
 		return fmt.Errorf("%d invalid events were not queued (see above)", bad)
 	}
 	if queued == 0 {
 		return errors.New("no events in the input")
 	}
 	return nil
-}
-
-type record struct {
-	where string
-	data  []byte
-}
-
-// splitRecords accepts one JSON event (possibly spread over many lines),
-// {"events": [...]}, or JSON lines (one event per line).
-func splitRecords(data []byte) []record {
-	trimmed := bytes.TrimSpace(data)
-	if json.Valid(trimmed) {
-		var batch struct {
-			Events []json.RawMessage `json:"events"`
-		}
-		if json.Unmarshal(trimmed, &batch) == nil && batch.Events != nil {
-			out := make([]record, len(batch.Events))
-			for i, e := range batch.Events {
-				out[i] = record{where: fmt.Sprintf("events[%d]", i), data: e}
-			}
-			return out
-		}
-		return []record{{where: "line 1", data: trimmed}}
-	}
-	var out []record
-	for i, line := range bytes.Split(data, []byte("\n")) {
-		if line = bytes.TrimSpace(line); len(line) > 0 {
-			out = append(out, record{where: fmt.Sprintf("line %d", i+1), data: line})
-		}
-	}
-	return out
 }
