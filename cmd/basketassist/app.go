@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"io"
@@ -15,10 +14,8 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
-	"github.com/hibiken/asynq/x/metrics"
 	"github.com/hibiken/asynqmon"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/basketassist/basketassist/basket"
@@ -29,7 +26,6 @@ import (
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/suppression"
 	"github.com/basketassist/basketassist/templates"
-	"github.com/basketassist/basketassist/web"
 	"github.com/basketassist/basketassist/worker"
 )
 
@@ -182,173 +178,6 @@ func openServerRedis(ctx context.Context, configPath string, stderr io.Writer) (
 	log := newLogger(cfg.Log, stderr)
 	c, err := openCore(ctx, cfg, log)
 	return c, log, err
-}
-
-// Run starts the selected halves and returns once they are serving.
-func (m *Main) Run(ctx context.Context) (err error) {
-	if m.Logger == nil {
-		m.Logger = slog.New(slog.DiscardHandler)
-	}
-	if m.core, err = openCore(ctx, m.Config, m.Logger); err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = m.Close()
-		}
-	}()
-	cfg := m.Config
-	renderer, err := loadTemplates(cfg, m.core.storefronts)
-	if err != nil {
-		return err
-	}
-	signer, err := mail.NewDKIMSigner(mail.DKIMOptions{Domain: cfg.DKIM.Domain, Selector: cfg.DKIM.Selector, KeyFile: cfg.DKIM.KeyFile})
-	if err != nil {
-		return err
-	}
-	reg := prometheus.NewRegistry()
-	m.registry = reg
-	changes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "basketassist_suppression_changes_total",
-		Help: "Suppression entries added or removed by this process, by change, scope, reason and origin."},
-		[]string{"change", "scope", "reason", "origin"})
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		metrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(m.core.rdb)), changes)
-	m.core.suppressions.OnChange = func(change string, e suppression.Entry) {
-		changes.WithLabelValues(change, string(e.Scope), string(e.Reason), string(e.Origin)).Inc()
-	}
-	bm := bounce.NewMetrics(reg)
-	feedback := &bounce.Applier{SoftLimit: cfg.Bounces.SoftLimit, Keys: m.core.keys, Sends: m.core.baskets,
-		Suppressions: m.core.suppressions, Logger: m.Logger.With("component", "bounces"), Metrics: bm, Now: m.Now}
-
-	if m.Worker {
-		if m.core.embedded == nil && cfg.Redis.WaitReplicas == 0 {
-			warnIfRedisForgets(ctx, m.core.rdb, m.Logger)
-		}
-		sender := m.Sender
-		if sender == nil && cfg.SMTP.Host == "" {
-			if sender, err = mail.NewOutboxSender(cfg.Outbox.Dir, signer); err != nil {
-				return err
-			}
-			m.Logger.Warn("smtp.host is empty: writing emails to the outbox folder (dev only)", "dir", cfg.Outbox.Dir)
-		}
-		if sender == nil {
-			if m.smtpSender, err = mail.NewSMTPSender(mail.SMTPOptions{Host: cfg.SMTP.Host, Port: cfg.SMTP.Port,
-				Username: cfg.SMTP.Username, Password: cfg.SMTP.Password, TLS: cfg.SMTP.TLS,
-				Connections: cfg.SMTP.Connections, Timeout: cfg.SMTP.Timeout, DKIM: signer}); err != nil {
-				return err
-			}
-			sender = m.smtpSender
-		}
-		if m.WrapSender != nil {
-			sender = m.WrapSender(sender)
-		}
-		steps := make([]time.Duration, len(cfg.Reminders.Steps))
-		for i, s := range cfg.Reminders.Steps {
-			steps[i] = s.After
-		}
-		wm := worker.NewMetrics(reg, bm)
-		h := worker.NewHandlers(worker.Deps{Redis: m.core.rdb, Baskets: m.core.baskets, Suppressions: m.core.suppressions,
-			Tokens: m.core.tokens, Keys: m.core.keys, Renderer: renderer, Sender: sender},
-			worker.Options{Steps: steps, Storefronts: m.core.storefronts, PublicURL: cfg.Web.PublicURL,
-				MaxRetry: cfg.Worker.MaxRetry, SoftLimit: cfg.Bounces.SoftLimit, HistoryFor: historyFor(m.core.storefronts),
-				Now: m.Now, Logger: m.Logger.With("component", "worker"),
-				Metrics: wm})
-		m.asynqSrv = worker.NewServer(m.core.rdb, worker.ServerOptions{Concurrency: cfg.Worker.Concurrency,
-			PollInterval: cfg.Worker.PollInterval, RetryBase: cfg.Worker.RetryBase,
-			ShutdownTimeout: cfg.Worker.ShutdownTimeout, Logger: m.Logger.With("component", "asynq")})
-		if err := m.asynqSrv.Start(h.Mux()); err != nil {
-			return fmt.Errorf("start worker: %w", err)
-		}
-		m.Logger.Info("worker started", "concurrency", cfg.Worker.Concurrency, "steps", len(steps))
-		if cfg.Bounces.Listen != "" {
-			if m.bounces, err = bounce.Listen(cfg.Bounces.Listen, bounce.Options{Domains: cfg.BounceDomains(),
-				MaxBytes: cfg.Bounces.MaxMessageBytes, Applier: feedback}); err != nil {
-				return fmt.Errorf("bounces.listen: %w", err)
-			}
-			m.BounceAddr = m.bounces.Addr()
-			m.Logger.Info("bounce listener started", "listen", m.BounceAddr.String(), "domains", cfg.BounceDomains())
-		}
-	}
-
-	smtpDesc := "outbox " + cfg.Outbox.Dir
-	if cfg.SMTP.Host != "" {
-		smtpDesc = fmt.Sprintf("%s:%d tls=%s", cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.TLS)
-	}
-	defer func() {
-		if err == nil {
-			m.Logger.Info("basketassist started", "worker", m.Worker, "web", m.Web, "redis", m.core.cfg.Redis.Addr,
-				"smtp", smtpDesc, "dkim_domain", cfg.DKIM.Domain, "steps", len(cfg.Reminders.Steps),
-				"web_listen", addrOf(m.WebAddr), "ops_listen", addrOf(m.OpsAddr), "bounces_listen", addrOf(m.BounceAddr))
-		}
-	}()
-	if m.Web {
-		apiKeys := map[string]string{}
-		for _, s := range cfg.Storefronts {
-			apiKeys[s.ID] = s.APIKey
-		}
-		var sns *bounce.SNS
-		if len(cfg.Bounces.SES.TopicARNs) > 0 {
-			sns = &bounce.SNS{TopicARNs: cfg.Bounces.SES.TopicARNs, Client: m.HTTPClient}
-		}
-		var sendGridKey *ecdsa.PublicKey
-		if k := cfg.Bounces.SendGrid.VerificationKey; k != "" {
-			if sendGridKey, err = bounce.ParseSendGridKey(k); err != nil {
-				return fmt.Errorf("bounces.sendgrid.verification_key: %w (copy the key from SendGrid's Mail Settings, Signed Event Webhook)", err)
-			}
-		}
-		monOpts := asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: asynq.RedisClientOpt{
-			Addr: m.core.cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB}}
-		mon := asynqmon.New(monOpts)
-		monOpts.ReadOnly = true
-		monRead := asynqmon.New(monOpts)
-		m.monitoring = []*asynqmon.HTTPHandler{mon, monRead}
-		tokens := make([]web.Token, 0, len(cfg.Web.Tokens))
-		for _, t := range cfg.Web.Tokens {
-			roles := make([]web.Role, len(t.Roles))
-			for i, r := range t.Roles {
-				roles[i] = web.Role(r)
-			}
-			tokens = append(tokens, web.Token{Name: t.Name, Value: t.Token, Roles: roles})
-		}
-		limits := map[string]web.RateLimit{}
-		for _, s := range cfg.Storefronts {
-			l := s.Limit()
-			limits[s.ID] = web.RateLimit{EventsPerSecond: l.EventsPerSecond, Burst: l.Burst}
-		}
-		srv := web.New(web.Deps{Redis: m.core.rdb, Events: worker.NewProducer(m.core.asynqClient, m.core.keys),
-			Suppressions: m.core.suppressions, Tokens: m.core.tokens, Keys: m.core.keys, Renderer: renderer,
-			Subjects: worker.NewSubjects(m.core.rdb, m.core.baskets, m.core.suppressions, m.Logger.With("component", "subjects")),
-			Baskets:  worker.NewExplainer(m.core.rdb, m.core.baskets), Feedback: feedback},
-			web.Options{Storefronts: m.core.storefronts, APIKeys: apiKeys, AdminToken: cfg.Web.AdminToken, Tokens: tokens,
-				Logger: m.Logger.With("component", "web"), Registry: reg, Now: m.Now, Monitoring: mon, MonitoringReadOnly: monRead,
-				OutboxDir: outboxDir(cfg), OutboxOpen: m.Demo, RateLimits: limits, MaxEventAge: cfg.Retention.Basket,
-				SNS: sns, SendGridKey: sendGridKey, FeedbackMaxBytes: cfg.Bounces.MaxMessageBytes})
-		oneDoor := cfg.Web.OpsListen == cfg.Web.Listen && m.OpsListener == nil
-		ln := m.Listener
-		if ln == nil {
-			if ln, err = net.Listen("tcp", cfg.Web.Listen); err != nil {
-				return fmt.Errorf("web.listen: %w", err)
-			}
-		}
-		m.WebAddr = ln.Addr()
-		if oneDoor {
-			m.serveHTTP(ln, srv)
-			m.OpsAddr = m.WebAddr
-			m.Logger.Info("web started", "listen", ln.Addr().String(), "ops_listen", "same port", "public_url", cfg.Web.PublicURL)
-			return nil
-		}
-		m.serveHTTP(ln, srv.Public())
-		ops := m.OpsListener
-		if ops == nil {
-			if ops, err = net.Listen("tcp", cfg.Web.OpsListen); err != nil {
-				return fmt.Errorf("web.ops_listen: %w (set it to another free address, or to web.listen's for one port)", err)
-			}
-		}
-		m.OpsAddr = ops.Addr()
-		m.serveHTTP(ops, srv.Ops())
-		m.Logger.Info("web started", "listen", ln.Addr().String(), "ops_listen", ops.Addr().String(), "public_url", cfg.Web.PublicURL)
-	}
-	return nil
 }
 
 func addrOf(a net.Addr) string {
