@@ -45,8 +45,9 @@ type Store struct {
 // StoreOptions configures a Store. Zero durations fall back to the defaults noted.
 type StoreOptions struct {
 	Prefix string // key prefix; "" means none
-	// Steps is the number of configured reminder steps.
-	Steps int
+	// Steps are the reminder steps' delays after the basket's last
+	// activity: a step's reminder joins the due index at that time.
+	Steps []time.Duration
 	// BasketTTL is how long a basket lives after its last activity (default 30 days).
 	BasketTTL time.Duration
 	// ClaimTTL is how long a step claim is remembered (default 30 days).
@@ -163,9 +164,12 @@ type ApplyResult struct {
 	Sent int
 	// OldTask is the reminder task id that is no longer wanted ("" for none).
 	OldTask string
-	// Task is the reminder task id that should exist now ("" for none). For a
-	// Duplicate it is the task the state already wants, so that a retry after
-	// a crash between Apply and scheduling still schedules it.
+	// OldWaiting says OldTask was still in the due index and left it; when
+	// false it may be in the queue already (due, or deferred), for the
+	// caller to delete there.
+	OldWaiting bool
+	// Task is the reminder task id the state wants now ("" for none); it
+	// is in the due index (for a Duplicate, since the first application).
 	Task string
 }
 
@@ -188,11 +192,11 @@ func (s *Store) Apply(ctx context.Context, e Sealed) (ApplyResult, error) {
 		contents = []byte("{}")
 	}
 	keys := []string{s.stateKey(e.Storefront, e.BasketID), s.tag(e.Storefront, e.BasketID) + ":evt:" + e.ID,
-		s.recordKey(e.Storefront, e.BasketID)}
-	args := []any{
+		s.recordKey(e.Storefront, e.BasketID), s.dueKey()}
+	args := append([]any{
 		string(e.Type), e.OccurredAt.UnixMilli(), e.Customer, flag(e.HasEmail), consentFlag(e), contents,
-		seconds(s.opts.BasketTTL), seconds(s.opts.EventTTL), s.opts.Steps, TaskPrefix(e.Storefront, e.BasketID),
-	}
+		seconds(s.opts.BasketTTL), seconds(s.opts.EventTTL), len(s.opts.Steps), TaskPrefix(e.Storefront, e.BasketID),
+	}, s.stepDelays()...)
 	// The person's index lives in another slot, so it cannot join the script;
 	// it rides in the same pipeline instead: still one round trip.
 	pipe := s.rdb.Pipeline()
@@ -210,7 +214,7 @@ func (s *Store) Apply(ctx context.Context, e Sealed) (ApplyResult, error) {
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("apply event %s to basket %s: %w", e.ID, e.BasketID, err)
 	}
-	if len(res) != 7 {
+	if len(res) != 8 {
 		return ApplyResult{}, fmt.Errorf("apply event %s: unexpected script reply %v", e.ID, res)
 	}
 	return ApplyResult{
@@ -221,6 +225,7 @@ func (s *Store) Apply(ctx context.Context, e Sealed) (ApplyResult, error) {
 		Sent:         int(num(res[4])),
 		OldTask:      str(res[5]),
 		Task:         str(res[6]),
+		OldWaiting:   num(res[7]) == 1,
 	}, nil
 }
 
@@ -364,6 +369,8 @@ type FinishResult struct {
 	// OldTask is a task made obsolete by this step ("" for none); never the
 	// finished step's own task, which is running.
 	OldTask string
+	// OldWaiting: as in ApplyResult.
+	OldWaiting bool
 }
 
 //go:embed lua/finish.lua
@@ -376,8 +383,8 @@ var finishScript = redis.NewScript(finishSrc)
 // may have changed while the email was in flight). Any other outcome ends the
 // sequence for the claimed version.
 func (s *Store) Finish(ctx context.Context, storefront, basketID string, version int64, step int, outcome string, rec *Decision) (FinishResult, error) {
-	keys := []string{s.stateKey(storefront, basketID), s.claimKey(storefront, basketID, step)}
-	args := []any{outcome, version, step, s.opts.Steps, TaskPrefix(storefront, basketID)}
+	keys := []string{s.stateKey(storefront, basketID), s.claimKey(storefront, basketID, step), s.dueKey()}
+	args := append([]any{outcome, version, step, len(s.opts.Steps), TaskPrefix(storefront, basketID)}, s.stepDelays()...)
 	var res []any
 	var err error
 	if rec == nil {
@@ -399,7 +406,7 @@ func (s *Store) Finish(ctx context.Context, storefront, basketID string, version
 		return FinishResult{}, fmt.Errorf("finish step %d of basket %s: %w", step, basketID, err)
 	}
 	return FinishResult{Task: str(res[0]), Version: num(res[1]), Step: int(num(res[2])),
-		LastActivity: time.UnixMilli(num(res[3])).UTC(), OldTask: str(res[4])}, nil
+		LastActivity: time.UnixMilli(num(res[3])).UTC(), OldTask: str(res[4]), OldWaiting: num(res[5]) == 1}, nil
 }
 
 // consentFlag is the state's consent field: "1" given, "n" refused (never

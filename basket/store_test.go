@@ -30,7 +30,11 @@ func setupStore(t *testing.T, steps int) *storeBundle {
 	keys, err := secrets.New(master)
 	require.NoError(t, err)
 	rdb := redistest.Client(t)
-	return &storeBundle{store: NewStore(rdb, keys, StoreOptions{Prefix: "t:", Steps: steps}), rdb: rdb, keys: keys,
+	delays := make([]time.Duration, steps)
+	for i := range delays {
+		delays[i] = time.Duration(i+1) * time.Hour
+	}
+	return &storeBundle{store: NewStore(rdb, keys, StoreOptions{Prefix: "t:", Steps: delays}), rdb: rdb, keys: keys,
 		t0: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
 }
 

@@ -44,7 +44,7 @@ func (s *Store) Forget(ctx context.Context, r secrets.Recipient) (baskets int, t
 	if err != nil {
 		return 0, nil, err
 	}
-	steps := max(s.opts.Steps, 10)
+	steps := max(len(s.opts.Steps), 10)
 	for _, tag := range tags {
 		sf, id := splitTag(tag)
 		keys := []string{s.stateKey(sf, id), s.recordKey(sf, id)}
@@ -106,7 +106,7 @@ func (s *Store) Export(ctx context.Context, r secrets.Recipient) ([]Record, erro
 		state := pipe.HGetAll(ctx, s.stateKey(sf, id))
 		ttl := pipe.TTL(ctx, s.stateKey(sf, id))
 		record := pipe.LRange(ctx, s.recordKey(sf, id), 0, -1)
-		steps := make([]*redis.StringCmd, max(s.opts.Steps, 1))
+		steps := make([]*redis.StringCmd, max(len(s.opts.Steps), 1))
 		for i := range steps {
 			steps[i] = pipe.Get(ctx, s.claimKey(sf, id, i+1))
 		}

@@ -277,7 +277,7 @@ func defaults() map[string]any {
 		"web.admin_token": "", "web.admin_token_file": "", "web.tokens": []map[string]any{},
 		"secrets.key_file": "", "smtp.password_file": "",
 		"secrets.key":        "",
-		"worker.concurrency": 20, "worker.poll_interval": "1s", "worker.retry_base": "30s",
+		"worker.concurrency": 20, "worker.poll_interval": "100ms", "worker.retry_base": "30s",
 		"worker.max_retry": 10, "worker.shutdown_timeout": "30s",
 		"reminders.steps":  []map[string]any{{"after": "1h"}, {"after": "24h"}},
 		"retention.basket": "720h", "retention.idempotency": "720h", "retention.events": "168h",
@@ -375,6 +375,15 @@ func jsonListHook(from, to reflect.Type, data any) (any, error) {
 var snsTopicARN = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]{1,256}$`)
 
 // BounceDomains lists every bounce domain, global and per storefront, once.
+// StepDelays are the reminder steps' delays, in order.
+func (c Config) StepDelays() []time.Duration {
+	out := make([]time.Duration, len(c.Reminders.Steps))
+	for i, s := range c.Reminders.Steps {
+		out[i] = s.After
+	}
+	return out
+}
+
 func (c Config) BounceDomains() []string {
 	var out []string
 	for _, d := range append([]string{c.Bounces.Domain}, storefrontBounceDomains(c.Storefronts)...) {

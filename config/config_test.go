@@ -39,7 +39,7 @@ func TestLoadYAMLAndDefaults(t *testing.T) {
 	assert.Equal(t, "ba:", c.Redis.Prefix, "default")
 	assert.Equal(t, []Step{{After: 30 * time.Minute}, {After: 24 * time.Hour}}, c.Reminders.Steps)
 	assert.Equal(t, 20, c.Worker.Concurrency)
-	assert.Equal(t, time.Second, c.Worker.PollInterval)
+	assert.Equal(t, 100*time.Millisecond, c.Worker.PollInterval)
 	assert.Equal(t, "pink", c.Storefronts[0].ID)
 }
 

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -196,6 +197,10 @@ func New(d Deps, o Options) *Server {
 	s.handle(opsDoor, "GET /v1/baskets/{storefront}/{basket_id}", api(RoleBasketsRead, s.explainBasket))
 	s.handle(opsDoor, "GET /readyz", fn(s.ready))
 	s.handle(opsDoor, "GET /metrics", s.guard(RoleMetrics, true, promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{})))
+	// Go's profiler, for whoever may read metrics: profiles hold code
+	// paths and counts, never request data.
+	s.handle(opsDoor, "GET /debug/pprof/", s.guard(RoleMetrics, true, http.HandlerFunc(pprof.Index)))
+	s.handle(opsDoor, "GET /debug/pprof/profile", s.guard(RoleMetrics, true, http.HandlerFunc(pprof.Profile)))
 	if o.OutboxDir != "" {
 		guard := func(h http.Handler) http.Handler { return s.guard(RoleMonitoringRead, true, h) }
 		if o.OutboxOpen {

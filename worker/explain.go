@@ -11,7 +11,8 @@ import (
 )
 
 // Explainer answers "why did I (not) get this email?" for one basket: its
-// state and decision record, and when its reminder is due, from the queue.
+// state and decision record, and when its reminder is due, from the due
+// index or, once due or deferred, the queue.
 type Explainer struct {
 	baskets   *basket.Store
 	inspector *asynq.Inspector
@@ -26,6 +27,12 @@ func NewExplainer(rdb redis.UniversalClient, baskets *basket.Store) *Explainer {
 func (e *Explainer) Explain(ctx context.Context, storefront, basketID string) (basket.Explanation, error) {
 	ex, err := e.baskets.Explain(ctx, storefront, basketID)
 	if err != nil || ex.Task == nil {
+		return ex, err
+	}
+	if due, ok, err := e.baskets.DueAt(ctx, *ex.Task); err != nil || ok {
+		if ok {
+			ex.NextDue = &due
+		}
 		return ex, err
 	}
 	info, err := e.inspector.GetTaskInfo(QueueEmail, *ex.Task)

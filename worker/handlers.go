@@ -26,8 +26,6 @@ import (
 
 // Options configures the Handlers. Zero values: no reminders, time.Now, logs discarded.
 type Options struct {
-	// Steps are the reminder delays, each from the basket's last activity.
-	Steps       []time.Duration
 	Storefronts map[string]basket.Storefront
 	// PublicURL is where customers reach the web routes, e.g. "https://ba.example".
 	PublicURL string
@@ -99,7 +97,7 @@ func (h *Handlers) Mux() *asynq.ServeMux {
 
 // ApplyEvents applies a batch of sealed events in order. It is safe to run
 // again after any failure: applied events are recognised by id, and the
-// reminder the state wants is (re)scheduled under a deterministic task id.
+// reminder the state wants joins the due index in the same atomic step.
 func (h *Handlers) ApplyEvents(ctx context.Context, t *asynq.Task) error {
 	var p applyPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
@@ -120,26 +118,16 @@ func (h *Handlers) ApplyEvents(ctx context.Context, t *asynq.Task) error {
 				return err
 			}
 		}
-		if res.OldTask != "" {
+		if res.OldTask != "" && !res.OldWaiting {
+			// Already queued (due, or deferred): delete it there, so that
+			// it does not linger; if it runs first, the version check
+			// drops it.
 			if err := h.sched.cancel(res.OldTask); err != nil {
-				return err
-			}
-		}
-		if res.Task != "" {
-			if err := h.scheduleStep(ctx, e.Storefront, e.BasketID, res.Task, res.Sent+1, res.Version, res.LastActivity); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
-}
-
-func (h *Handlers) scheduleStep(ctx context.Context, storefront, basketID, taskID string, step int, version int64, lastActivity time.Time) error {
-	if step < 1 || step > len(h.opts.Steps) {
-		return nil // the configuration has fewer steps than when the state was written
-	}
-	due := lastActivity.Add(h.opts.Steps[step-1])
-	return h.sched.schedule(ctx, taskID, reminderPayload{Storefront: storefront, BasketID: basketID, Step: step, Version: version, Due: due}, due)
 }
 
 // Sender delivers a message, calling handOver at the last moment before
@@ -413,7 +401,8 @@ func (a *sendAttempt) release(cause error) error {
 	return a.h.retry(cause)
 }
 
-// finish records outcome and schedules the next step the state wants. An
+// finish records outcome; the script puts the next step the state wants in
+// the due index. An
 // error here after a send does not cause a resend: the claim says
 // handing_over, so a retry drops as in_doubt rather than mailing again.
 func (a *sendAttempt) finish(ctx context.Context, outcome, metric string, rec *basket.Decision) error {
@@ -430,16 +419,12 @@ func (a *sendAttempt) finish(ctx context.Context, outcome, metric string, rec *b
 	if metric != "" {
 		h.opts.Metrics.Reminders.WithLabelValues(metric).Inc()
 	}
-	ctx = context.WithoutCancel(ctx)
-	if next.OldTask != "" {
+	if next.OldTask != "" && !next.OldWaiting {
 		if err := h.sched.cancel(next.OldTask); err != nil {
 			return h.retry(err)
 		}
 	}
-	if next.Task == "" {
-		return nil
-	}
-	return h.scheduleStep(ctx, p.Storefront, p.BasketID, next.Task, next.Step, next.Version, next.LastActivity)
+	return nil
 }
 
 // persist runs a write that must not be lost to a short Redis outage (a

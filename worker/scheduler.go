@@ -10,9 +10,12 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/basketassist/basketassist/basket"
 )
 
-// scheduler creates and deletes reminder tasks.
+// scheduler queues due reminders and deletes queued ones (waiting ones
+// are in basket's due index).
 type scheduler struct {
 	rdb       redis.UniversalClient
 	client    *asynq.Client
@@ -24,18 +27,18 @@ func newScheduler(rdb redis.UniversalClient, maxRetry int) *scheduler {
 	return &scheduler{rdb: rdb, client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb), maxRetry: maxRetry}
 }
 
-// schedule creates the reminder task id at due time. A task that already
-// exists with that id is left as it is: ids name one step of one basket
-// version, so it is the same reminder.
-func (s *scheduler) schedule(ctx context.Context, id string, p reminderPayload, due time.Time) error {
-	b, err := json.Marshal(p)
+// enqueue queues a due reminder to run now. A task that already exists
+// with its id is left as it is: ids name one step of one basket version,
+// so it is the same reminder (a second dispatch after a lease ran out).
+func (s *scheduler) enqueue(ctx context.Context, r basket.Reminder) error {
+	b, err := json.Marshal(reminderPayload{Storefront: r.Storefront, BasketID: r.BasketID, Step: r.Step, Version: r.Version, Due: r.Due})
 	if err != nil {
 		return fmt.Errorf("encode reminder: %w", err)
 	}
-	_, err = s.client.EnqueueContext(ctx, asynq.NewTask(TypeSendReminder, b), asynq.TaskID(id),
-		asynq.Queue(QueueEmail), asynq.ProcessAt(ceilSecond(due)), asynq.MaxRetry(s.maxRetry), asynq.Timeout(2*time.Minute))
+	_, err = s.client.EnqueueContext(ctx, asynq.NewTask(TypeSendReminder, b), asynq.TaskID(r.Task),
+		asynq.Queue(QueueEmail), asynq.MaxRetry(s.maxRetry), asynq.Timeout(2*time.Minute))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("schedule %s: %w", id, err)
+		return fmt.Errorf("queue %s: %w", r.Task, err)
 	}
 	return nil
 }
@@ -53,16 +56,6 @@ func (s *scheduler) cancel(id string) error {
 		return nil
 	}
 	return fmt.Errorf("cancel %s: %w", id, err)
-}
-
-// ceilSecond rounds t up to a whole second. asynq keeps due times in whole
-// seconds and runs a task once that second has begun, so a due time it is
-// given truncated would fire up to a second early.
-func ceilSecond(t time.Time) time.Time {
-	if r := t.Truncate(time.Second); !r.Equal(t) {
-		return r.Add(time.Second)
-	}
-	return t
 }
 
 // states returns the asynq state (scheduled, pending, retry, archived,

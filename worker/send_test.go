@@ -189,12 +189,8 @@ func TestNeverBeforeDue(t *testing.T) {
 	assert.Len(t, b.smtp.Messages(), 1)
 }
 
-func TestDueTimesRoundUpToTheSecond(t *testing.T) {
+func TestDeferralWaitsForItsOwnInstant(t *testing.T) {
 	t.Parallel()
-	at := time.Date(2026, 12, 2, 10, 0, 0, 250_000_000, time.UTC)
-	assert.Equal(t, at.Truncate(time.Second).Add(time.Second), ceilSecond(at))
-	assert.Equal(t, at.Truncate(time.Second), ceilSecond(at.Truncate(time.Second)))
-
 	f := deferOr(func(int, error, *asynq.Task) time.Duration { return time.Hour })
 	assert.Equal(t, time.Hour, f(0, errors.New("x"), nil))
 	got := f(0, &Deferred{Until: time.Now().Add(10 * time.Second)}, nil)

@@ -31,7 +31,7 @@ func NewServer(rdb redis.UniversalClient, o ServerOptions) *asynq.Server {
 		o.Concurrency = 20
 	}
 	if o.PollInterval <= 0 {
-		o.PollInterval = time.Second
+		o.PollInterval = 100 * time.Millisecond
 	}
 	if o.RetryBase <= 0 {
 		o.RetryBase = 30 * time.Second

@@ -40,7 +40,19 @@ func (s *Subjects) Forget(ctx context.Context, r secrets.Recipient) (basket.Forg
 	if err != nil {
 		return rep, err
 	}
-	states, err := s.sched.states(ctx, tasks)
+	waiting, err := s.baskets.Unschedule(ctx, tasks)
+	if err != nil {
+		return rep, err
+	}
+	rep.RemindersByState["scheduled"] += len(waiting)
+	rep.RemindersCancelled += len(waiting)
+	queued := tasks[:0:0]
+	for _, id := range tasks {
+		if !waiting[id] {
+			queued = append(queued, id)
+		}
+	}
+	states, err := s.sched.states(ctx, queued)
 	if err != nil {
 		return rep, err
 	}

@@ -13,34 +13,42 @@ import (
 	"github.com/basketassist/basketassist/internal/redistest"
 )
 
-// TestForgetDeletesRemindersInEveryState puts one person's reminder tasks in
-// each asynq state (retry, scheduled, pending, archived, and an archived
-// task of an older version) and checks that Forget deletes every one.
+// TestForgetDeletesRemindersInEveryState puts one person's reminders in
+// every place one can be (waiting in the due index, and in asynq retry,
+// pending, archived, with an archived task of an older version) and checks
+// that Forget deletes every one.
 func TestForgetDeletesRemindersInEveryState(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Private(t) // asynq's keys are per database: keep them to this test
 	b := setupWorker(t, rdb, time.Hour)
 	ctx := context.Background()
 	insp := asynq.NewInspectorFromRedisClient(rdb)
+	dispatch := func() {
+		_, err := NewDispatcher(rdb, b.h.Baskets, DispatcherOptions{}).Once(ctx)
+		require.NoError(t, err)
+	}
+	due := b.now.Add(-2 * time.Hour) // step 1 (an hour) is due
 
 	// Retry: a server whose handler fails once leaves the task waiting an hour.
-	require.NoError(t, b.h.ApplyEvents(ctx, b.applyTask(t, "retry", "r1", b.now.Add(-2*time.Hour))))
+	require.NoError(t, b.h.ApplyEvents(ctx, b.applyTask(t, "retry", "r1", due)))
+	dispatch()
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Queues: map[string]int{QueueEmail: 1}, Concurrency: 1,
 		RetryDelayFunc: func(int, error, *asynq.Task) time.Duration { return time.Hour }, LogLevel: asynq.FatalLevel})
 	require.NoError(t, srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return errors.New("smtp 451") })))
-	require.Eventually(t, func() bool {
+	retried := assert.Eventually(t, func() bool {
 		tasks, err := insp.ListRetryTasks(QueueEmail)
 		return err == nil && len(tasks) == 1
 	}, 10*time.Second, 10*time.Millisecond)
 	srv.Shutdown()
+	require.True(t, retried)
 
 	apply := func(basketID, eventID string, at time.Time) {
 		require.NoError(t, b.h.ApplyEvents(ctx, b.applyTask(t, basketID, eventID, at)))
 	}
-	apply("sched", "s1", b.now)
-	apply("pend", "p1", b.now)
-	require.NoError(t, insp.RunTask(QueueEmail, "remind:pink:pend:s1:v1"))
-	apply("arch", "a1", b.now)
+	apply("sched", "s1", b.now) // waits in the due index
+	apply("pend", "p1", due)
+	apply("arch", "a1", due)
+	dispatch() // both due: pending in asynq
 	require.NoError(t, insp.ArchiveTask(QueueEmail, "remind:pink:arch:s1:v1"))
 	// An older version's task left behind: it was running when the update
 	// came, so the update could not delete it, and then failed for good.
@@ -65,6 +73,9 @@ func TestForgetDeletesRemindersInEveryState(t *testing.T) {
 	assert.Equal(t, 6, rep.RemindersCancelled)
 	assert.Equal(t, map[string]int{"retry": 1, "scheduled": 2, "pending": 1, "archived": 2}, rep.RemindersByState)
 
+	waiting, err := b.h.Baskets.Waiting(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, waiting, "nothing of theirs waits in the due index")
 	for _, list := range []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
 		insp.ListScheduledTasks, insp.ListPendingTasks, insp.ListRetryTasks, insp.ListArchivedTasks,
 	} {

@@ -1,9 +1,13 @@
 -- Apply one sealed event to a basket's state, atomically.
--- KEYS[1] state hash, KEYS[2] event-id marker, KEYS[3] decision record
+-- The reminder the new state wants joins the due index, and the one it no
+-- longer wants leaves it, in the same step.
+-- KEYS[1] state hash, KEYS[2] event-id marker, KEYS[3] decision record, KEYS[4] due index
 -- ARGV: 1 type, 2 occurred_at (unix ms), 3 sealed customer ("" = absent),
 --       4 has_email "1"/"0", 5 consent "1" given / "n" refused / "0" not stated, 6 contents JSON ("" = absent),
---       7 state TTL s, 8 event TTL s, 9 number of steps, 10 task id stem
--- Reply: {outcome, version, last_activity_ms, status, sent, old_task, task}
+--       7 state TTL s, 8 event TTL s, 9 number of steps, 10 task id stem,
+--       11.. each step's delay after the last activity (ms)
+-- Reply: {outcome, version, last_activity_ms, status, sent, old_task, task,
+--         old_waiting (1: the old task was still in the due index)}
 local s = redis.call('HMGET', KEYS[1], 'v', 'at', 'status', 'sent', 'task', 'has_email', 'consent')
 local v = tonumber(s[1]) or 0
 local at = tonumber(s[2]) or 0
@@ -12,16 +16,16 @@ local sent = tonumber(s[4]) or 0
 local task = s[5] or ''
 
 if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[8]) then
-  return {'duplicate', v, at, status, sent, '', task}
+  return {'duplicate', v, at, status, sent, '', task, 0}
 end
 if status == 'purchased' then
-  return {'ignored', v, at, status, sent, '', ''}
+  return {'ignored', v, at, status, sent, '', '', 0}
 end
 local typ = ARGV[1]
 local occurred = tonumber(ARGV[2])
 -- A purchase always wins, even when it arrives after newer basket activity.
 if typ ~= 'order.completed' and occurred < at then
-  return {'ignored', v, at, status, sent, '', ''}
+  return {'ignored', v, at, status, sent, '', '', 0}
 end
 
 v = v + 1
@@ -55,6 +59,10 @@ table.insert(fields, 'task'); table.insert(fields, want)
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 redis.call('EXPIRE', KEYS[3], ARGV[7]) -- the record lives as long as its basket
-local old = ''
-if task ~= want then old = task end
-return {'applied', v, at, status, sent, old, want}
+local old, waiting = '', 0
+if task ~= want then
+  old = task
+  if old ~= '' then waiting = redis.call('ZREM', KEYS[4], old) end
+  if want ~= '' then redis.call('ZADD', KEYS[4], at + tonumber(ARGV[10 + sent + 1]), want) end
+end
+return {'applied', v, at, status, sent, old, want, waiting}

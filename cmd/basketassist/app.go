@@ -63,13 +63,15 @@ type Main struct {
 	// (bounces.listen set).
 	BounceAddr net.Addr
 
-	core       *core
-	bounces    *bounce.Listener
-	asynqSrv   *asynq.Server
-	httpSrvs   []httpServer
-	registry   *prometheus.Registry // what /metrics serves
-	smtpSender *mail.SMTPSender
-	monitoring []*asynqmon.HTTPHandler
+	core     *core
+	bounces  *bounce.Listener
+	asynqSrv *asynq.Server
+	// stopDispatcher stops handing due reminders to the queue (worker).
+	stopDispatcher func()
+	httpSrvs       []httpServer
+	registry       *prometheus.Registry // what /metrics serves
+	smtpSender     *mail.SMTPSender
+	monitoring     []*asynqmon.HTTPHandler
 }
 
 // core is what every command that touches Redis needs.
@@ -144,7 +146,7 @@ func openCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*core, 
 		c.storefronts[s.ID] = s
 	}
 	wait := replication.Wait{Replicas: cfg.Redis.WaitReplicas, Timeout: cfg.Redis.WaitTimeout}
-	c.baskets = basket.NewStore(rdb, keys, basket.StoreOptions{Prefix: cfg.Redis.Prefix, Steps: len(cfg.Reminders.Steps),
+	c.baskets = basket.NewStore(rdb, keys, basket.StoreOptions{Prefix: cfg.Redis.Prefix, Steps: cfg.StepDelays(),
 		BasketTTL: cfg.Retention.Basket, ClaimTTL: cfg.Retention.Idempotency, EventTTL: cfg.Retention.Events, Replication: wait})
 	c.suppressions = suppression.NewStore(rdb, cfg.Redis.Prefix, log.With("component", "suppression"))
 	c.suppressions.Replication = wait
@@ -292,6 +294,10 @@ func (m *Main) Close() error {
 		errs = append(errs, mon.Close())
 	}
 	m.monitoring = nil
+	if m.stopDispatcher != nil {
+		m.stopDispatcher()
+		m.stopDispatcher = nil
+	}
 	if m.asynqSrv != nil {
 		m.asynqSrv.Shutdown()
 		m.asynqSrv = nil

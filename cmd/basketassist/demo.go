@@ -476,7 +476,7 @@ func (s *simulator) run(ctx context.Context, rec *recordingSender, m *Main, out 
 		mu.Unlock()
 		progress.show(n, total, int(s.events.Load()))
 		if n >= total && metricsByLabel(m, `basketassist_reminders_deferred_total{reason="`)["quiet_hours"] >= wantDeferred &&
-			settledBut(insp, wantDeferred) {
+			settledBut(ctx, m, wantDeferred) {
 			break
 		}
 		select {
@@ -524,14 +524,9 @@ func (s *simulator) run(ctx context.Context, rec *recordingSender, m *Main, out 
 
 // settledBut reports whether nothing but the sleepers' n deferred
 // reminders is waiting or running.
-func settledBut(insp *asynq.Inspector, n int) bool {
-	waiting := 0
-	for _, q := range []string{worker.QueueEvents, worker.QueueEmail} {
-		if info, err := insp.GetQueueInfo(q); err == nil {
-			waiting += info.Pending + info.Active + info.Scheduled + info.Retry
-		}
-	}
-	return waiting == n
+func settledBut(ctx context.Context, m *Main, n int) bool {
+	left, err := worker.Outstanding(ctx, m.core.rdb, m.core.cfg.Redis.Prefix)
+	return err == nil && left == n
 }
 
 // cancelSleepers deletes the sleepers' deferred reminders once the summary
@@ -551,20 +546,6 @@ func (s *simulator) cancelSleepers(insp *asynq.Inspector) error {
 		}
 	}
 	return nil
-}
-
-// settled reports whether no task is waiting or running in either queue.
-func settled(insp *asynq.Inspector) bool {
-	for _, q := range []string{worker.QueueEvents, worker.QueueEmail} {
-		info, err := insp.GetQueueInfo(q)
-		if err != nil {
-			continue
-		}
-		if info.Pending+info.Active+info.Scheduled+info.Retry > 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // stepOf reads the step from a Message-ID "basket.<hash>.s<step>@domain".

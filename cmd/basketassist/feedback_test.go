@@ -53,6 +53,9 @@ func (b *bundle) sentOne(basketID, email string) (returnPath, messageID string) 
 			msg = &m
 		}
 	}
+	if msg == nil {
+		b.t.Logf("service logs:\n%s", b.logs.String())
+	}
 	require.NotNil(b.t, msg, "a reminder to %s", email)
 	require.Equal(b.t, false, b.check(email, "basket_assistance")["suppressed"])
 	return msg.From, msg.Parsed(b.t).Header.Get("Message-Id")

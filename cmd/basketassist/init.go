@@ -86,8 +86,18 @@ func (m *Main) initMetrics() bounce.Metrics {
 	changes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "basketassist_suppression_changes_total",
 		Help: "Suppression entries added or removed by this process, by change, scope, reason and origin."},
 		[]string{"change", "scope", "reason", "origin"})
+	waiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "basketassist_reminders_waiting",
+		Help: "Reminders in the due index: scheduled, not yet due (asynq's queues hold them once due)."}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n, err := m.core.baskets.Waiting(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		metrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(m.core.rdb)), changes)
+		metrics.NewQueueMetricsCollector(asynq.NewInspectorFromRedisClient(m.core.rdb)), changes, waiting)
 	m.core.suppressions.OnChange = func(change string, e suppression.Entry) {
 		changes.WithLabelValues(change, string(e.Scope), string(e.Reason), string(e.Origin)).Inc()
 	}
@@ -134,13 +144,9 @@ func (m *Main) initWorker(ctx context.Context, renderer *templates.Renderer, sen
 	if m.core.embedded == nil && cfg.Redis.WaitReplicas == 0 {
 		warnIfRedisForgets(ctx, m.core.rdb, m.Logger)
 	}
-	steps := make([]time.Duration, len(cfg.Reminders.Steps))
-	for i, s := range cfg.Reminders.Steps {
-		steps[i] = s.After
-	}
 	h := worker.NewHandlers(worker.Deps{Redis: m.core.rdb, Baskets: m.core.baskets, Suppressions: m.core.suppressions,
 		Tokens: m.core.tokens, Keys: m.core.keys, Renderer: renderer, Sender: sender},
-		worker.Options{Steps: steps, Storefronts: m.core.storefronts, PublicURL: cfg.Web.PublicURL,
+		worker.Options{Storefronts: m.core.storefronts, PublicURL: cfg.Web.PublicURL,
 			MaxRetry: cfg.Worker.MaxRetry, SoftLimit: cfg.Bounces.SoftLimit, HistoryFor: historyFor(m.core.storefronts),
 			Now: m.Now, Logger: m.Logger.With("component", "worker"), Metrics: wm})
 	m.asynqSrv = worker.NewServer(m.core.rdb, worker.ServerOptions{Concurrency: cfg.Worker.Concurrency,
@@ -149,7 +155,13 @@ func (m *Main) initWorker(ctx context.Context, renderer *templates.Renderer, sen
 	if err := m.asynqSrv.Start(h.Mux()); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
-	m.Logger.Info("worker started", "concurrency", cfg.Worker.Concurrency, "steps", len(steps))
+	d := worker.NewDispatcher(m.core.rdb, m.core.baskets, worker.DispatcherOptions{Poll: cfg.Worker.PollInterval,
+		MaxRetry: cfg.Worker.MaxRetry, Now: m.Now, Logger: m.Logger.With("component", "dispatcher")})
+	dctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { defer close(done); d.Run(dctx) }()
+	m.stopDispatcher = func() { stop(); <-done }
+	m.Logger.Info("worker started", "concurrency", cfg.Worker.Concurrency, "steps", len(cfg.Reminders.Steps))
 	return nil
 }
 

@@ -57,6 +57,8 @@ type bench struct {
 	// messageBytes is the mean size of our last sent emails: the go-mail
 	// baseline sends messages as big.
 	messageBytes int64
+	only         string
+	profile      string
 }
 
 // quiet keeps go-redis's pool from printing.
@@ -69,6 +71,8 @@ func main() {
 	redisAddr := flag.String("redis", "", "the throwaway redis-server (its data is flushed)")
 	full := flag.Bool("full", false, "also measure 1M pending baskets")
 	pairs := flag.Int("pairs", 3, "alternating pairs per throughput figure")
+	only := flag.String("only", "", "run one figure: events, send, checks, footprint or live")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the service while it sends (with -only send)")
 	flag.Parse()
 	if *bin == "" || *redisAddr == "" {
 		fmt.Fprintln(os.Stderr, "usage: bench -bin BASKETASSIST -redis HOST:PORT [-full] [-pairs N] (run scripts/bench.sh)")
@@ -81,6 +85,7 @@ func main() {
 		os.Exit(1)
 	}
 	defer b.close()
+	b.only, b.profile = *only, *profile
 	if err := b.all(context.Background(), *pairs, *full); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err, "(service log: "+b.dir+"/service.log)")
 		os.Exit(1)
@@ -135,34 +140,43 @@ func (b *bench) event(i int, local string, at time.Time) basket.Event {
 func (b *bench) all(ctx context.Context, pairs int, full bool) error {
 	start := time.Now()
 	fmt.Printf("bench: %s, redis %s, go-smtp sink on loopback, %d pairs per figure\n", machine(), redisVersion(ctx, b.rdb), pairs)
-	events, asynqTasks, err := b.pairs(ctx, pairs, b.oursEvents, b.baseAsynq)
-	if err != nil {
-		return err
+	var events, asynqTasks, sends, gomails, checks, hmgets sample
+	var err error
+	if b.runs("events") {
+		if events, asynqTasks, err = b.pairs(ctx, pairs, b.oursEvents, b.baseAsynq); err != nil {
+			return err
+		}
+		fmt.Printf("events applied and scheduled (%d in batches of %d), per s: ours %s | bare asynq no-op tasks, concurrency %d: %s\n",
+			eventsN, basket.MaxBatch, events, concurrency, asynqTasks)
 	}
-	fmt.Printf("events applied and scheduled (%d in batches of %d), per s: ours %s | bare asynq no-op tasks, concurrency %d: %s\n",
-		eventsN, basket.MaxBatch, events, concurrency, asynqTasks)
-	sends, gomails, err := b.pairs(ctx, pairs, b.oursSend, b.baseGoMail)
-	if err != nil {
-		return err
+	if b.runs("send") {
+		if sends, gomails, err = b.pairs(ctx, pairs, b.oursSend, b.baseGoMail); err != nil {
+			return err
+		}
+		fmt.Printf("reminders sent (%d due at once, %d SMTP connections, ~%d B each), per s: ours %s | raw go-mail, same connections and size: %s\n",
+			sendN, smtpConnections, b.messageBytes, sends, gomails)
 	}
-	fmt.Printf("reminders sent (%d due at once, %d SMTP connections, ~%d B each), per s: ours %s | raw go-mail, same connections and size: %s\n",
-		sendN, smtpConnections, b.messageBytes, sends, gomails)
-	if err := b.setupChecks(ctx); err != nil {
-		return err
+	if b.runs("checks") {
+		if err := b.setupChecks(ctx); err != nil {
+			return err
+		}
+		checks, hmgets, err = b.pairs(ctx, pairs, b.oursChecks, b.baseHMGET)
+		b.stopCheckService()
+		if err != nil {
+			return err
+		}
+		fmt.Printf("suppression checks (batches of %d, %d suppressed of %d), per s: ours (HTTP) %s | Go HMGET pipeline of %d: %s | %s\n",
+			checkBatch, checkEntries, 2*checkEntries, checks, checkBatch, hmgets, redisBenchmark(b.redisAddr))
 	}
-	checks, hmgets, err := b.pairs(ctx, pairs, b.oursChecks, b.baseHMGET)
-	b.stopCheckService()
-	if err != nil {
-		return err
-	}
-	fmt.Printf("suppression checks (batches of %d, %d suppressed of %d), per s: ours (HTTP) %s | Go HMGET pipeline of %d: %s | %s\n",
-		checkBatch, checkEntries, 2*checkEntries, checks, checkBatch, hmgets, redisBenchmark(b.redisAddr))
 	sizes := []int{10_000, 100_000}
 	if full {
 		sizes = append(sizes, 1_000_000)
 	}
 	var fp []footprint
 	for _, n := range sizes {
+		if !b.runs("footprint") {
+			break
+		}
 		f, err := b.footprint(ctx, n, n == sizes[0])
 		if err != nil {
 			return err
@@ -171,16 +185,20 @@ func (b *bench) all(ctx context.Context, pairs int, full bool) error {
 		fmt.Printf("pending baskets %d: Redis %.0f B each (raw event JSON %d B), service peak RSS %.1f MB (now %.1f MB), ingest %.0f events/s over HTTP\n",
 			n, f.bytesPer, f.rawBytes, f.peakMB, f.nowMB, f.ingestRate)
 	}
-	live, err := b.live(ctx)
-	if err != nil {
-		return err
+	var live liveResult
+	if b.runs("live") {
+		if live, err = b.live(ctx); err != nil {
+			return err
+		}
+		fmt.Printf("ingest at a fixed %d requests/s for %s (one event each): p50 %s, p99 %s, max %s, %d refused\n",
+			liveRate, liveFor, ms(live.ingestP50), ms(live.ingestP99), ms(live.ingestMax), live.refused)
+		fmt.Printf("reminder lateness after due (%d reminders, %s after their event, under that load): p50 %s, p99 %s, max %s, earliest %s, %d early, %d missing\n",
+			live.reminders, liveAfter, ms(live.lateP50), ms(live.lateP99), ms(live.lateMax), ms(live.lateMin), live.early, live.missing)
 	}
-	fmt.Printf("ingest at a fixed %d requests/s for %s (one event each): p50 %s, p99 %s, max %s, %d refused\n",
-		liveRate, liveFor, ms(live.ingestP50), ms(live.ingestP99), ms(live.ingestMax), live.refused)
-	fmt.Printf("reminder lateness after due (%d reminders, %s after their event, under that load): p50 %s, p99 %s, max %s, earliest %s, %d early, %d missing\n",
-		live.reminders, liveAfter, ms(live.lateP50), ms(live.lateP99), ms(live.lateMax), ms(live.lateMin), live.early, live.missing)
 	fmt.Printf("bench: took %s\n", time.Since(start).Round(time.Second))
-
+	if b.only != "" {
+		return nil
+	}
 	rss1m := "n/a"
 	if full {
 		rss1m = fmt.Sprintf("%.1f", fp[len(fp)-1].peakMB)
@@ -190,6 +208,8 @@ func (b *bench) all(ctx context.Context, pairs int, full bool) error {
 		fp[len(fp)-1].bytesPer, rss1m, live.lateP99.Milliseconds())
 	return nil
 }
+
+func (b *bench) runs(figure string) bool { return b.only == "" || b.only == figure }
 
 // pairs runs ours then the baseline, n times, and returns both samples.
 func (b *bench) pairs(ctx context.Context, n int, ours, base func(context.Context) (float64, error)) (sample, sample, error) {

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"regexp"
 	"runtime"
@@ -150,6 +152,9 @@ func (b *bench) oursSend(ctx context.Context) (float64, error) {
 		return 0, err
 	}
 	all := b.sink.reset(sendN)
+	if b.profile != "" {
+		go b.fetchProfile(svc, 2*time.Second)
+	}
 	start := time.Now()
 	if err := b.inspector.UnpauseQueue(worker.QueueEmail); err != nil {
 		return 0, err
@@ -335,4 +340,19 @@ func redisBenchmark(addr string) string {
 		return "redis-benchmark -t get -P 16: " + string(m[1]) + " GET/s"
 	}
 	return "redis-benchmark: not run"
+}
+
+// fetchProfile writes a CPU profile of the service over d to b.profile.
+func (b *bench) fetchProfile(svc *service, d time.Duration) {
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", svc.url, int(d.Seconds())), nil)
+	req.Header.Set("Authorization", "Bearer "+b.admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	if f, err := os.Create(b.profile); err == nil {
+		_, _ = io.Copy(f, resp.Body)
+		_ = f.Close()
+	}
 }

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/basketassist/basketassist/worker"
@@ -262,18 +261,12 @@ func (h *harness) act(sh *shopper) error {
 // "active" until asynq's recoverer finds their lease expired (30 s lease,
 // checked every minute), so this can take two minutes after the last kill.
 func (h *harness) settle(limit time.Duration) error {
-	insp := asynq.NewInspectorFromRedisClient(h.rdb)
 	deadline := time.Now().Add(limit)
 	quiet := 0
 	for {
-		busy := 0
-		for _, q := range []string{worker.QueueEvents, worker.QueueEmail} {
-			info, err := insp.GetQueueInfo(q)
-			if err != nil {
-				busy = -1
-				break
-			}
-			busy += info.Pending + info.Active + info.Scheduled + info.Retry
+		busy, err := worker.Outstanding(context.Background(), h.rdb, "ba:")
+		if err != nil {
+			busy = -1
 		}
 		if busy == 0 {
 			quiet++

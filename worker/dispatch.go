@@ -1,0 +1,95 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/mail"
+)
+
+// Dispatcher hands reminders from the due index to the email queue as they
+// fall due. Every worker process runs one; leases keep two from taking the
+// same reminder, and a second hand-over (a lease that ran out) is harmless.
+type Dispatcher struct {
+	baskets *basket.Store
+	sched   *scheduler
+	opts    DispatcherOptions
+}
+
+// DispatcherOptions configures a Dispatcher.
+type DispatcherOptions struct {
+	// Poll is how often the index is read when nothing is due (default 100 ms):
+	// it bounds how late a reminder is handed over.
+	Poll time.Duration
+	// Batch is the most reminders taken per read (default 200).
+	Batch int
+	// Lease is how long taken reminders stay with this dispatcher before
+	// they fall due again (default 30 s).
+	Lease    time.Duration
+	MaxRetry int
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// NewDispatcher returns a Dispatcher queueing into rdb's asynq queues.
+func NewDispatcher(rdb redis.UniversalClient, baskets *basket.Store, o DispatcherOptions) *Dispatcher {
+	if o.Poll <= 0 {
+		o.Poll = 100 * time.Millisecond
+	}
+	if o.Batch <= 0 {
+		o.Batch = 200
+	}
+	if o.Lease <= 0 {
+		o.Lease = 30 * time.Second
+	}
+	if o.MaxRetry <= 0 {
+		o.MaxRetry = 10
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Dispatcher{baskets: baskets, sched: newScheduler(rdb, o.MaxRetry), opts: o}
+}
+
+// Run dispatches until ctx ends.
+func (d *Dispatcher) Run(ctx context.Context) {
+	for ctx.Err() == nil {
+		n, err := d.Once(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.opts.Logger.WarnContext(ctx, "dispatch due reminders", "error", mail.Describe(err))
+		}
+		if n == d.opts.Batch && err == nil {
+			continue // more may be due
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(d.opts.Poll):
+		}
+	}
+}
+
+// Once queues what is due now and returns how many it took.
+func (d *Dispatcher) Once(ctx context.Context) (int, error) {
+	due, err := d.baskets.TakeDue(ctx, d.opts.Now(), d.opts.Batch, d.opts.Lease)
+	if err != nil || len(due) == 0 {
+		return len(due), err
+	}
+	queued := make([]string, 0, len(due))
+	for _, r := range due {
+		if err = d.sched.enqueue(ctx, r); err != nil {
+			break // the rest fall due again when their lease ends
+		}
+		queued = append(queued, r.Task)
+	}
+	if derr := d.baskets.Dispatched(context.WithoutCancel(ctx), queued...); err == nil {
+		err = derr
+	}
+	return len(due), err
+}
