@@ -30,9 +30,10 @@ const (
 	checkBatch   = 1_000
 	checkRounds  = 100
 	checkEntries = 100_000
-	// asynq's keys for the reminder queue.
-	scheduledKey = "asynq:{" + worker.QueueEmail + "}:scheduled"
-	pendingKey   = "asynq:{" + worker.QueueEmail + "}:pending"
+	// Where reminders wait until due (the service's default redis.prefix),
+	// and asynq's list of due ones.
+	dueKey     = "ba:due"
+	pendingKey = "asynq:{" + worker.QueueEmail + "}:pending"
 	// Both sides poll an empty queue this often, so that neither waits
 	// out a long poll after the start signal.
 	poll = 100 * time.Millisecond
@@ -79,7 +80,7 @@ func (b *bench) oursEvents(ctx context.Context) (float64, error) {
 		return 0, err
 	}
 	err = waitFor(ctx, 5*time.Minute, "events scheduled", func() (bool, error) {
-		n, err := b.rdb.ZCard(ctx, scheduledKey).Result()
+		n, err := b.rdb.ZCard(ctx, dueKey).Result()
 		return n >= eventsN, err
 	})
 	return eventsN / time.Since(start).Seconds(), err
