@@ -160,24 +160,40 @@ type Pace struct {
 // last order there (zero: none), in one round trip.
 func (s *Store) Recent(ctx context.Context, recipient, storefront string, since time.Time, dry bool) ([]time.Time, time.Time, error) {
 	pipe := s.rdb.Pipeline()
-	hist := pipe.ZRangeByScoreWithScores(ctx, s.historyKey(recipient, dry), &redis.ZRangeBy{
-		Min: "(" + strconv.FormatInt(since.UnixMilli(), 10), Max: "+inf"})
-	ord := pipe.HGet(ctx, s.orderKey(recipient), storefront)
+	read := s.RecentIn(ctx, pipe, recipient, storefront, since, dry)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, time.Time{}, fmt.Errorf("read send history: %w", err)
 	}
-	var sent []time.Time
-	prefix := storefront + "|"
-	for _, z := range hist.Val() {
-		if m, _ := z.Member.(string); len(m) > len(prefix) && m[:len(prefix)] == prefix {
-			sent = append(sent, time.UnixMilli(int64(z.Score)).UTC())
+	return read()
+}
+
+// RecentIn queues Recent's reads on pipe, so that they can share a round
+// trip with other reads; the returned function gives the result once pipe
+// has run.
+func (s *Store) RecentIn(ctx context.Context, pipe redis.Pipeliner, recipient, storefront string, since time.Time, dry bool) func() ([]time.Time, time.Time, error) {
+	hist := pipe.ZRangeByScoreWithScores(ctx, s.historyKey(recipient, dry), &redis.ZRangeBy{
+		Min: "(" + strconv.FormatInt(since.UnixMilli(), 10), Max: "+inf"})
+	ord := pipe.HGet(ctx, s.orderKey(recipient), storefront)
+	return func() ([]time.Time, time.Time, error) {
+		if err := hist.Err(); err != nil {
+			return nil, time.Time{}, fmt.Errorf("read send history: %w", err)
 		}
+		if err := ord.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, time.Time{}, fmt.Errorf("read last order: %w", err)
+		}
+		var sent []time.Time
+		prefix := storefront + "|"
+		for _, z := range hist.Val() {
+			if m, _ := z.Member.(string); len(m) > len(prefix) && m[:len(prefix)] == prefix {
+				sent = append(sent, time.UnixMilli(int64(z.Score)).UTC())
+			}
+		}
+		var ordered time.Time
+		if ms, err := ord.Int64(); err == nil {
+			ordered = time.UnixMilli(ms).UTC()
+		}
+		return sent, ordered, nil
 	}
-	var ordered time.Time
-	if ms, err := ord.Int64(); err == nil {
-		ordered = time.UnixMilli(ms).UTC()
-	}
-	return sent, ordered, nil
 }
 
 // NoteWouldSend counts a dry run's would-send in the dry history, so that

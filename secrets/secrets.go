@@ -17,8 +17,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"net/mail"
 	"strings"
+	"sync"
 )
 
 // KeySize is the length in bytes of secrets.key once base64-decoded.
@@ -33,6 +35,9 @@ type Keys struct {
 	recipient []byte
 	sign      []byte
 	aead      cipher.AEAD
+	// Keyed hashes are reused: hmac.New derives the padded keys each time,
+	// which cost more than hashing a short address.
+	recipients, signs sync.Pool
 }
 
 // ParseKey decodes secrets.key (standard or URL-safe base64) and checks its length.
@@ -76,7 +81,10 @@ func New(master []byte) (*Keys, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Keys{recipient: derive("recipient"), sign: derive("sign"), aead: aead}, nil
+	k := &Keys{recipient: derive("recipient"), sign: derive("sign"), aead: aead}
+	k.recipients.New = func() any { return hmac.New(sha256.New, k.recipient) }
+	k.signs.New = func() any { return hmac.New(sha256.New, k.sign) }
+	return k, nil
 }
 
 // Seal encrypts and authenticates plaintext. context is bound to the result
@@ -103,7 +111,9 @@ func (k *Keys) Open(sealed []byte, context string) ([]byte, error) {
 
 // Sign returns an HMAC-SHA256 of data under the signing key.
 func (k *Keys) Sign(data []byte) []byte {
-	m := hmac.New(sha256.New, k.sign)
+	m := k.signs.Get().(hash.Hash)
+	defer k.signs.Put(m)
+	m.Reset()
 	m.Write(data)
 	return m.Sum(nil)
 }
@@ -131,10 +141,12 @@ func ParseRecipient(s string) (Recipient, error) {
 
 // Recipient returns the keyed hash (HMAC-SHA256) of the normalised address.
 func (k *Keys) Recipient(address string) Recipient {
-	m := hmac.New(sha256.New, k.recipient)
+	m := k.recipients.Get().(hash.Hash)
+	defer k.recipients.Put(m)
+	m.Reset()
 	m.Write([]byte(NormalizeAddress(address)))
 	var r Recipient
-	copy(r[:], m.Sum(nil))
+	m.Sum(r[:0])
 	return r
 }
 

@@ -209,21 +209,34 @@ func (s *Store) Blocking(r secrets.Recipient, storefront string, scope Scope) (k
 // storefront or globally. A check for All is blocked only by "all" entries.
 // The blocking entry is returned; with false it is the zero Entry.
 func (s *Store) Check(ctx context.Context, r secrets.Recipient, storefront string, scope Scope) (bool, Entry, error) {
-	vals, err := s.rdb.HMGet(ctx, s.key(r), blockingFields(storefront, scope)...).Result()
-	if err != nil {
-		return false, Entry{}, fmt.Errorf("check suppression %s: %w", scope, err)
-	}
-	for _, v := range vals {
-		if raw, ok := v.(string); ok {
-			var e Entry
-			if err := json.Unmarshal([]byte(raw), &e); err != nil {
-				return false, Entry{}, fmt.Errorf("decode suppression: %w", err)
-			}
-			e.Recipient = r
-			return true, e, nil
+	pipe := s.rdb.Pipeline()
+	read := s.CheckIn(ctx, pipe, r, storefront, scope)
+	_, _ = pipe.Exec(ctx) // the command's own error is read below
+	return read()
+}
+
+// CheckIn queues Check's read on pipe, so that it can share a round trip
+// with other reads; the returned function gives the result once pipe has
+// run.
+func (s *Store) CheckIn(ctx context.Context, pipe redis.Pipeliner, r secrets.Recipient, storefront string, scope Scope) func() (bool, Entry, error) {
+	cmd := pipe.HMGet(ctx, s.key(r), blockingFields(storefront, scope)...)
+	return func() (bool, Entry, error) {
+		vals, err := cmd.Result()
+		if err != nil {
+			return false, Entry{}, fmt.Errorf("check suppression %s: %w", scope, err)
 		}
+		for _, v := range vals {
+			if raw, ok := v.(string); ok {
+				var e Entry
+				if err := json.Unmarshal([]byte(raw), &e); err != nil {
+					return false, Entry{}, fmt.Errorf("decode suppression: %w", err)
+				}
+				e.Recipient = r
+				return true, e, nil
+			}
+		}
+		return false, Entry{}, nil
 	}
-	return false, Entry{}, nil
 }
 
 // Entries returns every entry of r, global and per storefront, in one read.

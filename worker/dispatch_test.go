@@ -32,6 +32,9 @@ func TestDispatcherQueuesRemindersAtTheirMillisecond(t *testing.T) {
 	n, err := d.Once(ctx)
 	require.NoError(t, err)
 	assert.Zero(t, n, "a millisecond early: nothing")
+	left, err := Outstanding(ctx, rdb, "ba:")
+	require.NoError(t, err)
+	assert.Equal(t, 1, left, "outstanding: waiting in the due index")
 
 	// A dispatcher takes it and dies before queueing it.
 	now = due
@@ -57,6 +60,9 @@ func TestDispatcherQueuesRemindersAtTheirMillisecond(t *testing.T) {
 	waiting, err := b.h.Baskets.Waiting(ctx)
 	require.NoError(t, err)
 	assert.Zero(t, waiting)
+	left, err = Outstanding(ctx, rdb, "ba:")
+	require.NoError(t, err)
+	assert.Equal(t, 1, left, "outstanding: pending in the email queue")
 
 	// Queued twice (a dispatcher that queued it, then died before removing
 	// it): one task.

@@ -173,10 +173,17 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 	a := &sendAttempt{h: h, p: p, id: attempt, log: log}
 	rcpt := h.Keys.Recipient(b.Customer.Email)
 	a.log = log.With("recipient", rcpt.String())
-	dec, err := h.decide(ctx, sf, b, p.Step, rcpt, now)
+	// The policy's reads (history, last order) and the early suppression
+	// check share one round trip.
+	pipe := h.Redis.Pipeline()
+	recent := h.Baskets.RecentIn(ctx, pipe, rcpt.String(), sf.ID, now.Add(-sf.Policy.FrequencyCap.Per), sf.Policy.DryRun)
+	check := h.Suppressions.CheckIn(ctx, pipe, rcpt, p.Storefront, suppression.BasketAssistance)
+	_, _ = pipe.Exec(ctx) // each read reports its own error
+	sent, ordered, err := recent()
 	if err != nil {
 		return a.release(err)
 	}
+	dec := decideWith(sf, b, p.Step, now, sent, ordered)
 	switch dec.Outcome {
 	case policy.Drop:
 		h.drop(ctx, a.log, p, dec.Reason)
@@ -189,7 +196,7 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 	}
 	// An early check spares rendering and a connection for most opted-out
 	// people; the hand-over checks again, atomically.
-	blocked, entry, err := h.Suppressions.Check(ctx, rcpt, p.Storefront, suppression.BasketAssistance)
+	blocked, entry, err := check()
 	if err != nil {
 		return a.release(err)
 	}
@@ -226,23 +233,29 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 	return a.settle(ctx, sf, b, rcpt, msg, err)
 }
 
-// decide asks the policy about one reminder, with the recipient's recent
-// emails and last order from Redis.
+// decide asks the policy about one reminder, reading the recipient's
+// recent emails and last order from Redis.
 func (h *Handlers) decide(ctx context.Context, sf basket.Storefront, b basket.Basket, step int, rcpt secrets.Recipient, now time.Time) (policy.Decision, error) {
-	pol := sf.Policy
-	sent, ordered, err := h.Baskets.Recent(ctx, rcpt.String(), sf.ID, now.Add(-pol.FrequencyCap.Per), pol.DryRun)
+	sent, ordered, err := h.Baskets.Recent(ctx, rcpt.String(), sf.ID, now.Add(-sf.Policy.FrequencyCap.Per), sf.Policy.DryRun)
 	if err != nil {
 		return policy.Decision{}, err
 	}
+	return decideWith(sf, b, step, now, sent, ordered), nil
+}
+
+// decideWith asks the policy about one reminder, given the recipient's
+// recent emails at the storefront and their last order there.
+func decideWith(sf basket.Storefront, b basket.Basket, step int, now time.Time, sent []time.Time, ordered time.Time) policy.Decision {
 	loc := sf.Location
 	if tz := b.Customer.Timezone; tz != "" {
 		if l, err := location(tz); err == nil { // validated at ingest
 			loc = l
 		}
 	}
+	pol := sf.Policy
 	return policy.Decide(policy.Input{Now: now, Step: step, LastActivity: b.LastActivity,
 		Consent: b.Customer.Consent.State(), Under16: b.Customer.Under16, Currency: b.Contents.Currency,
-		Total: b.Contents.Total(), Location: loc, Sent: sent, OrderedAt: ordered, Policy: pol}), nil
+		Total: b.Contents.Total(), Location: loc, Sent: sent, OrderedAt: ordered, Policy: pol})
 }
 
 var locations sync.Map // zone name → *time.Location: LoadLocation reads tzdata from disk each call

@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/basketassist/basketassist/basket"
@@ -13,23 +12,26 @@ import (
 // index (redis.prefix prefix) and tasks pending, running, scheduled or
 // waiting to retry in either queue. Zero means nothing more can be sent
 // until new events arrive.
+//
+// Work moves between these places (an applied event's reminder joins the
+// index as its task completes; a due reminder leaves it for the queue), so
+// they are read in one transaction: separate reads could miss a reminder in
+// transit. It reads asynq v0.26's key layout ("asynq:{<queue>}:pending",
+// …), as states does.
 func Outstanding(ctx context.Context, rdb redis.UniversalClient, prefix string) (int, error) {
-	n, err := rdb.ZCard(ctx, basket.DueIndexKey(prefix)).Result()
-	if err != nil {
+	pipe := rdb.TxPipeline()
+	counts := []*redis.IntCmd{pipe.ZCard(ctx, basket.DueIndexKey(prefix))}
+	for _, q := range []string{QueueEvents, QueueEmail} {
+		tag := "asynq:{" + q + "}:"
+		counts = append(counts, pipe.LLen(ctx, tag+"pending"), pipe.LLen(ctx, tag+"active"),
+			pipe.ZCard(ctx, tag+"scheduled"), pipe.ZCard(ctx, tag+"retry"))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
 		return 0, err
 	}
-	insp := asynq.NewInspectorFromRedisClient(rdb)
-	queues, err := insp.Queues() // a queue exists once a task was queued in it
-	if err != nil {
-		return 0, err
-	}
-	total := int(n)
-	for _, q := range queues {
-		info, err := insp.GetQueueInfo(q)
-		if err != nil {
-			return 0, err
-		}
-		total += info.Pending + info.Active + info.Scheduled + info.Retry
+	total := 0
+	for _, c := range counts {
+		total += int(c.Val())
 	}
 	return total, nil
 }

@@ -152,7 +152,7 @@ func TestRedisRoundTrips(t *testing.T) {
 
 	c = b.measure(t, func() { require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 2))) })
 	t.Logf("send a reminder and schedule the next step: %d round trips (%d scripts), %d server commands %v", c.trips, c.scripts, c.server, c.by)
-	assert.Equal(t, int64(5), c.trips, "claim script + history and order read + suppression HMGET + hand-over script + finish script (next step into the due index) with the decision record")
+	assert.Equal(t, int64(4), c.trips, "claim script + history, order and suppression reads in one pipeline + hand-over script + finish script (next step into the due index) with the decision record")
 	require.Len(t, b.smtp.Messages(), 2, "the warm-up and the measured reminder were sent")
 
 	producer := NewProducer(asynq.NewClientFromRedisClient(rdb), b.keys)
