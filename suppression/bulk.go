@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -62,27 +63,58 @@ func (s *Store) AddMany(ctx context.Context, entries []Entry) (int, error) {
 	return added, nil
 }
 
-// CheckMany checks many recipients at once (one pipelined round trip), with
-// the semantics of Check. The result is in the order of rs.
+// CheckMany checks many recipients at once, with the semantics of Check.
+// The result is in the order of rs.
 func (s *Store) CheckMany(ctx context.Context, rs []secrets.Recipient, storefront string, scope Scope) ([]bool, error) {
+	return s.checkChunks(ctx, len(rs), func(i int) secrets.Recipient { return rs[i] }, storefront, scope)
+}
+
+// CheckAddresses is CheckMany for addresses, hashed with keys as they are
+// checked.
+func (s *Store) CheckAddresses(ctx context.Context, keys *secrets.Keys, addresses []string, storefront string, scope Scope) ([]bool, error) {
+	return s.checkChunks(ctx, len(addresses), func(i int) secrets.Recipient { return keys.Recipient(addresses[i]) }, storefront, scope)
+}
+
+// checkChunks checks n recipients, recipient(i) giving each. A large batch
+// goes as a few pipelines on separate connections at once, so that hashing
+// and encoding one overlaps Redis answering another.
+func (s *Store) checkChunks(ctx context.Context, n int, recipient func(int) secrets.Recipient, storefront string, scope Scope) ([]bool, error) {
 	fields := blockingFields(storefront, scope)
+	out := make([]bool, n)
+	const chunk = 250
+	var wg sync.WaitGroup
+	errs := make([]error, (n+chunk-1)/chunk)
+	for from := 0; from < n; from += chunk {
+		to := min(from+chunk, n)
+		check := func() { errs[from/chunk] = s.checkChunk(ctx, from, to, recipient, fields, out) }
+		if n <= chunk {
+			check()
+			break
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); check() }()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+func (s *Store) checkChunk(ctx context.Context, from, to int, recipient func(int) secrets.Recipient, fields []string, out []bool) error {
 	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.SliceCmd, len(rs))
-	for i, r := range rs {
-		cmds[i] = pipe.HMGet(ctx, s.key(r), fields...)
+	cmds := make([]*redis.SliceCmd, to-from)
+	for i := range cmds {
+		cmds[i] = pipe.HMGet(ctx, s.key(recipient(from+i)), fields...)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("check %d suppressions: %w", len(rs), err)
+		return fmt.Errorf("check %d suppressions: %w", len(cmds), err)
 	}
-	out := make([]bool, len(rs))
 	for i, c := range cmds {
 		for _, v := range c.Val() {
 			if v != nil {
-				out[i] = true
+				out[from+i] = true
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // Filter selects entries when listing. The zero value selects everything.

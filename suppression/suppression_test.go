@@ -2,6 +2,7 @@ package suppression
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -110,4 +111,33 @@ func flip(c byte) byte {
 		return 'B'
 	}
 	return 'A'
+}
+
+// A batch larger than one pipeline chunk answers every address in order,
+// each with Check's semantics.
+func TestCheckAddressesAcrossChunks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := NewStore(redistest.Client(t), "t:", nil)
+	keys := testKeys(t)
+	var addresses []string
+	var entries []Entry
+	for i := range 600 {
+		a := fmt.Sprintf("p%d@example.com", i)
+		addresses = append(addresses, a)
+		if i%7 == 0 {
+			entries = append(entries, Entry{Recipient: keys.Recipient(a), Scope: BasketAssistance, Storefront: "pink", Reason: Unsubscribed, Origin: Recipient})
+		}
+	}
+	_, err := s.AddMany(ctx, entries)
+	require.NoError(t, err)
+	got, err := s.CheckAddresses(ctx, keys, addresses, "pink", BasketAssistance)
+	require.NoError(t, err)
+	require.Len(t, got, 600)
+	for i, blocked := range got {
+		assert.Equal(t, i%7 == 0, blocked, addresses[i])
+	}
+	other, err := s.CheckAddresses(ctx, keys, addresses, "blue", BasketAssistance)
+	require.NoError(t, err)
+	assert.NotContains(t, other, true, "pink's entries do not block blue")
 }

@@ -146,7 +146,7 @@ type checkResult struct {
 
 func (s *Server) checkBatch(w http.ResponseWriter, r *http.Request, req suppressionRequest, scope suppression.Scope) {
 	results := make([]checkResult, len(req.Emails))
-	var rcpts []secrets.Recipient
+	var valid []string
 	var at []int
 	for i, e := range req.Emails {
 		results[i] = checkResult{Index: i, Email: e}
@@ -154,10 +154,10 @@ func (s *Server) checkBatch(w http.ResponseWriter, r *http.Request, req suppress
 			results[i].Error = "not a bare address"
 			continue
 		}
-		rcpts = append(rcpts, s.Keys.Recipient(e))
+		valid = append(valid, e)
 		at = append(at, i)
 	}
-	blocked, err := s.Suppressions.CheckMany(r.Context(), rcpts, req.Storefront, scope)
+	blocked, err := s.Suppressions.CheckAddresses(r.Context(), s.Keys, valid, req.Storefront, scope)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "could not check; retry")
 		return
