@@ -5,9 +5,9 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -91,6 +91,24 @@ func (s *Store) tag(storefront, basketID string) string {
 
 func (s *Store) stateKey(storefront, basketID string) string {
 	return s.tag(storefront, basketID) + ":basket"
+}
+
+// dataKey holds a basket's sealed customer and contents, apart from its
+// state hash so that the hash stays small (see apply.lua):
+// "<customer length>:<customer><contents>".
+func (s *Store) dataKey(storefront, basketID string) string {
+	return s.tag(storefront, basketID) + ":data"
+}
+
+// splitData reads a dataKey value into the sealed customer and the
+// contents JSON.
+func splitData(d string) (customer, contents string, ok bool) {
+	n, rest, found := strings.Cut(d, ":")
+	size, err := strconv.Atoi(n)
+	if !found || err != nil || size < 0 || size > len(rest) {
+		return "", "", false
+	}
+	return rest[:size], rest[size:], true
 }
 
 func (s *Store) subjectKey(recipient string) string {
@@ -184,7 +202,7 @@ func (s *Store) Apply(ctx context.Context, e Sealed) (ApplyResult, error) {
 	var contents []byte
 	if e.Basket != nil {
 		var err error
-		if contents, err = json.Marshal(e.Basket); err != nil {
+		if contents, err = encodeContents(e.Basket); err != nil {
 			return ApplyResult{}, fmt.Errorf("encode basket %s: %w", e.BasketID, err)
 		}
 	}
@@ -192,7 +210,7 @@ func (s *Store) Apply(ctx context.Context, e Sealed) (ApplyResult, error) {
 		contents = []byte("{}")
 	}
 	keys := []string{s.stateKey(e.Storefront, e.BasketID), s.tag(e.Storefront, e.BasketID) + ":evt:" + e.ID,
-		s.recordKey(e.Storefront, e.BasketID), s.dueKey()}
+		s.recordKey(e.Storefront, e.BasketID), s.dueKey(), s.dataKey(e.Storefront, e.BasketID)}
 	args := append([]any{
 		string(e.Type), e.OccurredAt.UnixMilli(), e.Customer, flag(e.HasEmail), consentFlag(e), contents,
 		seconds(s.opts.BasketTTL), seconds(s.opts.EventTTL), len(s.opts.Steps), TaskPrefix(e.Storefront, e.BasketID),
@@ -260,7 +278,7 @@ var claimScript = redis.NewScript(claimSrc)
 // attempt that died before its hand-over is taken over: that attempt
 // delivered nothing. One left at the hand-over is recorded in_doubt.
 func (s *Store) Claim(ctx context.Context, storefront, basketID string, version int64, step int, attempt string) (Basket, error) {
-	keys := []string{s.stateKey(storefront, basketID), s.claimKey(storefront, basketID, step)}
+	keys := []string{s.stateKey(storefront, basketID), s.claimKey(storefront, basketID, step), s.dataKey(storefront, basketID)}
 	res, err := claimScript.Run(ctx, s.rdb, keys, version, seconds(s.opts.ClaimTTL), attempt).Slice()
 	if err != nil {
 		return Basket{}, fmt.Errorf("claim step %d of basket %s: %w", step, basketID, err)
@@ -273,7 +291,7 @@ func (s *Store) Claim(ctx context.Context, storefront, basketID string, version 
 		return Basket{}, err
 	}
 	if c := str(res[2]); c != "" {
-		if err := json.Unmarshal([]byte(c), &b.Contents); err != nil {
+		if err := decodeContents([]byte(c), &b.Contents); err != nil {
 			return Basket{}, fmt.Errorf("decode contents of basket %s: %w", basketID, err)
 		}
 	}

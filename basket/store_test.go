@@ -299,3 +299,53 @@ func TestHandOverLeftByADeadAttemptIsRecordedInDoubtWhateverCameSince(t *testing
 	assertDropped(t, err, policy.InDoubt)
 	assert.Equal(t, "in_doubt", b.claim(t, 1))
 }
+
+// The sealed customer and the contents live in their own key, so the
+// state hash stays a listpack; an event carrying one of them keeps the
+// other; a basket stored before the split is read, and moved on its next
+// event.
+func TestCustomerAndContentsLiveApartFromTheState(t *testing.T) {
+	t.Parallel()
+	b := setupStore(t, 1)
+	ctx := context.Background()
+	b.apply(t, Updated, 0, true)
+	enc, err := b.rdb.ObjectEncoding(ctx, b.store.stateKey("pink", "b_1")).Result()
+	require.NoError(t, err)
+	assert.Equal(t, "listpack", enc, "every value of the state hash is small")
+	b.apply(t, CheckoutStarted, time.Minute, false) // neither: both stay
+	b.apply(t, Updated, 2*time.Minute, false)       // new contents, the customer stays
+	got, err := b.store.Claim(ctx, "pink", "b_1", 3, 1, "a1")
+	require.NoError(t, err)
+	assert.Equal(t, "ann@example.com", got.Customer.Email)
+	assert.Equal(t, int64(100+3), got.Contents.Items[0].UnitPrice)
+
+	// The layout before the split: both in the state hash.
+	state, data := b.store.stateKey("pink", "b_2"), b.store.dataKey("pink", "b_2")
+	sealed, err := Seal(b.keys, Event{ID: "x", Type: Updated, Storefront: "pink", BasketID: "b_2", OccurredAt: b.t0,
+		Customer: &Customer{Email: "bo@example.com", Consent: Consent{BasketAssistance: true}}})
+	require.NoError(t, err)
+	require.NoError(t, b.rdb.HSet(ctx, state, "v", 1, "at", b.t0.UnixMilli(), "status", "active", "sent", 0, "has_email", "1",
+		"consent", "1", "customer", sealed.Customer, "contents", `{"currency":"GBP","items":[]}`, "task", "").Err())
+	got, err = b.store.Claim(ctx, "pink", "b_2", 1, 1, "a2")
+	require.NoError(t, err)
+	assert.Equal(t, "bo@example.com", got.Customer.Email, "read from the hash")
+	assert.Equal(t, "GBP", got.Contents.Currency, "contents in the contract's own JSON, as they were stored")
+	require.NoError(t, b.store.Release(ctx, "pink", "b_2", 1, "a2"))
+	e := Event{ID: "y", Type: Updated, Storefront: "pink", BasketID: "b_2", OccurredAt: b.t0.Add(time.Minute),
+		Basket: &Contents{Currency: "GBP", Items: []Item{{SKU: "T", Name: "Tie", Quantity: 1, UnitPrice: 4500}}}}
+	s, err := Seal(b.keys, e)
+	require.NoError(t, err)
+	_, err = b.store.Apply(ctx, s)
+	require.NoError(t, err)
+	fields, err := b.rdb.HMGet(ctx, state, "customer", "contents").Result()
+	require.NoError(t, err)
+	assert.Equal(t, []any{nil, nil}, fields, "moved out of the hash")
+	d, err := b.rdb.Get(ctx, data).Result()
+	require.NoError(t, err)
+	customer, contents, ok := splitData(d)
+	require.True(t, ok)
+	assert.Equal(t, string(sealed.Customer), customer, "the customer moved with it")
+	var c Contents
+	require.NoError(t, decodeContents([]byte(contents), &c))
+	assert.Equal(t, "Tie", c.Items[0].Name)
+}

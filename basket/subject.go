@@ -3,7 +3,6 @@ package basket
 import (
 	"context"
 	_ "embed"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -47,7 +46,7 @@ func (s *Store) Forget(ctx context.Context, r secrets.Recipient) (baskets int, t
 	steps := max(len(s.opts.Steps), 10)
 	for _, tag := range tags {
 		sf, id := splitTag(tag)
-		keys := []string{s.stateKey(sf, id), s.recordKey(sf, id)}
+		keys := []string{s.stateKey(sf, id), s.recordKey(sf, id), s.dataKey(sf, id)}
 		for step := 1; step <= steps; step++ {
 			keys = append(keys, s.claimKey(sf, id, step))
 		}
@@ -104,6 +103,7 @@ func (s *Store) Export(ctx context.Context, r secrets.Recipient) ([]Record, erro
 		sf, id := splitTag(tag)
 		pipe := s.rdb.Pipeline()
 		state := pipe.HGetAll(ctx, s.stateKey(sf, id))
+		data := pipe.Get(ctx, s.dataKey(sf, id))
 		ttl := pipe.TTL(ctx, s.stateKey(sf, id))
 		record := pipe.LRange(ctx, s.recordKey(sf, id), 0, -1)
 		steps := make([]*redis.StringCmd, max(len(s.opts.Steps), 1))
@@ -122,6 +122,9 @@ func (s *Store) Export(ctx context.Context, r secrets.Recipient) ([]Record, erro
 		if ms, err := strconv.ParseInt(h["at"], 10, 64); err == nil {
 			rec.LastActivity = time.UnixMilli(ms).UTC()
 		}
+		if customer, contents, ok := splitData(data.Val()); ok {
+			h["customer"], h["contents"] = customer, contents // else: written before the split, in the hash
+		}
 		if c := h["customer"]; c != "" {
 			if rec.Customer, err = openCustomer(s.keys, sf, id, []byte(c)); err != nil {
 				return nil, err
@@ -129,7 +132,7 @@ func (s *Store) Export(ctx context.Context, r secrets.Recipient) ([]Record, erro
 		}
 		if c := h["contents"]; c != "" && c != "{}" {
 			rec.Contents = &Contents{}
-			if err := json.Unmarshal([]byte(c), rec.Contents); err != nil {
+			if err := decodeContents([]byte(c), rec.Contents); err != nil {
 				return nil, fmt.Errorf("decode contents of basket %s: %w", id, err)
 			}
 		}

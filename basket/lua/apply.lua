@@ -1,7 +1,13 @@
 -- Apply one sealed event to a basket's state, atomically.
 -- The reminder the new state wants joins the due index, and the one it no
 -- longer wants leaves it, in the same step.
--- KEYS[1] state hash, KEYS[2] event-id marker, KEYS[3] decision record, KEYS[4] due index
+-- The sealed customer and the contents live apart from the state hash, in
+-- one string "<customer length>:<customer><contents>" (KEYS[5]): beside
+-- them no value exceeds Redis's small-hash limit, so the state hash stays
+-- a compact listpack. State written before the split (both in the hash)
+-- is read and moved on the next event.
+-- KEYS[1] state hash, KEYS[2] event-id marker, KEYS[3] decision record, KEYS[4] due index,
+-- KEYS[5] customer and contents
 -- ARGV: 1 type, 2 occurred_at (unix ms), 3 sealed customer ("" = absent),
 --       4 has_email "1"/"0", 5 consent "1" given / "n" refused / "0" not stated, 6 contents JSON ("" = absent),
 --       7 state TTL s, 8 event TTL s, 9 number of steps, 10 task id stem,
@@ -41,12 +47,29 @@ local fields = {'v', v, 'at', at, 'status', status}
 if ARGV[3] ~= '' then
   has_email = ARGV[4]
   consent = ARGV[5]
-  table.insert(fields, 'customer'); table.insert(fields, ARGV[3])
   table.insert(fields, 'has_email'); table.insert(fields, has_email)
   table.insert(fields, 'consent'); table.insert(fields, consent)
 end
-if ARGV[6] ~= '' then
-  table.insert(fields, 'contents'); table.insert(fields, ARGV[6])
+if ARGV[3] ~= '' or ARGV[6] ~= '' then
+  local customer, contents = ARGV[3], ARGV[6]
+  if customer == '' or contents == '' then
+    local d = redis.call('GET', KEYS[5])
+    local old_customer, old_contents
+    if d then
+      local colon = string.find(d, ':', 1, true)
+      local n = tonumber(string.sub(d, 1, colon - 1))
+      old_customer, old_contents = string.sub(d, colon + 1, colon + n), string.sub(d, colon + n + 1)
+    else
+      local h = redis.call('HMGET', KEYS[1], 'customer', 'contents')
+      old_customer, old_contents = h[1] or '', h[2] or ''
+    end
+    if customer == '' then customer = old_customer end
+    if contents == '' then contents = old_contents end
+  end
+  redis.call('SET', KEYS[5], #customer .. ':' .. customer .. contents, 'EX', ARGV[7])
+  redis.call('HDEL', KEYS[1], 'customer', 'contents')
+else
+  redis.call('EXPIRE', KEYS[5], ARGV[7])
 end
 
 local want = ''

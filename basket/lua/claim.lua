@@ -1,13 +1,21 @@
 -- Check at send time that a reminder step is still wanted, and claim it for
 -- one attempt. The claim moves claimed:<attempt> -> handing_over:<attempt>
 -- (handover.lua) -> an outcome (finish.lua).
--- KEYS[1] state hash, KEYS[2] step claim
+-- KEYS[1] state hash, KEYS[2] step claim, KEYS[3] customer and contents
+-- ("<customer length>:<customer><contents>", see apply.lua)
 -- ARGV: 1 version, 2 claim TTL s, 3 attempt id
 -- Reply: {'drop', reason} or {'ok', sealed customer, contents JSON, last_activity_ms}
 -- Reasons are policy.Reason values (TestScriptReasonsAreKnown). Consent that
 -- was not stated passes: policy.Decide rules on it with the rest.
 local s = redis.call('HMGET', KEYS[1], 'v', 'status', 'has_email', 'consent', 'customer', 'contents', 'at')
 if not s[1] then return {'drop', 'gone'} end
+local d = redis.call('GET', KEYS[3])
+if d then
+  local colon = string.find(d, ':', 1, true)
+  local n = tonumber(string.sub(d, 1, colon - 1))
+  s[5], s[6] = string.sub(d, colon + 1, colon + n), string.sub(d, colon + n + 1)
+  if s[5] == '' then s[5] = false end
+end
 local claim = redis.call('GET', KEYS[2])
 if claim and string.sub(claim, 1, 13) == 'handing_over:' then
   -- An earlier attempt reached the final dot and never recorded the
