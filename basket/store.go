@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -199,52 +200,89 @@ var applyScript = redis.NewScript(applySrc)
 // event id, refuse stale events, update version, status, customer and
 // contents, and name the reminder task the new state wants.
 func (s *Store) Apply(ctx context.Context, e Sealed) (ApplyResult, error) {
-	var contents []byte
-	if e.Basket != nil {
-		var err error
-		if contents, err = encodeContents(e.Basket); err != nil {
-			return ApplyResult{}, fmt.Errorf("encode basket %s: %w", e.BasketID, err)
+	res, err := s.ApplyMany(ctx, []Sealed{e})
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	return res[0], nil
+}
+
+// ApplyMany applies events in order, all in one pipelined round trip:
+// each is Apply's script, atomic on its own. After an error some may have
+// been applied; applying them again is safe (their ids are remembered).
+func (s *Store) ApplyMany(ctx context.Context, events []Sealed) ([]ApplyResult, error) {
+	type call struct {
+		keys []string
+		args []any
+	}
+	calls := make([]call, len(events))
+	for i, e := range events {
+		var contents []byte
+		if e.Basket != nil {
+			var err error
+			if contents, err = encodeContents(e.Basket); err != nil {
+				return nil, fmt.Errorf("encode basket %s: %w", e.BasketID, err)
+			}
+		}
+		if e.Type == Cleared {
+			contents = []byte("{}")
+		}
+		calls[i] = call{keys: []string{s.stateKey(e.Storefront, e.BasketID), s.tag(e.Storefront, e.BasketID) + ":evt:" + e.ID,
+			s.recordKey(e.Storefront, e.BasketID), s.dueKey(), s.dataKey(e.Storefront, e.BasketID)},
+			args: append([]any{
+				string(e.Type), e.OccurredAt.UnixMilli(), e.Customer, flag(e.HasEmail), consentFlag(e), contents,
+				seconds(s.opts.BasketTTL), seconds(s.opts.EventTTL), len(s.opts.Steps), TaskPrefix(e.Storefront, e.BasketID),
+			}, s.stepDelays()...)}
+	}
+	run := func() ([]*redis.Cmd, error) {
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.Cmd, len(events))
+		for i, e := range events {
+			cmds[i] = applyScript.EvalSha(ctx, pipe, calls[i].keys, calls[i].args...)
+			// The person's index lives in another slot, so it cannot join
+			// the script; it rides in the same pipeline instead.
+			if e.Recipient != "" {
+				subj := s.subjectKey(e.Recipient)
+				pipe.SAdd(ctx, subj, e.Storefront+":"+e.BasketID)
+				pipe.Expire(ctx, subj, s.opts.BasketTTL)
+			}
+		}
+		_, err := pipe.Exec(ctx)
+		return cmds, err
+	}
+	cmds, err := run()
+	if len(cmds) > 0 && redis.HasErrorPrefix(cmds[0].Err(), "NOSCRIPT") {
+		// First use on this server: nothing ran. Load the script, go again.
+		if err := applyScript.Load(ctx, s.rdb).Err(); err != nil {
+			return nil, fmt.Errorf("load the apply script: %w", err)
+		}
+		cmds, err = run()
+	}
+	out := make([]ApplyResult, len(events))
+	for i, cmd := range cmds {
+		e := events[i]
+		res, cerr := cmd.Slice()
+		if cerr != nil {
+			return nil, fmt.Errorf("apply event %s to basket %s: %w", e.ID, e.BasketID, cerr)
+		}
+		if len(res) != 8 {
+			return nil, fmt.Errorf("apply event %s: unexpected script reply %v", e.ID, res)
+		}
+		out[i] = ApplyResult{
+			Outcome:      Outcome(str(res[0])),
+			Version:      num(res[1]),
+			LastActivity: time.UnixMilli(num(res[2])).UTC(),
+			Status:       Status(str(res[3])),
+			Sent:         int(num(res[4])),
+			OldTask:      str(res[5]),
+			Task:         str(res[6]),
+			OldWaiting:   num(res[7]) == 1,
 		}
 	}
-	if e.Type == Cleared {
-		contents = []byte("{}")
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("apply %d events: %w", len(events), err)
 	}
-	keys := []string{s.stateKey(e.Storefront, e.BasketID), s.tag(e.Storefront, e.BasketID) + ":evt:" + e.ID,
-		s.recordKey(e.Storefront, e.BasketID), s.dueKey(), s.dataKey(e.Storefront, e.BasketID)}
-	args := append([]any{
-		string(e.Type), e.OccurredAt.UnixMilli(), e.Customer, flag(e.HasEmail), consentFlag(e), contents,
-		seconds(s.opts.BasketTTL), seconds(s.opts.EventTTL), len(s.opts.Steps), TaskPrefix(e.Storefront, e.BasketID),
-	}, s.stepDelays()...)
-	// The person's index lives in another slot, so it cannot join the script;
-	// it rides in the same pipeline instead: still one round trip.
-	pipe := s.rdb.Pipeline()
-	cmd := applyScript.EvalSha(ctx, pipe, keys, args...)
-	if e.Recipient != "" {
-		subj := s.subjectKey(e.Recipient)
-		pipe.SAdd(ctx, subj, e.Storefront+":"+e.BasketID)
-		pipe.Expire(ctx, subj, s.opts.BasketTTL)
-	}
-	_, _ = pipe.Exec(ctx)
-	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-		cmd = applyScript.Run(ctx, s.rdb, keys, args...) // first use on this server: load the script
-	}
-	res, err := cmd.Slice()
-	if err != nil {
-		return ApplyResult{}, fmt.Errorf("apply event %s to basket %s: %w", e.ID, e.BasketID, err)
-	}
-	if len(res) != 8 {
-		return ApplyResult{}, fmt.Errorf("apply event %s: unexpected script reply %v", e.ID, res)
-	}
-	return ApplyResult{
-		Outcome:      Outcome(str(res[0])),
-		Version:      num(res[1]),
-		LastActivity: time.UnixMilli(num(res[2])).UTC(),
-		Status:       Status(str(res[3])),
-		Sent:         int(num(res[4])),
-		OldTask:      str(res[5]),
-		Task:         str(res[6]),
-		OldWaiting:   num(res[7]) == 1,
-	}, nil
+	return out, nil
 }
 
 // Basket is a basket's state as loaded for sending.

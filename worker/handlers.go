@@ -103,11 +103,13 @@ func (h *Handlers) ApplyEvents(ctx context.Context, t *asynq.Task) error {
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
 		return fmt.Errorf("decode events payload: %v: %w", err, asynq.SkipRetry)
 	}
-	for _, e := range p.Events {
-		res, err := h.Baskets.Apply(ctx, e)
-		if err != nil {
-			return err
-		}
+	// The whole batch in one round trip; each event is atomic on its own.
+	results, err := h.Baskets.ApplyMany(ctx, p.Events)
+	if err != nil {
+		return err
+	}
+	for i, e := range p.Events {
+		res := results[i]
 		h.opts.Metrics.Events.WithLabelValues(string(e.Type), string(res.Outcome)).Inc()
 		h.opts.Logger.DebugContext(ctx, "event", "storefront", e.Storefront, "basket_id", e.BasketID,
 			"event_id", e.ID, "type", e.Type, "outcome", res.Outcome, "version", res.Version)

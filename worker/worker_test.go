@@ -166,6 +166,20 @@ func TestRedisRoundTrips(t *testing.T) {
 	t.Logf("ingest a request of 500 events: %d round trips (%d scripts), %d server commands %v", c.trips, c.scripts, c.server, c.by)
 	assert.Equal(t, int64(1), c.trips, "one task per request")
 
+	sealed := make([]basket.Sealed, len(events))
+	for i, e := range events {
+		e.ID, e.BasketID, e.OccurredAt = "m"+strconv.Itoa(i), "m"+strconv.Itoa(i), old
+		e.Customer.Consent = basket.Consent{BasketAssistance: true}
+		var err error
+		sealed[i], err = basket.Seal(b.keys, e)
+		require.NoError(t, err)
+	}
+	batch, _ := json.Marshal(applyPayload{Storefront: "pink", Events: sealed})
+	c = b.measure(t, func() { require.NoError(t, b.h.ApplyEvents(ctx, asynq.NewTask(TypeApplyEvents, batch))) })
+	t.Logf("apply a task of 500 events: %d round trips (%d scripts), %d server commands", c.trips, c.scripts, c.server)
+	assert.Equal(t, int64(1), c.trips, "the whole batch in one pipeline")
+	assert.Equal(t, int64(500), c.by["zadd"], "every basket's reminder joined the due index")
+
 	c = b.measure(t, func() { require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1))) })
 	t.Logf("drop a superseded reminder: %d round trips (%d scripts), %d server commands %v", c.trips, c.scripts, c.server, c.by)
 	assert.Equal(t, int64(2), c.trips, "the claim script decides, and the decision is recorded")
