@@ -58,19 +58,30 @@ func NewDispatcher(rdb redis.UniversalClient, baskets *basket.Store, o Dispatche
 	return &Dispatcher{baskets: baskets, sched: newScheduler(rdb, o.MaxRetry), opts: o}
 }
 
-// Run dispatches until ctx ends.
+// Run dispatches until ctx ends. While Redis fails it backs off (up to
+// 5 s) and logs the first failure and the recovery, not every poll.
 func (d *Dispatcher) Run(ctx context.Context) {
+	wait, failing := d.opts.Poll, false
 	for ctx.Err() == nil {
 		n, err := d.Once(ctx)
-		if err != nil && ctx.Err() == nil {
-			d.opts.Logger.WarnContext(ctx, "dispatch due reminders", "error", mail.Describe(err))
-		}
-		if n == d.opts.Batch && err == nil {
-			continue // more may be due
+		switch {
+		case err != nil && ctx.Err() == nil:
+			if !failing {
+				d.opts.Logger.WarnContext(ctx, "cannot dispatch due reminders; retrying", "error", mail.Describe(err))
+			}
+			failing, wait = true, min(2*wait, 5*time.Second)
+		case err == nil:
+			if failing {
+				d.opts.Logger.InfoContext(ctx, "dispatching due reminders again")
+			}
+			failing, wait = false, d.opts.Poll
+			if n == d.opts.Batch {
+				continue // more may be due
+			}
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(d.opts.Poll):
+		case <-time.After(wait):
 		}
 	}
 }

@@ -302,6 +302,11 @@ func TestMonitoringNeedsTheAdminToken(t *testing.T) {
 		assert.Contains(t, queues, `"queue":"events"`)
 		assert.NotContains(t, queues, "mo@example.com")
 		assert.Contains(t, b.get(t, "/metrics", testAdminToken), "basketassist_reminders_waiting 1")
+
+		// Explain reads the waiting reminder's due time from the index.
+		ex, _ := b.explain("b_m")
+		require.NotNil(t, ex.NextDue, "the waiting reminder's due time")
+		assert.WithinDuration(t, time.Now().Add(time.Hour), *ex.NextDue, time.Minute)
 	})
 }
 
