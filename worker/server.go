@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -13,9 +14,9 @@ import (
 	"github.com/basketassist/basketassist/mail"
 )
 
-// ServerOptions configures the asynq server. Zero values: 20 workers, due
-// tasks checked every second, retries from 30 s doubling up to 1 h, 30 s to
-// finish in-flight tasks on shutdown.
+// ServerOptions configures the asynq servers. Zero values: 20 email
+// workers (and 5 for events), due work checked every 100 ms, retries from
+// 30 s doubling up to 1 h, 30 s to finish in-flight tasks on shutdown.
 type ServerOptions struct {
 	Concurrency     int
 	PollInterval    time.Duration
@@ -24,9 +25,19 @@ type ServerOptions struct {
 	Logger          *slog.Logger
 }
 
-// NewServer returns an asynq server for the events and email queues on rdb.
-// The caller keeps ownership of rdb: asynq does not close it.
-func NewServer(rdb redis.UniversalClient, o ServerOptions) *asynq.Server {
+// Server runs the two queues, each on an asynq server of its own: asynq
+// tries its dequeue script on each of a server's queues in turn, so one
+// server for both spent a script on the often empty events queue before
+// most reminders. Events get workers of their own too, so a purchase is
+// applied however long the email queue is.
+type Server struct {
+	servers []*asynq.Server
+}
+
+// NewServer returns the servers of the events and email queues on rdb:
+// Concurrency email tasks at once, and a quarter of that (at least one)
+// event tasks. The caller keeps ownership of rdb: asynq does not close it.
+func NewServer(rdb redis.UniversalClient, o ServerOptions) *Server {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 20
 	}
@@ -42,18 +53,47 @@ func NewServer(rdb redis.UniversalClient, o ServerOptions) *asynq.Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return asynq.NewServerFromRedisClient(rdb, asynq.Config{
-		Concurrency: o.Concurrency,
-		// Events first: a purchase should be applied before the reminder it cancels is sent.
-		Queues:                   map[string]int{QueueEvents: 6, QueueEmail: 3},
-		DelayedTaskCheckInterval: o.PollInterval,
-		TaskCheckInterval:        o.PollInterval,
-		RetryDelayFunc:           deferOr(Backoff(o.RetryBase, time.Hour)),
-		IsFailure:                func(err error) bool { return !errors.As(err, new(*Deferred)) },
-		ShutdownTimeout:          o.ShutdownTimeout,
-		Logger:                   asynqLogger{o.Logger},
-		LogLevel:                 asynq.WarnLevel,
-	})
+	config := func(queue string, concurrency int) asynq.Config {
+		return asynq.Config{
+			Concurrency:              concurrency,
+			Queues:                   map[string]int{queue: 1},
+			DelayedTaskCheckInterval: o.PollInterval,
+			TaskCheckInterval:        o.PollInterval,
+			RetryDelayFunc:           deferOr(Backoff(o.RetryBase, time.Hour)),
+			IsFailure:                func(err error) bool { return !errors.As(err, new(*Deferred)) },
+			ShutdownTimeout:          o.ShutdownTimeout,
+			Logger:                   asynqLogger{o.Logger},
+			LogLevel:                 asynq.WarnLevel,
+		}
+	}
+	return &Server{servers: []*asynq.Server{
+		asynq.NewServerFromRedisClient(rdb, config(QueueEvents, max(1, o.Concurrency/4))),
+		asynq.NewServerFromRedisClient(rdb, config(QueueEmail, o.Concurrency)),
+	}}
+}
+
+// Start starts every server with h.
+func (s *Server) Start(h asynq.Handler) error {
+	for i, srv := range s.servers {
+		if err := srv.Start(h); err != nil {
+			for _, started := range s.servers[:i] {
+				started.Shutdown()
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// Shutdown stops the servers at once, each finishing its in-flight tasks
+// within ShutdownTimeout.
+func (s *Server) Shutdown() {
+	var wg sync.WaitGroup
+	for _, srv := range s.servers {
+		wg.Add(1)
+		go func() { defer wg.Done(); srv.Shutdown() }()
+	}
+	wg.Wait()
 }
 
 // Backoff returns asynq's retry delay: base, doubled per retry, capped at max.

@@ -66,7 +66,7 @@ type Main struct {
 
 	core     *core
 	bounces  *bounce.Listener
-	asynqSrv *asynq.Server
+	asynqSrv *worker.Server
 	// stopDispatcher stops handing due reminders to the queue (worker).
 	stopDispatcher func()
 	httpSrvs       []httpServer

@@ -533,3 +533,30 @@ func TestShutdownLetsAnInFlightSendFinish(t *testing.T) {
 	b.settle(10 * time.Second)
 	assert.Len(t, b.smtp.Messages(), 1)
 }
+
+// Every email worker is stuck inside SMTP DATA (a slow relay), and a
+// purchase still gets applied at once: events have workers of their own.
+func TestPurchaseIsAppliedWhileEveryEmailWorkerIsBusy(t *testing.T) {
+	t.Parallel()
+	b := setup(t, realRedis, func(c *config.Config) {
+		c.Worker.Concurrency = 2
+		c.SMTP.Connections = 2
+		c.Reminders.Steps = []config.Step{{After: time.Second}}
+	})
+	waiting, release := b.smtp.HoldData()
+	defer release()
+	b.send(b.event(basket.Updated, "b_busy1", "ada@example.com"), b.event(basket.Updated, "b_busy2", "bea@example.com"))
+	for range 2 {
+		select {
+		case <-waiting:
+		case <-time.After(15 * time.Second):
+			t.Fatal("the reminders never reached SMTP DATA")
+		}
+	}
+	b.send(b.event(basket.Updated, "b_buy", "cy@example.com"))
+	b.send(b.event(basket.OrderCompleted, "b_buy", ""))
+	require.Eventually(t, func() bool {
+		ex, status := b.explain("b_buy")
+		return status == http.StatusOK && ex.Status == basket.Purchased
+	}, 5*time.Second, 20*time.Millisecond, "the purchase waits for an email worker")
+}
