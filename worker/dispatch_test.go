@@ -3,10 +3,16 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -81,4 +87,45 @@ func TestParseTaskID(t *testing.T) {
 		_, err := basket.ParseTaskID(bad)
 		assert.Error(t, err, bad)
 	}
+}
+
+// While Redis cannot be reached the dispatcher keeps trying, backing off,
+// and says so once, not at every poll.
+func TestDispatcherLogsAnOutageOnce(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	defer rdb.Close()
+	trips := &atomic.Int64{}
+	rdb.AddHook(tripCounter{trips})
+	var logs lockedLog
+	d := NewDispatcher(rdb, basket.NewStore(rdb, nil, basket.StoreOptions{}), DispatcherOptions{Poll: time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); d.Run(ctx) }()
+	require.Eventually(t, func() bool { return trips.Load() >= 5 }, 10*time.Second, time.Millisecond, "it keeps trying")
+	cancel()
+	<-done
+	assert.Equal(t, 1, strings.Count(logs.String(), "cannot dispatch due reminders"), logs.String())
+}
+
+type lockedLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
