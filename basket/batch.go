@@ -35,7 +35,11 @@ type Batch struct {
 	// otherwise.
 	lines  []int
 	single bool
+	at     []int // each of Events' index in the input
 }
+
+// Index is the input index of Events[i], for messages about it.
+func (b Batch) Index(i int) int { return b.at[i] }
 
 // Where names event i in the input's terms: "line 3" for JSON lines,
 // "events[2]" in a batch, "event" alone.
@@ -95,6 +99,7 @@ func (b *Batch) add(i int, e Event, err error) {
 		return
 	}
 	b.Events = append(b.Events, e)
+	b.at = append(b.at, i)
 }
 
 // isBatch reports whether data is an object whose first key is "events".

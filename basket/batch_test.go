@@ -23,6 +23,7 @@ func TestDecodeBatchReportsEveryBadEventByIndex(t *testing.T) {
 	assert.Equal(t, 4, b.Invalid())
 	require.Len(t, b.Events, 1)
 	assert.Equal(t, "evt_1", b.Events[0].ID)
+	assert.Equal(t, 0, b.Index(0))
 	assert.Equal(t, []Problem{
 		{Index: 1, Field: "event", Message: "must be an object"},
 		{Index: 2, Field: "colour", Message: "unknown field (contract v1)"},
@@ -64,6 +65,7 @@ func TestDecodeBatchOneEventAndLines(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 3, b.Count)
 	assert.Len(t, b.Events, 1, "the valid line is kept")
+	assert.Equal(t, "line 1", b.Where(b.Index(0)))
 	require.Len(t, b.Problems, 2)
 	assert.Equal(t, "line 3", b.Where(b.Problems[0].Index))
 	assert.Equal(t, "line 4", b.Where(b.Problems[1].Index))

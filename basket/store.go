@@ -101,8 +101,11 @@ func (s *Store) dataKey(storefront, basketID string) string {
 	return s.tag(storefront, basketID) + ":data"
 }
 
+//go:embed lua/data.lua
+var dataSrc string // read_data, prepended to the scripts that read dataKey
+
 // splitData reads a dataKey value into the sealed customer and the
-// contents JSON.
+// contents JSON, as data.lua's read_data does in the scripts.
 func splitData(d string) (customer, contents string, ok bool) {
 	n, rest, found := strings.Cut(d, ":")
 	size, err := strconv.Atoi(n)
@@ -194,7 +197,7 @@ type ApplyResult struct {
 
 //go:embed lua/apply.lua
 var applySrc string
-var applyScript = redis.NewScript(applySrc)
+var applyScript = redis.NewScript(dataSrc + applySrc)
 
 // Apply records e in the basket's state in one atomic step: deduplicate the
 // event id, refuse stale events, update version, status, customer and
@@ -307,7 +310,7 @@ func (e *ErrDropped) Error() string { return "basket: reminder dropped: " + stri
 
 //go:embed lua/claim.lua
 var claimSrc string
-var claimScript = redis.NewScript(claimSrc)
+var claimScript = redis.NewScript(dataSrc + claimSrc)
 
 // Claim checks, at send time, that step of basket version is still wanted
 // and claims it for attempt (a unique id per try), atomically. It returns
@@ -415,7 +418,8 @@ const (
 	Dropped    = "dropped" // the policy said no (policy.Drop)
 )
 
-// FinishResult names the next reminder to schedule, if any.
+// FinishResult names the next reminder, which finish.lua put in the due
+// index, if any.
 type FinishResult struct {
 	// Task is the next reminder task id ("" when the sequence is over).
 	Task         string

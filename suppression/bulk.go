@@ -82,17 +82,17 @@ func (s *Store) checkChunks(ctx context.Context, n int, recipient func(int) secr
 	fields := blockingFields(storefront, scope)
 	out := make([]bool, n)
 	const chunk = 250
+	if n <= chunk {
+		return out, s.checkChunk(ctx, 0, n, recipient, fields, out)
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, (n+chunk-1)/chunk)
 	for from := 0; from < n; from += chunk {
-		to := min(from+chunk, n)
-		check := func() { errs[from/chunk] = s.checkChunk(ctx, from, to, recipient, fields, out) }
-		if n <= chunk {
-			check()
-			break
-		}
 		wg.Add(1)
-		go func() { defer wg.Done(); check() }()
+		go func() {
+			defer wg.Done()
+			errs[from/chunk] = s.checkChunk(ctx, from, min(from+chunk, n), recipient, fields, out)
+		}()
 	}
 	wg.Wait()
 	return out, errors.Join(errs...)

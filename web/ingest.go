@@ -57,7 +57,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	}
 	for i, e := range batch.Events {
 		if e.Storefront != storefront {
-			writeError(w, http.StatusUnauthorized, fmt.Sprintf("event %d is for storefront %q, but the API key is %q's", i, e.Storefront, storefront))
+			writeError(w, http.StatusUnauthorized, fmt.Sprintf("event %d is for storefront %q, but the API key is %q's", batch.Index(i), e.Storefront, storefront))
 			return
 		}
 	}

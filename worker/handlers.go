@@ -24,7 +24,7 @@ import (
 	"github.com/basketassist/basketassist/templates"
 )
 
-// Options configures the Handlers. Zero values: no reminders, time.Now, logs discarded.
+// Options configures the Handlers. Zero values: time.Now, logs discarded.
 type Options struct {
 	Storefronts map[string]basket.Storefront
 	// PublicURL is where customers reach the web routes, e.g. "https://ba.example".
@@ -417,9 +417,9 @@ func (a *sendAttempt) release(cause error) error {
 }
 
 // finish records outcome; the script puts the next step the state wants in
-// the due index. An
-// error here after a send does not cause a resend: the claim says
-// handing_over, so a retry drops as in_doubt rather than mailing again.
+// the due index. An error here after a send does not cause a resend: the
+// claim says handing_over, so a retry drops as in_doubt rather than
+// mailing again.
 func (a *sendAttempt) finish(ctx context.Context, outcome, metric string, rec *basket.Decision) error {
 	h, p := a.h, a.p
 	var next basket.FinishResult

@@ -16,15 +16,13 @@ import (
 // Work moves between these places (an applied event's reminder joins the
 // index as its task completes; a due reminder leaves it for the queue), so
 // they are read in one transaction: separate reads could miss a reminder in
-// transit. It reads asynq v0.26's key layout ("asynq:{<queue>}:pending",
-// …), as states does.
+// transit. It reads asynq v0.26's key layout (AsynqKey), as states does.
 func Outstanding(ctx context.Context, rdb redis.UniversalClient, prefix string) (int, error) {
 	pipe := rdb.TxPipeline()
 	counts := []*redis.IntCmd{pipe.ZCard(ctx, basket.DueIndexKey(prefix))}
 	for _, q := range []string{QueueEvents, QueueEmail} {
-		tag := "asynq:{" + q + "}:"
-		counts = append(counts, pipe.LLen(ctx, tag+"pending"), pipe.LLen(ctx, tag+"active"),
-			pipe.ZCard(ctx, tag+"scheduled"), pipe.ZCard(ctx, tag+"retry"))
+		counts = append(counts, pipe.LLen(ctx, AsynqKey(q, "pending")), pipe.LLen(ctx, AsynqKey(q, "active")),
+			pipe.ZCard(ctx, AsynqKey(q, "scheduled")), pipe.ZCard(ctx, AsynqKey(q, "retry")))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return 0, err
@@ -35,3 +33,9 @@ func Outstanding(ctx context.Context, rdb redis.UniversalClient, prefix string) 
 	}
 	return total, nil
 }
+
+// AsynqKey is one of asynq v0.26's keys for queue: "pending", "active",
+// "scheduled", "retry" or "t:<task id>" (a task's hash). asynq exports no
+// such names; TestForgetDeletesRemindersInEveryState and the settle checks
+// fail if the layout moves.
+func AsynqKey(queue, name string) string { return "asynq:{" + queue + "}:" + name }

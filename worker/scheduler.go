@@ -70,7 +70,7 @@ func (s *scheduler) states(ctx context.Context, ids []string) (map[string]string
 		pipe := s.rdb.Pipeline()
 		cmds := make([]*redis.StringCmd, len(batch))
 		for i, id := range batch {
-			cmds[i] = pipe.HGet(ctx, "asynq:{"+QueueEmail+"}:t:"+id, "state")
+			cmds[i] = pipe.HGet(ctx, AsynqKey(QueueEmail, "t:"+id), "state")
 		}
 		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 			return nil, fmt.Errorf("read reminder task states: %w", err)

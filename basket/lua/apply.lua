@@ -2,10 +2,10 @@
 -- The reminder the new state wants joins the due index, and the one it no
 -- longer wants leaves it, in the same step.
 -- The sealed customer and the contents live apart from the state hash, in
--- one string "<customer length>:<customer><contents>" (KEYS[5]): beside
--- them no value exceeds Redis's small-hash limit, so the state hash stays
--- a compact listpack. State written before the split (both in the hash)
--- is read and moved on the next event.
+-- one string (KEYS[5], read by data.lua's read_data): beside them no value
+-- exceeds Redis's small-hash limit, so the state hash stays a compact
+-- listpack. State written before the split (both in the hash) is read and
+-- moved on the next event.
 -- KEYS[1] state hash, KEYS[2] event-id marker, KEYS[3] decision record, KEYS[4] due index,
 -- KEYS[5] customer and contents
 -- ARGV: 1 type, 2 occurred_at (unix ms), 3 sealed customer ("" = absent),
@@ -53,16 +53,7 @@ end
 if ARGV[3] ~= '' or ARGV[6] ~= '' then
   local customer, contents = ARGV[3], ARGV[6]
   if customer == '' or contents == '' then
-    local d = redis.call('GET', KEYS[5])
-    local old_customer, old_contents
-    if d then
-      local colon = string.find(d, ':', 1, true)
-      local n = tonumber(string.sub(d, 1, colon - 1))
-      old_customer, old_contents = string.sub(d, colon + 1, colon + n), string.sub(d, colon + n + 1)
-    else
-      local h = redis.call('HMGET', KEYS[1], 'customer', 'contents')
-      old_customer, old_contents = h[1] or '', h[2] or ''
-    end
+    local old_customer, old_contents = read_data(KEYS[5], KEYS[1])
     if customer == '' then customer = old_customer end
     if contents == '' then contents = old_contents end
   end

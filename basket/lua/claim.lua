@@ -2,20 +2,14 @@
 -- one attempt. The claim moves claimed:<attempt> -> handing_over:<attempt>
 -- (handover.lua) -> an outcome (finish.lua).
 -- KEYS[1] state hash, KEYS[2] step claim, KEYS[3] customer and contents
--- ("<customer length>:<customer><contents>", see apply.lua)
+-- (read by data.lua's read_data)
 -- ARGV: 1 version, 2 claim TTL s, 3 attempt id
 -- Reply: {'drop', reason} or {'ok', sealed customer, contents JSON, last_activity_ms}
 -- Reasons are policy.Reason values (TestScriptReasonsAreKnown). Consent that
 -- was not stated passes: policy.Decide rules on it with the rest.
-local s = redis.call('HMGET', KEYS[1], 'v', 'status', 'has_email', 'consent', 'customer', 'contents', 'at')
+local s = redis.call('HMGET', KEYS[1], 'v', 'status', 'has_email', 'consent', 'at')
 if not s[1] then return {'drop', 'gone'} end
-local d = redis.call('GET', KEYS[3])
-if d then
-  local colon = string.find(d, ':', 1, true)
-  local n = tonumber(string.sub(d, 1, colon - 1))
-  s[5], s[6] = string.sub(d, colon + 1, colon + n), string.sub(d, colon + n + 1)
-  if s[5] == '' then s[5] = false end
-end
+local customer, contents = read_data(KEYS[3], KEYS[1])
 local claim = redis.call('GET', KEYS[2])
 if claim and string.sub(claim, 1, 13) == 'handing_over:' then
   -- An earlier attempt reached the final dot and never recorded the
@@ -27,7 +21,7 @@ if claim and string.sub(claim, 1, 13) == 'handing_over:' then
 end
 if s[2] == 'purchased' or s[2] == 'cleared' then return {'drop', s[2]} end
 if s[1] ~= ARGV[1] then return {'drop', 'superseded'} end
-if s[3] ~= '1' or s[4] == 'n' or not s[5] then return {'drop', 'no_consent'} end
+if s[3] ~= '1' or s[4] == 'n' or customer == '' then return {'drop', 'no_consent'} end
 if claim then
   -- claimed:<other> is an attempt that died before the hand-over: nothing
   -- left, so this attempt takes over. Any other value is an outcome.
@@ -35,4 +29,4 @@ if claim then
   if string.sub(claim, 1, 8) ~= 'claimed:' then return {'drop', 'already_done'} end
 end
 redis.call('SET', KEYS[2], 'claimed:' .. ARGV[3], 'EX', ARGV[2])
-return {'ok', s[5], s[6] or '', s[7]}
+return {'ok', customer, contents, s[5]}

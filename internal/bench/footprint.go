@@ -77,7 +77,7 @@ func (b *bench) footprint(ctx context.Context, n int, breakdown bool) (footprint
 		}
 	}
 	if err := waitFor(ctx, 30*time.Minute, "pending baskets scheduled", func() (bool, error) {
-		c, err := b.rdb.ZCard(ctx, dueKey).Result()
+		c, err := b.rdb.ZCard(ctx, basket.DueIndexKey(prefix)).Result()
 		return c >= int64(n), err
 	}); err != nil {
 		return f, err

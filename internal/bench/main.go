@@ -115,7 +115,7 @@ func newBench(bin, redisAddr string) (*bench, error) {
 	}
 	b.rdb = redis.NewClient(&redis.Options{Addr: redisAddr, PoolSize: 32})
 	b.inspector = asynq.NewInspectorFromRedisClient(b.rdb)
-	b.suppressed = suppression.NewStore(b.rdb, "ba:", slog.New(slog.DiscardHandler))
+	b.suppressed = suppression.NewStore(b.rdb, prefix, slog.New(slog.DiscardHandler))
 	return b, b.rdb.Ping(context.Background()).Err()
 }
 

@@ -30,10 +30,8 @@ const (
 	checkBatch   = 1_000
 	checkRounds  = 100
 	checkEntries = 100_000
-	// Where reminders wait until due (the service's default redis.prefix),
-	// and asynq's list of due ones.
-	dueKey     = "ba:due"
-	pendingKey = "asynq:{" + worker.QueueEmail + "}:pending"
+	// The service's redis.prefix (the default).
+	prefix = "ba:"
 	// Both sides poll an empty queue this often, so that neither waits
 	// out a long poll after the start signal.
 	poll = 100 * time.Millisecond
@@ -80,7 +78,7 @@ func (b *bench) oursEvents(ctx context.Context) (float64, error) {
 		return 0, err
 	}
 	err = waitFor(ctx, 5*time.Minute, "events scheduled", func() (bool, error) {
-		n, err := b.rdb.ZCard(ctx, dueKey).Result()
+		n, err := b.rdb.ZCard(ctx, basket.DueIndexKey(prefix)).Result()
 		return n >= eventsN, err
 	})
 	return eventsN / time.Since(start).Seconds(), err
@@ -147,7 +145,7 @@ func (b *bench) oursSend(ctx context.Context) (float64, error) {
 		return 0, err
 	}
 	if err := waitFor(ctx, 5*time.Minute, "reminders pending", func() (bool, error) {
-		n, err := b.rdb.LLen(ctx, pendingKey).Result()
+		n, err := b.rdb.LLen(ctx, worker.AsynqKey(worker.QueueEmail, "pending")).Result()
 		return n >= sendN, err
 	}); err != nil {
 		return 0, err

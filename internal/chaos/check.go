@@ -196,7 +196,7 @@ func (h *harness) describe(ctx context.Context, sh *shopper, what, claim string)
 	delete(state, "customer")
 	delete(state, "contents")
 	task := "remind:chaos:" + sh.id + ":s1:v" + state["v"]
-	taskState := h.rdb.HGet(ctx, "asynq:{"+worker.QueueEmail+"}:t:"+task, "state").Val()
+	taskState := h.rdb.HGet(ctx, worker.AsynqKey(worker.QueueEmail, "t:"+task), "state").Val()
 	return fmt.Sprintf("%s basket %s (unsubscribed=%t purchased=%t): claim=%q state=%v task %s state=%q",
 		what, sh.id, sh.unsubscribe, sh.purchase, claim, state, task, taskState)
 }

@@ -264,7 +264,7 @@ func (h *harness) settle(limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	quiet := 0
 	for {
-		busy, err := worker.Outstanding(context.Background(), h.rdb, "ba:")
+		busy, err := worker.Outstanding(context.Background(), h.rdb, "ba:") // the service's default redis.prefix
 		if err != nil {
 			busy = -1
 		}
