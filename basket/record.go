@@ -62,7 +62,8 @@ func (s *Store) recordIn(ctx context.Context, c redis.Scripter, storefront, bask
 		e.Until = d.Until.UnixMilli()
 	}
 	b, _ := json.Marshal(e)
-	return recordScript.Run(ctx, c, []string{s.stateKey(storefront, basketID), s.recordKey(storefront, basketID)}, b, RecordLimit)
+	return recordScript.Run(ctx, c, []string{s.stateKey(storefront, basketID), s.recordKey(storefront, basketID),
+		s.legacyStateKey(storefront, basketID)}, b, RecordLimit)
 }
 
 // Explanation is what basketassist knows of a basket's reminders, for
@@ -85,18 +86,18 @@ var ErrNoBasket = errors.New("basket not found")
 // Explain reads a basket's state and decision record in one round trip.
 func (s *Store) Explain(ctx context.Context, storefront, basketID string) (Explanation, error) {
 	pipe := s.rdb.Pipeline()
-	st := pipe.HMGet(ctx, s.stateKey(storefront, basketID), "v", "status", "task")
+	read := s.readStateIn(ctx, pipe, storefront, basketID)
 	rec := pipe.LRange(ctx, s.recordKey(storefront, basketID), 0, -1)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return Explanation{}, fmt.Errorf("read basket %s: %w", basketID, err)
 	}
-	v := st.Val()
-	if len(v) < 3 || v[0] == nil {
+	st, ok := read()
+	if !ok {
 		return Explanation{}, ErrNoBasket
 	}
-	ex := Explanation{Storefront: storefront, BasketID: basketID, Status: Status(str(v[1])), Decisions: []Decision{}}
-	ex.Version, _ = strconv.ParseInt(str(v[0]), 10, 64)
-	if t := str(v[2]); t != "" {
+	ex := Explanation{Storefront: storefront, BasketID: basketID, Status: st.Status, Version: st.Version}
+	if st.Task {
+		t := TaskID(storefront, basketID, st.Sent+1, st.Version)
 		ex.Task = &t
 	}
 	ex.Decisions = decodeRecord(rec.Val())

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,13 +22,15 @@ import (
 //
 // Keys, under the configured prefix (default "ba:"):
 //
-//	{sf:id}:basket      hash: v (version), at (last activity, unix ms), status,
-//	                    customer (sealed), has_email, consent, contents (JSON),
-//	                    sent (highest step sent), task (the reminder task wanted now)
-//	{sf:id}:evt:<id>    marker of an applied event id (event retention)
+//	{sf:id}:state       string: version, last activity, status, highest step sent,
+//	                    whether a reminder is wanted, has_email, consent, the ids of
+//	                    the last applied events, the sealed customer and the
+//	                    contents (state.go; before 2026-12 a hash :basket, a string
+//	                    :data and markers :evt:<id>, still read)
 //	{sf:id}:step:<n>    claim of reminder step n: claimed:<attempt>, handing_over:<attempt>,
 //	                    or an outcome: sent|suppressed|bounced|failed|in_doubt
-//	subj:{<recipient>}  set of "sf:id" baskets that carried this person's address
+//	subject:{<recipient>} hash "sf:id" → "1": the baskets that carried this
+//	                    person's address (before 2026-12 the set subj:{<recipient>}, still read)
 //	{sf:id}:dec         list: the decision record, the last RecordLimit decisions (JSON)
 //	sent:<send key>     hash sf, b, r (recipient hash): the record a late bounce
 //	                    maps back to, written at hand-over (see SendKey)
@@ -53,8 +54,6 @@ type StoreOptions struct {
 	BasketTTL time.Duration
 	// ClaimTTL is how long a step claim is remembered (default 30 days).
 	ClaimTTL time.Duration
-	// EventTTL is how long an event id is remembered for deduplication (default 7 days).
-	EventTTL time.Duration
 	// Replication is how many Redis replicas must have a hand-over before
 	// the email is handed to SMTP; the zero value waits for none.
 	Replication replication.Wait
@@ -80,42 +79,16 @@ func NewStore(rdb redis.UniversalClient, keys *secrets.Keys, opts StoreOptions) 
 	if opts.ClaimTTL <= 0 {
 		opts.ClaimTTL = 30 * 24 * time.Hour
 	}
-	if opts.EventTTL <= 0 {
-		opts.EventTTL = 7 * 24 * time.Hour
-	}
 	return &Store{rdb: rdb, keys: keys, opts: opts}
 }
 
-func (s *Store) tag(storefront, basketID string) string {
-	return s.opts.Prefix + "{" + storefront + ":" + basketID + "}"
-}
-
-func (s *Store) stateKey(storefront, basketID string) string {
-	return s.tag(storefront, basketID) + ":basket"
-}
-
-// dataKey holds a basket's sealed customer and contents, apart from its
-// state hash so that the hash stays small (see apply.lua):
-// "<customer length>:<customer><contents>".
-func (s *Store) dataKey(storefront, basketID string) string {
-	return s.tag(storefront, basketID) + ":data"
-}
-
-//go:embed lua/data.lua
-var dataSrc string // read_data, prepended to the scripts that read dataKey
-
-// splitData reads a dataKey value into the sealed customer and the
-// contents JSON, as data.lua's read_data does in the scripts.
-func splitData(d string) (customer, contents string, ok bool) {
-	n, rest, found := strings.Cut(d, ":")
-	size, err := strconv.Atoi(n)
-	if !found || err != nil || size < 0 || size > len(rest) {
-		return "", "", false
-	}
-	return rest[:size], rest[size:], true
-}
-
 func (s *Store) subjectKey(recipient string) string {
+	return s.opts.Prefix + "subject:{" + recipient + "}"
+}
+
+// legacySubjectKey is the person's index as a set, before 2026-12: still
+// read and erased until it expires.
+func (s *Store) legacySubjectKey(recipient string) string {
 	return s.opts.Prefix + "subj:{" + recipient + "}"
 }
 
@@ -197,7 +170,7 @@ type ApplyResult struct {
 
 //go:embed lua/apply.lua
 var applySrc string
-var applyScript = redis.NewScript(dataSrc + applySrc)
+var applyScript = redis.NewScript(stateSrc + applySrc)
 
 // Apply records e in the basket's state in one atomic step: deduplicate the
 // event id, refuse stale events, update version, status, customer and
@@ -230,11 +203,12 @@ func (s *Store) ApplyMany(ctx context.Context, events []Sealed) ([]ApplyResult, 
 		if e.Type == Cleared {
 			contents = []byte("{}")
 		}
-		calls[i] = call{keys: []string{s.stateKey(e.Storefront, e.BasketID), s.tag(e.Storefront, e.BasketID) + ":evt:" + e.ID,
-			s.recordKey(e.Storefront, e.BasketID), s.dueKey(), s.dataKey(e.Storefront, e.BasketID)},
+		calls[i] = call{keys: []string{s.stateKey(e.Storefront, e.BasketID), s.legacyEventKey(e.Storefront, e.BasketID, e.ID),
+			s.recordKey(e.Storefront, e.BasketID), s.dueKey(), s.legacyStateKey(e.Storefront, e.BasketID),
+			s.legacyDataKey(e.Storefront, e.BasketID)},
 			args: append([]any{
 				string(e.Type), e.OccurredAt.UnixMilli(), e.Customer, flag(e.HasEmail), consentFlag(e), contents,
-				seconds(s.opts.BasketTTL), seconds(s.opts.EventTTL), len(s.opts.Steps), TaskPrefix(e.Storefront, e.BasketID),
+				seconds(s.opts.BasketTTL), e.ID, len(s.opts.Steps), TaskPrefix(e.Storefront, e.BasketID),
 			}, s.stepDelays()...)}
 	}
 	run := func() ([]*redis.Cmd, error) {
@@ -246,7 +220,7 @@ func (s *Store) ApplyMany(ctx context.Context, events []Sealed) ([]ApplyResult, 
 			// the script; it rides in the same pipeline instead.
 			if e.Recipient != "" {
 				subj := s.subjectKey(e.Recipient)
-				pipe.SAdd(ctx, subj, e.Storefront+":"+e.BasketID)
+				pipe.HSet(ctx, subj, e.Storefront+":"+e.BasketID, "1")
 				pipe.Expire(ctx, subj, s.opts.BasketTTL)
 			}
 		}
@@ -310,7 +284,7 @@ func (e *ErrDropped) Error() string { return "basket: reminder dropped: " + stri
 
 //go:embed lua/claim.lua
 var claimSrc string
-var claimScript = redis.NewScript(dataSrc + claimSrc)
+var claimScript = redis.NewScript(stateSrc + claimSrc)
 
 // Claim checks, at send time, that step of basket version is still wanted
 // and claims it for attempt (a unique id per try), atomically. It returns
@@ -319,7 +293,8 @@ var claimScript = redis.NewScript(dataSrc + claimSrc)
 // attempt that died before its hand-over is taken over: that attempt
 // delivered nothing. One left at the hand-over is recorded in_doubt.
 func (s *Store) Claim(ctx context.Context, storefront, basketID string, version int64, step int, attempt string) (Basket, error) {
-	keys := []string{s.stateKey(storefront, basketID), s.claimKey(storefront, basketID, step), s.dataKey(storefront, basketID)}
+	keys := []string{s.stateKey(storefront, basketID), s.claimKey(storefront, basketID, step),
+		s.legacyStateKey(storefront, basketID), s.legacyDataKey(storefront, basketID)}
 	res, err := claimScript.Run(ctx, s.rdb, keys, version, seconds(s.opts.ClaimTTL), attempt).Slice()
 	if err != nil {
 		return Basket{}, fmt.Errorf("claim step %d of basket %s: %w", step, basketID, err)
@@ -341,7 +316,7 @@ func (s *Store) Claim(ctx context.Context, storefront, basketID string, version 
 
 //go:embed lua/handover.lua
 var handOverSrc string
-var handOverScript = redis.NewScript(handOverSrc)
+var handOverScript = redis.NewScript(stateSrc + handOverSrc)
 
 // Suppression names the recipient's suppression hash and the fields that
 // block this email (see suppression.Store.Blocking), and the recipient's
@@ -365,7 +340,8 @@ type Suppression struct {
 // "Growing past one machine").
 func (s *Store) HandOver(ctx context.Context, storefront, basketID string, version int64, step int, attempt string, sup Suppression, pace Pace) error {
 	keys := []string{s.stateKey(storefront, basketID), s.claimKey(storefront, basketID, step), sup.Key,
-		s.sentKey(SendKey(storefront, basketID)), s.historyKey(sup.Recipient, false), s.orderKey(sup.Recipient)}
+		s.sentKey(SendKey(storefront, basketID)), s.historyKey(sup.Recipient, false), s.orderKey(sup.Recipient),
+		s.legacyStateKey(storefront, basketID), s.legacyDataKey(storefront, basketID)}
 	args := make([]any, 0, 12+len(sup.Fields))
 	args = append(args, version, attempt, seconds(s.opts.ClaimTTL), storefront, basketID, sup.Recipient,
 		pace.Max, pace.Now.Add(-pace.Per).UnixMilli(), pace.Now.UnixMilli(), historyMember(storefront, basketID, step),
@@ -435,7 +411,7 @@ type FinishResult struct {
 
 //go:embed lua/finish.lua
 var finishSrc string
-var finishScript = redis.NewScript(finishSrc)
+var finishScript = redis.NewScript(stateSrc + finishSrc)
 
 // Finish records how a claimed step ended, and rec (if not nil) in the
 // basket's decision record in the same round trip. After Sent it names the next step
@@ -443,7 +419,8 @@ var finishScript = redis.NewScript(finishSrc)
 // may have changed while the email was in flight). Any other outcome ends the
 // sequence for the claimed version.
 func (s *Store) Finish(ctx context.Context, storefront, basketID string, version int64, step int, outcome string, rec *Decision) (FinishResult, error) {
-	keys := []string{s.stateKey(storefront, basketID), s.claimKey(storefront, basketID, step), s.dueKey()}
+	keys := []string{s.stateKey(storefront, basketID), s.claimKey(storefront, basketID, step), s.dueKey(),
+		s.legacyStateKey(storefront, basketID), s.legacyDataKey(storefront, basketID)}
 	args := append([]any{outcome, version, step, len(s.opts.Steps), TaskPrefix(storefront, basketID)}, s.stepDelays()...)
 	var res []any
 	var err error

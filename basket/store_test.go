@@ -3,6 +3,7 @@ package basket
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -300,52 +301,114 @@ func TestHandOverLeftByADeadAttemptIsRecordedInDoubtWhateverCameSince(t *testing
 	assert.Equal(t, "in_doubt", b.claim(t, 1))
 }
 
-// The sealed customer and the contents live in their own key, so the
-// state hash stays a listpack; an event carrying one of them keeps the
-// other; a basket stored before the split is read, and moved on its next
-// event.
-func TestCustomerAndContentsLiveApartFromTheState(t *testing.T) {
+// A basket is one string (state.lua): an event carrying neither customer
+// nor contents keeps both, one carrying contents keeps the customer.
+func TestABasketIsOneKey(t *testing.T) {
 	t.Parallel()
 	b := setupStore(t, 1)
 	ctx := context.Background()
 	b.apply(t, Updated, 0, true)
-	enc, err := b.rdb.ObjectEncoding(ctx, b.store.stateKey("pink", "b_1")).Result()
-	require.NoError(t, err)
-	assert.Equal(t, "listpack", enc, "every value of the state hash is small")
 	b.apply(t, CheckoutStarted, time.Minute, false) // neither: both stay
 	b.apply(t, Updated, 2*time.Minute, false)       // new contents, the customer stays
+	keys, err := b.rdb.Keys(ctx, "t:{pink:b_1}*").Result()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"t:{pink:b_1}:state"}, keys, "no hash, data string or event marker beside it")
 	got, err := b.store.Claim(ctx, "pink", "b_1", 3, 1, "a1")
 	require.NoError(t, err)
 	assert.Equal(t, "ann@example.com", got.Customer.Email)
 	assert.Equal(t, int64(100+3), got.Contents.Items[0].UnitPrice)
+	ttl, err := b.rdb.TTL(ctx, "t:{pink:b_1}:state").Result()
+	require.NoError(t, err)
+	assert.InDelta(t, (30 * 24 * time.Hour).Seconds(), ttl.Seconds(), 5, "the basket lives retention.basket")
+}
 
-	// The layout before the split: both in the state hash.
-	state, data := b.store.stateKey("pink", "b_2"), b.store.dataKey("pink", "b_2")
+// A repeat of one of the last applied events is a duplicate; one older
+// than them is stale, and ignored too.
+func TestRepeatedEventsAreNotAppliedAgain(t *testing.T) {
+	t.Parallel()
+	b := setupStore(t, 1)
+	ctx := context.Background()
+	var events []Sealed
+	for i := range 6 {
+		e, err := Seal(b.keys, Event{ID: fmt.Sprintf("e%d", i), Type: Updated, Storefront: "pink", BasketID: "b_1",
+			OccurredAt: b.t0.Add(time.Duration(i) * time.Minute), Basket: &Contents{Currency: "GBP"}})
+		require.NoError(t, err)
+		events = append(events, e)
+	}
+	first, err := b.store.ApplyMany(ctx, events)
+	require.NoError(t, err)
+	again, err := b.store.ApplyMany(ctx, events)
+	require.NoError(t, err)
+	for i, r := range again {
+		assert.Equal(t, Applied, first[i].Outcome)
+		want := Duplicate
+		if i < 2 {
+			want = Ignored // older than the last four: stale
+		}
+		assert.Equal(t, want, r.Outcome, "repeat of e%d", i)
+		assert.Equal(t, int64(6), r.Version, "nothing applied twice")
+	}
+}
+
+// Baskets stored by earlier versions (a state hash with a data string, or
+// everything in the hash, event-id markers, the person's index as a set)
+// are read, and move to the state string, with their TTL, on their next
+// change.
+func TestBasketsOfTheEarlierLayoutsAreReadAndMoved(t *testing.T) {
+	t.Parallel()
+	b := setupStore(t, 1)
+	ctx := context.Background()
 	sealed, err := Seal(b.keys, Event{ID: "x", Type: Updated, Storefront: "pink", BasketID: "b_2", OccurredAt: b.t0,
 		Customer: &Customer{Email: "bo@example.com", Consent: Consent{BasketAssistance: true}}})
 	require.NoError(t, err)
-	require.NoError(t, b.rdb.HSet(ctx, state, "v", 1, "at", b.t0.UnixMilli(), "status", "active", "sent", 0, "has_email", "1",
-		"consent", "1", "customer", sealed.Customer, "contents", `{"currency":"GBP","items":[]}`, "task", "").Err())
-	got, err = b.store.Claim(ctx, "pink", "b_2", 1, 1, "a2")
+	hash, data := b.store.legacyStateKey("pink", "b_2"), b.store.legacyDataKey("pink", "b_2")
+	// Everything in the hash, contents in the contract's own JSON.
+	require.NoError(t, b.rdb.HSet(ctx, hash, "v", 1, "at", b.t0.UnixMilli(), "status", "active", "sent", 0, "has_email", "1",
+		"consent", "1", "customer", sealed.Customer, "contents", `{"currency":"GBP","items":[]}`,
+		"task", TaskID("pink", "b_2", 1, 1)).Err())
+	require.NoError(t, b.rdb.Expire(ctx, hash, time.Hour).Err())
+	require.NoError(t, b.rdb.Set(ctx, b.store.legacyEventKey("pink", "b_2", "x"), "1", time.Hour).Err())
+	require.NoError(t, b.rdb.SAdd(ctx, b.store.legacySubjectKey(sealed.Recipient), "pink:b_2").Err())
+
+	got, err := b.store.Claim(ctx, "pink", "b_2", 1, 1, "a2")
 	require.NoError(t, err)
 	assert.Equal(t, "bo@example.com", got.Customer.Email, "read from the hash")
-	assert.Equal(t, "GBP", got.Contents.Currency, "contents in the contract's own JSON, as they were stored")
-	require.NoError(t, b.store.Release(ctx, "pink", "b_2", 1, "a2"))
-	e := Event{ID: "y", Type: Updated, Storefront: "pink", BasketID: "b_2", OccurredAt: b.t0.Add(time.Minute),
-		Basket: &Contents{Currency: "GBP", Items: []Item{{SKU: "T", Name: "Tie", Quantity: 1, UnitPrice: 4500}}}}
-	s, err := Seal(b.keys, e)
+	assert.Equal(t, "GBP", got.Contents.Currency)
+	ex, err := b.store.Explain(ctx, "pink", "b_2")
 	require.NoError(t, err)
-	_, err = b.store.Apply(ctx, s)
+	require.NotNil(t, ex.Task)
+	assert.Equal(t, TaskID("pink", "b_2", 1, 1), *ex.Task)
+	r, err := b.store.Apply(ctx, sealed)
 	require.NoError(t, err)
-	fields, err := b.rdb.HMGet(ctx, state, "customer", "contents").Result()
+	assert.Equal(t, Duplicate, r.Outcome, "the marker of an earlier version still counts")
+
+	// A hash with a data string beside it; an outcome moves it, with its TTL.
+	require.NoError(t, b.rdb.HDel(ctx, hash, "customer", "contents").Err())
+	require.NoError(t, b.rdb.Set(ctx, data, fmt.Sprintf("%d:%s%s", len(sealed.Customer), sealed.Customer, `{"c":"EUR","i":[]}`), 0).Err())
+	fin, err := b.store.Finish(ctx, "pink", "b_2", 1, 1, Failed, nil)
 	require.NoError(t, err)
-	assert.Equal(t, []any{nil, nil}, fields, "moved out of the hash")
-	d, err := b.rdb.Get(ctx, data).Result()
+	assert.Empty(t, fin.Task)
+	n, err := b.rdb.Exists(ctx, hash, data).Result()
 	require.NoError(t, err)
-	customer, contents, ok := splitData(d)
-	require.True(t, ok)
-	assert.Equal(t, string(sealed.Customer), customer, "the customer moved with it")
-	var c Contents
-	require.NoError(t, decodeContents([]byte(contents), &c))
-	assert.Equal(t, "Tie", c.Items[0].Name)
+	assert.Zero(t, n, "moved off the earlier keys")
+	ttl, err := b.rdb.TTL(ctx, b.store.stateKey("pink", "b_2")).Result()
+	require.NoError(t, err)
+	assert.InDelta(t, time.Hour.Seconds(), ttl.Seconds(), 5, "with the TTL it had")
+	ex, err = b.store.Explain(ctx, "pink", "b_2")
+	require.NoError(t, err)
+	assert.Nil(t, ex.Task, "the failed step ended the sequence")
+
+	who, err := secrets.ParseRecipient(sealed.Recipient)
+	require.NoError(t, err)
+	export, err := b.store.Export(ctx, who)
+	require.NoError(t, err)
+	require.Len(t, export, 1, "found through the person's index as a set")
+	assert.Equal(t, "bo@example.com", export[0].Customer.Email)
+	assert.Equal(t, "EUR", export[0].Contents.Currency)
+	baskets, _, err := b.store.Forget(ctx, who)
+	require.NoError(t, err)
+	assert.Equal(t, 1, baskets)
+	left, err := b.rdb.Keys(ctx, "t:*b_2*").Result()
+	require.NoError(t, err)
+	assert.Equal(t, []string{b.store.legacyEventKey("pink", "b_2", "x")}, left, "only the marker, which names no one")
 }

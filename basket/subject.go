@@ -4,7 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,9 +17,17 @@ import (
 // Subject lists the baskets ("storefront:basket_id") that carried the
 // address whose keyed hash is r. Empty when there are none.
 func (s *Store) Subject(ctx context.Context, r secrets.Recipient) ([]string, error) {
-	tags, err := s.rdb.SMembers(ctx, s.subjectKey(r.String())).Result()
-	if err != nil {
+	pipe := s.rdb.Pipeline()
+	index := pipe.HKeys(ctx, s.subjectKey(r.String()))
+	legacy := pipe.SMembers(ctx, s.legacySubjectKey(r.String()))
+	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("read baskets of a person: %w", err)
+	}
+	tags := index.Val()
+	for _, tag := range legacy.Val() {
+		if !slices.Contains(tags, tag) {
+			tags = append(tags, tag)
+		}
 	}
 	return tags, nil
 }
@@ -31,7 +39,7 @@ func splitTag(tag string) (storefront, basketID string) {
 
 //go:embed lua/forget.lua
 var forgetSrc string
-var forgetScript = redis.NewScript(forgetSrc)
+var forgetScript = redis.NewScript(stateSrc + forgetSrc)
 
 // Forget erases every basket of r (state and step claims) and r's index, and
 // returns the id of every reminder task those baskets can have had (each
@@ -46,7 +54,7 @@ func (s *Store) Forget(ctx context.Context, r secrets.Recipient) (baskets int, t
 	steps := max(len(s.opts.Steps), 10)
 	for _, tag := range tags {
 		sf, id := splitTag(tag)
-		keys := []string{s.stateKey(sf, id), s.recordKey(sf, id), s.dataKey(sf, id)}
+		keys := []string{s.stateKey(sf, id), s.recordKey(sf, id), s.legacyStateKey(sf, id), s.legacyDataKey(sf, id)}
 		for step := 1; step <= steps; step++ {
 			keys = append(keys, s.claimKey(sf, id, step))
 		}
@@ -71,7 +79,7 @@ func (s *Store) Forget(ctx context.Context, r secrets.Recipient) (baskets int, t
 		sf, id := splitTag(tag)
 		pipe.Del(ctx, s.sentKey(SendKey(sf, id)))
 	}
-	pipe.Del(ctx, s.subjectKey(r.String()), s.historyKey(r.String(), false), s.historyKey(r.String(), true),
+	pipe.Del(ctx, s.subjectKey(r.String()), s.legacySubjectKey(r.String()), s.historyKey(r.String(), false), s.historyKey(r.String(), true),
 		s.orderKey(r.String()))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return baskets, tasks, fmt.Errorf("forget index: %w", err)
@@ -102,9 +110,8 @@ func (s *Store) Export(ctx context.Context, r secrets.Recipient) ([]Record, erro
 	for _, tag := range tags {
 		sf, id := splitTag(tag)
 		pipe := s.rdb.Pipeline()
-		state := pipe.HGetAll(ctx, s.stateKey(sf, id))
-		data := pipe.Get(ctx, s.dataKey(sf, id))
-		ttl := pipe.TTL(ctx, s.stateKey(sf, id))
+		read := s.readStateIn(ctx, pipe, sf, id)
+		ttl := s.stateTTLIn(ctx, pipe, sf, id)
 		record := pipe.LRange(ctx, s.recordKey(sf, id), 0, -1)
 		steps := make([]*redis.StringCmd, max(len(s.opts.Steps), 1))
 		for i := range steps {
@@ -113,24 +120,18 @@ func (s *Store) Export(ctx context.Context, r secrets.Recipient) ([]Record, erro
 		if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 			return nil, fmt.Errorf("export basket %s: %w", id, err)
 		}
-		h := state.Val()
-		if len(h) == 0 {
+		st, ok := read()
+		if !ok {
 			continue // expired since it was indexed
 		}
-		rec := Record{Storefront: sf, BasketID: id, Status: Status(h["status"]), Steps: map[int]string{},
+		rec := Record{Storefront: sf, BasketID: id, Status: st.Status, LastActivity: st.LastActivity, Steps: map[int]string{},
 			Decisions: decodeRecord(record.Val())}
-		if ms, err := strconv.ParseInt(h["at"], 10, 64); err == nil {
-			rec.LastActivity = time.UnixMilli(ms).UTC()
-		}
-		if customer, contents, ok := splitData(data.Val()); ok {
-			h["customer"], h["contents"] = customer, contents // else: written before the split, in the hash
-		}
-		if c := h["customer"]; c != "" {
+		if c := st.Customer; c != "" {
 			if rec.Customer, err = openCustomer(s.keys, sf, id, []byte(c)); err != nil {
 				return nil, err
 			}
 		}
-		if c := h["contents"]; c != "" && c != "{}" {
+		if c := st.Contents; c != "" && c != "{}" {
 			rec.Contents = &Contents{}
 			if err := decodeContents([]byte(c), rec.Contents); err != nil {
 				return nil, fmt.Errorf("decode contents of basket %s: %w", id, err)
@@ -141,7 +142,7 @@ func (s *Store) Export(ctx context.Context, r secrets.Recipient) ([]Record, erro
 				rec.Steps[i+1] = v
 			}
 		}
-		if d := ttl.Val(); d > 0 {
+		if d := ttl(); d > 0 {
 			rec.ExpiresIn = d.Round(time.Hour).String()
 		}
 		out = append(out, rec)

@@ -174,7 +174,7 @@ type Step struct {
 type Retention struct {
 	Basket      time.Duration `mapstructure:"basket"`      // basket state, after last activity
 	Idempotency time.Duration `mapstructure:"idempotency"` // per-step send claims
-	Events      time.Duration `mapstructure:"events"`      // event ids for deduplication
+	Events      time.Duration `mapstructure:"events"`      // deprecated: bounded the per-event dedupe markers of versions before 2026-12; accepted, unused
 }
 
 // Outbox is where emails go in dev mode, when smtp.host is empty.

@@ -3,9 +3,10 @@
 -- email is still wanted, mark the step as being handed over and count it
 -- in the recipient's history, in one atomic step. Whatever was
 -- acknowledged before this script ran is honoured.
--- KEYS[1] state hash, KEYS[2] step claim, KEYS[3] recipient's suppression hash,
+-- KEYS[1] state (state.lua), KEYS[2] step claim, KEYS[3] recipient's suppression hash,
 -- KEYS[4] the basket's send record (for bounces that arrive later),
--- KEYS[5] recipient's send history, KEYS[6] recipient's orders
+-- KEYS[5] recipient's send history, KEYS[6] recipient's orders,
+-- KEYS[7] legacy state hash, KEYS[8] legacy customer and contents
 -- ARGV: 1 version, 2 attempt id, 3 record TTL s, 4 storefront, 5 basket id,
 --       6 recipient hash ("" = no record), 7 cap max (0 = none),
 --       8 cap window start (unix ms), 9 now (unix ms), 10 history member,
@@ -15,15 +16,15 @@
 if redis.call('GET', KEYS[2]) ~= 'claimed:' .. ARGV[2] then
   return {'drop', 'claim_lost'} -- another attempt took the step over
 end
-local s = redis.call('HMGET', KEYS[1], 'v', 'status', 'has_email', 'consent', 'at')
+local st = load_state(KEYS[1], KEYS[7], KEYS[8])
 local reason = nil
-if not s[1] then reason = 'gone'
-elseif s[2] == 'purchased' or s[2] == 'cleared' then reason = s[2]
-elseif s[1] ~= ARGV[1] then reason = 'superseded'
-elseif s[3] ~= '1' or s[4] == 'n' then reason = 'no_consent' end
+if not st then reason = 'gone'
+elseif st.status == 'purchased' or st.status == 'cleared' then reason = st.status
+elseif st.v ~= tonumber(ARGV[1]) then reason = 'superseded'
+elseif st.has_email ~= '1' or st.consent == 'n' then reason = 'no_consent' end
 if not reason then
   local ordered = redis.call('HGET', KEYS[6], ARGV[4])
-  if ordered and tonumber(ordered) >= tonumber(s[5]) then reason = 'ordered' end
+  if ordered and tonumber(ordered) >= st.at then reason = 'ordered' end
 end
 if not reason and tonumber(ARGV[7]) > 0 then
   local mark = ARGV[4] .. '|'
@@ -44,7 +45,10 @@ local sup = redis.call('HMGET', KEYS[3], unpack(fields))
 for i = 1, #fields do
   if sup[i] then
     redis.call('SET', KEYS[2], 'suppressed', 'KEEPTTL')
-    redis.call('HSET', KEYS[1], 'task', '')
+    if st.task then
+      st.task = false
+      save_state(KEYS[1], st, nil, KEYS[7], KEYS[8])
+    end
     return {'drop', 'suppressed', fields[i]}
   end
 end

@@ -148,7 +148,7 @@ func openCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*core, 
 	}
 	wait := replication.Wait{Replicas: cfg.Redis.WaitReplicas, Timeout: cfg.Redis.WaitTimeout}
 	c.baskets = basket.NewStore(rdb, keys, basket.StoreOptions{Prefix: cfg.Redis.Prefix, Steps: cfg.StepDelays(),
-		BasketTTL: cfg.Retention.Basket, ClaimTTL: cfg.Retention.Idempotency, EventTTL: cfg.Retention.Events, Replication: wait})
+		BasketTTL: cfg.Retention.Basket, ClaimTTL: cfg.Retention.Idempotency, Replication: wait})
 	c.suppressions = suppression.NewStore(rdb, cfg.Redis.Prefix, log.With("component", "suppression"))
 	c.suppressions.Replication = wait
 	c.tokens = suppression.NewTokens(keys)

@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/basketassist/basketassist/basket"
 	"github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/worker"
 )
@@ -192,13 +193,11 @@ func (h *harness) check(name string) (*report, error) {
 // describe says what Redis holds of a basket that broke a promise: its
 // claim, its state (without the sealed customer) and its reminder task.
 func (h *harness) describe(ctx context.Context, sh *shopper, what, claim string) string {
-	state := h.rdb.HGetAll(ctx, "ba:{chaos:"+sh.id+"}:basket").Val()
-	delete(state, "customer")
-	delete(state, "contents")
-	task := "remind:chaos:" + sh.id + ":s1:v" + state["v"]
+	ex, err := h.state().Explain(ctx, "chaos", sh.id)
+	task := basket.TaskID("chaos", sh.id, 1, ex.Version)
 	taskState := h.rdb.HGet(ctx, worker.AsynqKey(worker.QueueEmail, "t:"+task), "state").Val()
-	return fmt.Sprintf("%s basket %s (unsubscribed=%t purchased=%t): claim=%q state=%v task %s state=%q",
-		what, sh.id, sh.unsubscribe, sh.purchase, claim, state, task, taskState)
+	return fmt.Sprintf("%s basket %s (unsubscribed=%t purchased=%t): claim=%q state v%d %s (err %v) task %s state=%q",
+		what, sh.id, sh.unsubscribe, sh.purchase, claim, ex.Version, ex.Status, err, task, taskState)
 }
 
 // scanRedis reads every key and every value, asynq's included, and returns

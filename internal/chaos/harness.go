@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/basketassist/basketassist/basket"
 	"github.com/basketassist/basketassist/worker"
 )
 
@@ -41,6 +42,11 @@ type shopper struct {
 	mu          sync.Mutex
 	unsubAcked  time.Time // the unsubscribe's 2xx arrived
 	purchasedAt time.Time // the purchase was seen applied in Redis
+}
+
+// state reads the baskets' state (the store's sealing keys are not needed for that).
+func (h *harness) state() *basket.Store {
+	return basket.NewStore(h.rdb, nil, basket.StoreOptions{Prefix: "ba:"})
 }
 
 // quiet keeps go-redis's pool from printing while Redis is down on purpose.
@@ -240,10 +246,9 @@ func (h *harness) act(sh *shopper) error {
 	// seen is after the instant it was applied, so a transaction that began
 	// later certainly began after the purchase.
 	deadline := time.Now().Add(3 * time.Minute)
-	key := "ba:{chaos:" + sh.id + "}:basket"
 	for {
-		status, err := h.rdb.HGet(context.Background(), key, "status").Result()
-		if err == nil && status == "purchased" {
+		status, err := h.state().Status(context.Background(), "chaos", sh.id)
+		if err == nil && status == basket.Purchased {
 			sh.mu.Lock()
 			sh.purchasedAt = time.Now()
 			sh.mu.Unlock()
