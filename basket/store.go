@@ -293,22 +293,62 @@ var claimScript = redis.NewScript(stateSrc + claimSrc)
 // attempt that died before its hand-over is taken over: that attempt
 // delivered nothing. One left at the hand-over is recorded in_doubt.
 func (s *Store) Claim(ctx context.Context, storefront, basketID string, version int64, step int, attempt string) (Basket, error) {
-	keys := []string{s.stateKey(storefront, basketID), s.claimKey(storefront, basketID, step),
-		s.legacyStateKey(storefront, basketID), s.legacyDataKey(storefront, basketID)}
-	res, err := claimScript.Run(ctx, s.rdb, keys, version, seconds(s.opts.ClaimTTL), attempt).Slice()
+	b, errs := s.ClaimMany(ctx, []ClaimRequest{{Storefront: storefront, BasketID: basketID, Version: version, Step: step, Attempt: attempt}})
+	return b[0], errs[0]
+}
+
+// ClaimRequest names one attempt at one step of one basket version.
+type ClaimRequest struct {
+	Storefront, BasketID string
+	Version              int64
+	Step                 int
+	Attempt              string
+}
+
+// ClaimMany claims each of reqs as Claim does, in one pipelined round
+// trip; each claim is atomic on its own and has its own result and error.
+func (s *Store) ClaimMany(ctx context.Context, reqs []ClaimRequest) ([]Basket, []error) {
+	baskets, errs := make([]Basket, len(reqs)), make([]error, len(reqs))
+	run := func() []*redis.Cmd {
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.Cmd, len(reqs))
+		for i, r := range reqs {
+			keys := []string{s.stateKey(r.Storefront, r.BasketID), s.claimKey(r.Storefront, r.BasketID, r.Step),
+				s.legacyStateKey(r.Storefront, r.BasketID), s.legacyDataKey(r.Storefront, r.BasketID)}
+			cmds[i] = claimScript.EvalSha(ctx, pipe, keys, r.Version, seconds(s.opts.ClaimTTL), r.Attempt)
+		}
+		_, _ = pipe.Exec(ctx) // each claim reports its own error
+		return cmds
+	}
+	cmds := run()
+	if len(cmds) > 0 && redis.HasErrorPrefix(cmds[0].Err(), "NOSCRIPT") {
+		// First use on this server: nothing ran. Load the script, go again.
+		if err := claimScript.Load(ctx, s.rdb).Err(); err == nil {
+			cmds = run()
+		}
+	}
+	for i, cmd := range cmds {
+		baskets[i], errs[i] = s.claimed(reqs[i], cmd)
+	}
+	return baskets, errs
+}
+
+// claimed reads one claim script's reply.
+func (s *Store) claimed(r ClaimRequest, cmd *redis.Cmd) (Basket, error) {
+	res, err := cmd.Slice()
 	if err != nil {
-		return Basket{}, fmt.Errorf("claim step %d of basket %s: %w", step, basketID, err)
+		return Basket{}, fmt.Errorf("claim step %d of basket %s: %w", r.Step, r.BasketID, err)
 	}
 	if str(res[0]) == "drop" {
 		return Basket{}, &ErrDropped{Reason: policy.Reason(str(res[1]))}
 	}
-	b := Basket{Storefront: storefront, ID: basketID, Version: version, LastActivity: time.UnixMilli(num(res[3])).UTC()}
-	if b.Customer, err = openCustomer(s.keys, storefront, basketID, []byte(str(res[1]))); err != nil {
+	b := Basket{Storefront: r.Storefront, ID: r.BasketID, Version: r.Version, LastActivity: time.UnixMilli(num(res[3])).UTC()}
+	if b.Customer, err = openCustomer(s.keys, r.Storefront, r.BasketID, []byte(str(res[1]))); err != nil {
 		return Basket{}, err
 	}
 	if c := str(res[2]); c != "" {
 		if err := decodeContents([]byte(c), &b.Contents); err != nil {
-			return Basket{}, fmt.Errorf("decode contents of basket %s: %w", basketID, err)
+			return Basket{}, fmt.Errorf("decode contents of basket %s: %w", r.BasketID, err)
 		}
 	}
 	return b, nil
@@ -419,31 +459,61 @@ var finishScript = redis.NewScript(stateSrc + finishSrc)
 // may have changed while the email was in flight). Any other outcome ends the
 // sequence for the claimed version.
 func (s *Store) Finish(ctx context.Context, storefront, basketID string, version int64, step int, outcome string, rec *Decision) (FinishResult, error) {
-	keys := []string{s.stateKey(storefront, basketID), s.claimKey(storefront, basketID, step), s.dueKey(),
-		s.legacyStateKey(storefront, basketID), s.legacyDataKey(storefront, basketID)}
-	args := append([]any{outcome, version, step, len(s.opts.Steps), TaskPrefix(storefront, basketID)}, s.stepDelays()...)
-	var res []any
-	var err error
-	if rec == nil {
-		res, err = finishScript.Run(ctx, s.rdb, keys, args...).Slice()
-	} else {
-		// The decision rides in the same round trip, after the outcome.
-		pipe := s.rdb.Pipeline()
-		fin := finishScript.EvalSha(ctx, pipe, keys, args...)
-		recCmd := s.recordIn(ctx, pipe, storefront, basketID, *rec)
-		_, _ = pipe.Exec(ctx)
+	res, errs := s.FinishMany(ctx, []FinishRequest{{Storefront: storefront, BasketID: basketID, Version: version, Step: step, Outcome: outcome, Record: rec}})
+	return res[0], errs[0]
+}
+
+// FinishRequest is how one claimed step ended, and its decision record
+// entry (nil: none).
+type FinishRequest struct {
+	Storefront, BasketID string
+	Version              int64
+	Step                 int
+	Outcome              string
+	Record               *Decision
+}
+
+// FinishMany records each of reqs as Finish does, all in one pipelined
+// round trip; each finish is atomic on its own and has its own result and
+// error. A decision record entry rides after its outcome and is best
+// effort, as always: never a reason to finish again.
+func (s *Store) FinishMany(ctx context.Context, reqs []FinishRequest) ([]FinishResult, []error) {
+	out, errs := make([]FinishResult, len(reqs)), make([]error, len(reqs))
+	keysArgs := func(r FinishRequest) ([]string, []any) {
+		return []string{s.stateKey(r.Storefront, r.BasketID), s.claimKey(r.Storefront, r.BasketID, r.Step), s.dueKey(),
+				s.legacyStateKey(r.Storefront, r.BasketID), s.legacyDataKey(r.Storefront, r.BasketID)},
+			append([]any{r.Outcome, r.Version, r.Step, len(s.opts.Steps), TaskPrefix(r.Storefront, r.BasketID)}, s.stepDelays()...)
+	}
+	pipe := s.rdb.Pipeline()
+	fins, recs := make([]*redis.Cmd, len(reqs)), make([]*redis.Cmd, len(reqs))
+	for i, r := range reqs {
+		keys, args := keysArgs(r)
+		fins[i] = finishScript.EvalSha(ctx, pipe, keys, args...)
+		if r.Record != nil {
+			recs[i] = s.recordIn(ctx, pipe, r.Storefront, r.BasketID, *r.Record)
+		}
+	}
+	_, _ = pipe.Exec(ctx) // each finish reports its own error
+	for i, r := range reqs {
+		fin := fins[i]
 		if redis.HasErrorPrefix(fin.Err(), "NOSCRIPT") {
-			fin = finishScript.Run(ctx, s.rdb, keys, args...) // first use on this server: load it
+			// First use on this server (or since a restart): nothing of
+			// this finish ran. Run loads the script.
+			keys, args := keysArgs(r)
+			fin = finishScript.Run(ctx, s.rdb, keys, args...)
 		}
-		if res, err = fin.Slice(); err == nil && redis.HasErrorPrefix(recCmd.Err(), "NOSCRIPT") {
-			_ = s.Record(ctx, storefront, basketID, *rec) // best effort, as always: never a reason to finish again
+		res, err := fin.Slice()
+		if err != nil {
+			errs[i] = fmt.Errorf("finish step %d of basket %s: %w", r.Step, r.BasketID, err)
+			continue
 		}
+		if recs[i] != nil && redis.HasErrorPrefix(recs[i].Err(), "NOSCRIPT") {
+			_ = s.Record(ctx, r.Storefront, r.BasketID, *r.Record)
+		}
+		out[i] = FinishResult{Task: str(res[0]), Version: num(res[1]), Step: int(num(res[2])),
+			LastActivity: time.UnixMilli(num(res[3])).UTC(), OldTask: str(res[4]), OldWaiting: num(res[5]) == 1}
 	}
-	if err != nil {
-		return FinishResult{}, fmt.Errorf("finish step %d of basket %s: %w", step, basketID, err)
-	}
-	return FinishResult{Task: str(res[0]), Version: num(res[1]), Step: int(num(res[2])),
-		LastActivity: time.UnixMilli(num(res[3])).UTC(), OldTask: str(res[4]), OldWaiting: num(res[5]) == 1}, nil
+	return out, errs
 }
 
 // consentFlag is the state's consent field: "1" given, "n" refused (never

@@ -100,6 +100,7 @@ func (s *SMTPSender) Send(ctx context.Context, m *Message, handOver HandOver) er
 	if err != nil {
 		return err
 	}
+	body = wireFormat(body)
 	var cn *conn
 	select {
 	case cn = <-s.slots:
@@ -165,8 +166,8 @@ func (s *SMTPSender) transact(ctx context.Context, cn *conn, m *Message, body []
 		return err
 	}
 	text := cn.c.Text
-	w := text.DotWriter()
-	if _, err := w.Write(body); err != nil {
+	// body is in wire format (render): written as it is.
+	if _, err := text.W.Write(body); err != nil {
 		return reduce(StageData, err)
 	}
 	// Push the body out now, so that a broken connection shows before the
@@ -177,7 +178,10 @@ func (s *SMTPSender) transact(ctx context.Context, cn *conn, m *Message, body []
 	if err := handOver(ctx); err != nil {
 		return err // the caller closes the connection: the server drops a message without its dot
 	}
-	if err := w.Close(); err != nil {
+	if _, err := text.W.WriteString(".\r\n"); err != nil {
+		return reduce(StageData, err)
+	}
+	if err := text.W.Flush(); err != nil {
 		// The dot did not reach the socket: the server cannot have the message.
 		return reduce(StageData, err)
 	}
@@ -299,8 +303,32 @@ func render(m *Message, dkim *gomail.DKIMSigner) ([]byte, error) {
 		return nil, &SendError{Class: Rejected, Stage: StageBuild, Desc: "message could not be built"}
 	}
 	var b bytes.Buffer
+	b.Grow(8 << 10)
 	if _, err := msg.WriteTo(&b); err != nil {
 		return nil, &SendError{Class: Rejected, Stage: StageBuild, Desc: "message could not be written"}
 	}
 	return b.Bytes(), nil
+}
+
+// wireFormat returns body as DATA carries it (RFC 5321 4.5.2): CRLF line
+// endings, a leading dot doubled, and a final CRLF, so that the end of
+// data (".\r\n") can follow as it is. Done once on the whole message, it
+// spares textproto's byte-at-a-time dot writer on the connection.
+func wireFormat(body []byte) []byte {
+	out := make([]byte, 0, len(body)+len(body)/256+2)
+	for len(body) > 0 {
+		line := body
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, body = body[:i], body[i+1:]
+		} else {
+			body = nil
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		if len(line) > 0 && line[0] == '.' {
+			out = append(out, '.')
+		}
+		out = append(out, line...)
+		out = append(out, '\r', '\n')
+	}
+	return out
 }

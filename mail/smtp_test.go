@@ -205,3 +205,16 @@ func TestDescribeKeepsNoForeignText(t *testing.T) {
 	assert.NotContains(t, Describe(&SendError{Class: Temporary, Stage: StageRcpt, Code: 451, Enhanced: "4.3.0", Desc: "other"}), "@")
 	assert.Equal(t, "timeout", Describe(fmt.Errorf("wrapped: %w", context.DeadlineExceeded)))
 }
+
+func TestWireFormatEndsLinesWithCRLFAndDoublesALeadingDot(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"Subject: x\r\n\r\n.hidden\r\nok\r\n": "Subject: x\r\n\r\n..hidden\r\nok\r\n",
+		"a\nb":                                "a\r\nb\r\n",
+		".\r\n..\n":                           "..\r\n...\r\n",
+		"":                                    "",
+		"mid.dot\r\n":                         "mid.dot\r\n",
+	} {
+		assert.Equal(t, want, string(wireFormat([]byte(in))), "%q", in)
+	}
+}

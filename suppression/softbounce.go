@@ -2,8 +2,11 @@ package suppression
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/basketassist/basketassist/secrets"
 )
@@ -46,4 +49,22 @@ func (s *Store) ClearSoftBounces(ctx context.Context, r secrets.Recipient) error
 		return fmt.Errorf("reset soft bounces: %w", err)
 	}
 	return nil
+}
+
+// SoftBouncesIn queues on pipe a read of r's current streak of soft
+// bounces; the returned func reports it once pipe has run. A sender reads it
+// with its other checks and clears the streak only when there is one, which
+// spares a write per delivered email.
+func (s *Store) SoftBouncesIn(ctx context.Context, pipe redis.Pipeliner, r secrets.Recipient) func() (int64, error) {
+	cmd := pipe.Get(ctx, s.softKey(r))
+	return func() (int64, error) {
+		n, err := cmd.Int64()
+		if errors.Is(err, redis.Nil) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read soft bounces: %w", err)
+		}
+		return n, nil
+	}
 }

@@ -27,6 +27,12 @@ type DispatcherOptions struct {
 	Poll time.Duration
 	// Batch is the most reminders taken per read (default 200).
 	Batch int
+	// PerTask is the most reminders queued in one task (default 10): a
+	// reminders:send task claims, reads and finishes its reminders in
+	// shared round trips, and spends asynq's dequeue and completion once
+	// for them all. A reminder due alone is queued as its own
+	// reminder:send task, under its id.
+	PerTask int
 	// Lease is how long taken reminders stay with this dispatcher before
 	// they fall due again (default 30 s).
 	Lease    time.Duration
@@ -42,6 +48,9 @@ func NewDispatcher(rdb redis.UniversalClient, baskets *basket.Store, o Dispatche
 	}
 	if o.Batch <= 0 {
 		o.Batch = 200
+	}
+	if o.PerTask <= 0 {
+		o.PerTask = 10
 	}
 	if o.Lease <= 0 {
 		o.Lease = 30 * time.Second
@@ -93,11 +102,20 @@ func (d *Dispatcher) Once(ctx context.Context) (int, error) {
 		return len(due), err
 	}
 	queued := make([]string, 0, len(due))
-	for _, r := range due {
-		if err = d.sched.enqueue(ctx, r); err != nil {
+	for rest := due; len(rest) > 0; {
+		chunk := rest[:min(len(rest), d.opts.PerTask)]
+		rest = rest[len(chunk):]
+		if len(chunk) == 1 {
+			err = d.sched.enqueue(ctx, chunk[0])
+		} else {
+			err = d.sched.enqueueBatch(ctx, chunk)
+		}
+		if err != nil {
 			break // the rest fall due again when their lease ends
 		}
-		queued = append(queued, r.Task)
+		for _, r := range chunk {
+			queued = append(queued, r.Task)
+		}
 	}
 	if derr := d.baskets.Dispatched(context.WithoutCancel(ctx), queued...); err == nil {
 		err = derr

@@ -31,6 +31,10 @@ type Options struct {
 	PublicURL string
 	// MaxRetry is how often a temporarily failing send is retried (default 10).
 	MaxRetry int
+	// RetryBase is the first retry's delay (default 30 s), as the server's
+	// (ServerOptions.RetryBase): a reminder that failed in a batch is
+	// retried as its own task after it.
+	RetryBase time.Duration
 	// PersistFor is how long a write that must not be lost (an outcome, a
 	// freed claim) is retried through a Redis outage (default 30 s).
 	PersistFor time.Duration
@@ -79,6 +83,9 @@ func NewHandlers(d Deps, o Options) *Handlers {
 	if o.MaxRetry <= 0 {
 		o.MaxRetry = 10
 	}
+	if o.RetryBase <= 0 {
+		o.RetryBase = 30 * time.Second
+	}
 	if o.PersistFor <= 0 {
 		o.PersistFor = 30 * time.Second
 	}
@@ -92,6 +99,7 @@ func (h *Handlers) Mux() *asynq.ServeMux {
 	mux.Use(logTasks(h.opts.Logger))
 	mux.HandleFunc(TypeApplyEvents, h.ApplyEvents)
 	mux.HandleFunc(TypeSendReminder, h.SendReminder)
+	mux.HandleFunc(TypeSendReminders, h.SendReminders)
 	return mux
 }
 
@@ -151,37 +159,110 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
 		return fmt.Errorf("decode reminder payload: %v: %w", err, asynq.SkipRetry)
 	}
-	log := h.opts.Logger.With("storefront", p.Storefront, "basket_id", p.BasketID, "step", p.Step, "version", p.Version)
-	sf, ok := h.opts.Storefronts[p.Storefront]
-	if !ok {
-		h.drop(ctx, log, p, policy.UnknownStorefront)
-		return nil
+	return h.send(ctx, []reminderPayload{p})[0]
+}
+
+// SendReminders sends a dispatcher's batch of due reminders, each as
+// SendReminder would, at once: one asynq task, one pipelined claim and one
+// pipelined read for the lot instead of one each. A reminder that does not
+// end here (a deferral, a retry, a permanent fault) continues as its own
+// reminder:send task, with the retry machinery of one (see continueAlone);
+// only when that cannot be queued does the batch fail, and its retry drops
+// the reminders already settled at their claims.
+func (h *Handlers) SendReminders(ctx context.Context, t *asynq.Task) error {
+	var p remindersPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+		return fmt.Errorf("decode reminders payload: %v: %w", err, asynq.SkipRetry)
 	}
+	var failed []error
+	for i, err := range h.send(ctx, p.Reminders) {
+		if err == nil {
+			continue
+		}
+		if err := h.sched.continueAlone(context.WithoutCancel(ctx), p.Reminders[i], err, h.opts.RetryBase); err != nil {
+			failed = append(failed, err)
+		}
+	}
+	return errors.Join(failed...)
+}
+
+// send tries each of ps and returns what each came to: nil when it ended
+// (sent, dropped, suppressed, bounced, in doubt), else the error asynq is to
+// act on (a *Deferred, a temporary fault, or one wrapping asynq.SkipRetry).
+// The claims are one pipelined round trip, the policy's reads and the early
+// suppression checks another; the sends then run side by side.
+func (h *Handlers) send(ctx context.Context, ps []reminderPayload) []error {
+	errs := make([]error, len(ps))
 	now := h.opts.Now()
-	if now.Before(p.Due) {
-		// Run early (asynqmon's "run", or clocks apart): never before due.
-		return h.postpone(ctx, log, p, policy.Decision{Outcome: policy.Defer, Reason: policy.NotDue, Until: p.Due}, now)
+	var attempts []*sendAttempt
+	var claims []basket.ClaimRequest
+	for i, p := range ps {
+		log := h.opts.Logger.With("storefront", p.Storefront, "basket_id", p.BasketID, "step", p.Step, "version", p.Version)
+		sf, ok := h.opts.Storefronts[p.Storefront]
+		if !ok {
+			h.drop(ctx, log, p, policy.UnknownStorefront)
+			continue
+		}
+		if now.Before(p.Due) {
+			// Run early (asynqmon's "run", or clocks apart): never before due.
+			errs[i] = h.postpone(ctx, log, p, policy.Decision{Outcome: policy.Defer, Reason: policy.NotDue, Until: p.Due}, now)
+			continue
+		}
+		a := &sendAttempt{h: h, p: p, id: rand.Text(), log: log, sf: sf, index: i, now: now}
+		attempts = append(attempts, a)
+		claims = append(claims, basket.ClaimRequest{Storefront: p.Storefront, BasketID: p.BasketID, Version: p.Version, Step: p.Step, Attempt: a.id})
 	}
-	attempt := rand.Text()
-	b, err := h.Baskets.Claim(ctx, p.Storefront, p.BasketID, p.Version, p.Step, attempt)
-	var dropped *basket.ErrDropped
-	if errors.As(err, &dropped) {
-		h.drop(ctx, log, p, dropped.Reason)
-		return nil
+	if len(claims) == 0 {
+		return errs
 	}
-	if err != nil {
-		return h.retry(err)
-	}
-	a := &sendAttempt{h: h, p: p, id: attempt, log: log}
-	rcpt := h.Keys.Recipient(b.Customer.Email)
-	a.log = log.With("recipient", rcpt.String())
-	// The policy's reads (history, last order) and the early suppression
-	// check share one round trip.
+	baskets, claimErrs := h.Baskets.ClaimMany(ctx, claims)
+	// The policy's reads (history, last order), the early suppression check
+	// and the soft-bounce streak share one round trip.
 	pipe := h.Redis.Pipeline()
-	recent := h.Baskets.RecentIn(ctx, pipe, rcpt.String(), sf.ID, now.Add(-sf.Policy.FrequencyCap.Per), sf.Policy.DryRun)
-	check := h.Suppressions.CheckIn(ctx, pipe, rcpt, p.Storefront, suppression.BasketAssistance)
+	claimed := attempts[:0]
+	for j, a := range attempts {
+		var dropped *basket.ErrDropped
+		switch err := claimErrs[j]; {
+		case errors.As(err, &dropped):
+			h.drop(ctx, a.log, a.p, dropped.Reason)
+			continue
+		case err != nil:
+			errs[a.index] = h.retry(err)
+			continue
+		}
+		a.b = baskets[j]
+		a.rcpt = h.Keys.Recipient(a.b.Customer.Email)
+		a.log = a.log.With("recipient", a.rcpt.String())
+		a.recent = h.Baskets.RecentIn(ctx, pipe, a.rcpt.String(), a.sf.ID, now.Add(-a.sf.Policy.FrequencyCap.Per), a.sf.Policy.DryRun)
+		a.check = h.Suppressions.CheckIn(ctx, pipe, a.rcpt, a.p.Storefront, suppression.BasketAssistance)
+		if h.opts.SoftLimit > 0 {
+			a.softBounces = h.Suppressions.SoftBouncesIn(ctx, pipe, a.rcpt)
+		}
+		claimed = append(claimed, a)
+	}
+	if len(claimed) == 0 {
+		return errs
+	}
 	_, _ = pipe.Exec(ctx) // each read reports its own error
-	sent, ordered, err := recent()
+	if len(claimed) == 1 {
+		errs[claimed[0].index] = claimed[0].run(ctx)
+	} else {
+		var wg sync.WaitGroup
+		for _, a := range claimed {
+			wg.Go(func() { errs[a.index] = a.run(ctx) })
+		}
+		wg.Wait()
+	}
+	h.finishAll(claimed, errs)
+	return errs
+}
+
+// run takes a claimed reminder, its reads done, to its outcome: the
+// policy's decision, the early suppression check, rendering, and the send
+// with its hand-over.
+func (a *sendAttempt) run(ctx context.Context) error {
+	h, p, sf, b, rcpt, now := a.h, a.p, a.sf, a.b, a.rcpt, a.now
+	sent, ordered, err := a.recent()
 	if err != nil {
 		return a.release(err)
 	}
@@ -198,7 +279,7 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 	}
 	// An early check spares rendering and a connection for most opted-out
 	// people; the hand-over checks again, atomically.
-	blocked, entry, err := check()
+	blocked, entry, err := a.check()
 	if err != nil {
 		return a.release(err)
 	}
@@ -225,7 +306,7 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 	pace := h.pace(sf, now)
 	err = h.Sender.Send(ctx, msg, func(ctx context.Context) error {
 		pace.Now = h.opts.Now()
-		if err := h.Baskets.HandOver(ctx, p.Storefront, p.BasketID, p.Version, p.Step, attempt,
+		if err := h.Baskets.HandOver(ctx, p.Storefront, p.BasketID, p.Version, p.Step, a.id,
 			basket.Suppression{Key: key, Fields: fields, Recipient: rcpt.String()}, pace); err != nil {
 			return err
 		}
@@ -305,11 +386,24 @@ func (h *Handlers) record(ctx context.Context, log *slog.Logger, p reminderPaylo
 
 // sendAttempt is one try at one reminder step, claimed under id.
 type sendAttempt struct {
-	h          *Handlers
-	p          reminderPayload
-	id         string
-	log        *slog.Logger
-	handedOver bool // the hand-over was recorded: the final dot may have gone out
+	h     *Handlers
+	p     reminderPayload
+	sf    basket.Storefront
+	id    string
+	log   *slog.Logger
+	index int       // in the batch being sent
+	now   time.Time // of the decision
+	// Set once claimed: the basket, its recipient, and the reads that share
+	// one pipeline (softBounces is nil when bounces.soft_limit is 0).
+	b           basket.Basket
+	rcpt        secrets.Recipient
+	recent      func() ([]time.Time, time.Time, error)
+	check       func() (bool, suppression.Entry, error)
+	softBounces func() (int64, error)
+	handedOver  bool // the hand-over was recorded: the final dot may have gone out
+	// How it ended, once it has (see finish), and the metric to count then.
+	outcome       *basket.FinishRequest
+	outcomeMetric string
 }
 
 // settle records what the send came to and says whether asynq must run
@@ -319,7 +413,7 @@ func (a *sendAttempt) settle(ctx context.Context, sf basket.Storefront, b basket
 	if sendErr == nil {
 		h.opts.Metrics.Sent.WithLabelValues(p.Storefront, strconv.Itoa(p.Step)).Inc()
 		a.log.InfoContext(ctx, "reminder sent", "message_id", msg.MessageID)
-		if h.opts.SoftLimit > 0 {
+		if n, err := a.streak(); err != nil || n > 0 {
 			if err := h.Suppressions.ClearSoftBounces(ctx, rcpt); err != nil {
 				a.log.WarnContext(ctx, "reset soft bounces", "error", mail.Describe(err)) // at worst a streak outlives this delivery
 			}
@@ -397,6 +491,15 @@ func (a *sendAttempt) settle(ctx context.Context, sf basket.Storefront, b basket
 	}
 }
 
+// streak is the recipient's soft-bounce streak as read before the send (0
+// when bounces.soft_limit is off); an error means it is unknown.
+func (a *sendAttempt) streak() (int64, error) {
+	if a.softBounces == nil {
+		return 0, nil
+	}
+	return a.softBounces()
+}
+
 // release frees the claim after a failure that delivered nothing and
 // returns cause (nil: nothing to retry). The claim must not outlive the
 // attempt when the retry is to send, so Redis is given time to come back.
@@ -416,30 +519,68 @@ func (a *sendAttempt) release(cause error) error {
 	return a.h.retry(cause)
 }
 
-// finish records outcome; the script puts the next step the state wants in
-// the due index. An error here after a send does not cause a resend: the
-// claim says handing_over, so a retry drops as in_doubt rather than
-// mailing again.
-func (a *sendAttempt) finish(ctx context.Context, outcome, metric string, rec *basket.Decision) error {
-	h, p := a.h, a.p
-	var next basket.FinishResult
-	err := h.persist(func(ctx context.Context) error {
-		var err error
-		next, err = h.Baskets.Finish(ctx, p.Storefront, p.BasketID, p.Version, p.Step, outcome, rec)
-		return err
-	})
-	if err != nil {
-		return h.retry(err)
-	}
-	if metric != "" {
-		h.opts.Metrics.Reminders.WithLabelValues(metric).Inc()
-	}
-	if next.OldTask != "" && !next.OldWaiting {
-		if err := h.sched.cancel(next.OldTask); err != nil {
-			return h.retry(err)
+// finish notes how the attempt ended, to be recorded with the others of
+// its batch (finishAll), and returns nil: the attempt is over.
+func (a *sendAttempt) finish(_ context.Context, outcome, metric string, rec *basket.Decision) error {
+	a.outcome = &basket.FinishRequest{Storefront: a.p.Storefront, BasketID: a.p.BasketID, Version: a.p.Version,
+		Step: a.p.Step, Outcome: outcome, Record: rec}
+	a.outcomeMetric = metric
+	return nil
+}
+
+// finishAll records the outcomes of attempts in one pipelined round trip
+// (retried as persist does); the scripts put each next step the state
+// wants in the due index. An error here after a send does not cause a
+// resend: the claim says handing_over, so a retry drops as in_doubt rather
+// than mailing again.
+func (h *Handlers) finishAll(attempts []*sendAttempt, errs []error) {
+	var done []*sendAttempt
+	for _, a := range attempts {
+		if a.outcome != nil {
+			done = append(done, a)
 		}
 	}
-	return nil
+	if len(done) == 0 {
+		return
+	}
+	results, failed := make([]basket.FinishResult, len(done)), make([]error, len(done))
+	left := make([]int, len(done))
+	for i := range left {
+		left[i] = i
+	}
+	_ = h.persist(func(ctx context.Context) error {
+		reqs := make([]basket.FinishRequest, len(left))
+		for j, i := range left {
+			reqs[j] = *done[i].outcome
+		}
+		res, es := h.Baskets.FinishMany(ctx, reqs)
+		var still []int
+		for j, i := range left {
+			results[i], failed[i] = res[j], es[j]
+			if es[j] != nil {
+				still = append(still, i)
+			}
+		}
+		left = still
+		if len(left) > 0 {
+			return failed[left[0]]
+		}
+		return nil
+	})
+	for i, a := range done {
+		if failed[i] != nil {
+			errs[a.index] = h.retry(failed[i])
+			continue
+		}
+		if a.outcomeMetric != "" {
+			h.opts.Metrics.Reminders.WithLabelValues(a.outcomeMetric).Inc()
+		}
+		if next := results[i]; next.OldTask != "" && !next.OldWaiting {
+			if err := h.sched.cancel(next.OldTask); err != nil {
+				errs[a.index] = h.retry(err)
+			}
+		}
+	}
 }
 
 // persist runs a write that must not be lost to a short Redis outage (a

@@ -27,20 +27,77 @@ func newScheduler(rdb redis.UniversalClient, maxRetry int) *scheduler {
 	return &scheduler{rdb: rdb, client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb), maxRetry: maxRetry}
 }
 
-// enqueue queues a due reminder to run now. A task that already exists
-// with its id is left as it is: ids name one step of one basket version,
-// so it is the same reminder (a second dispatch after a lease ran out).
+// enqueue queues a due reminder to run now, as its own task. A task that
+// already exists with its id is left as it is: ids name one step of one
+// basket version, so it is the same reminder.
 func (s *scheduler) enqueue(ctx context.Context, r basket.Reminder) error {
-	b, err := json.Marshal(reminderPayload{Storefront: r.Storefront, BasketID: r.BasketID, Step: r.Step, Version: r.Version, Due: r.Due})
+	return s.enqueueAlone(ctx, payloadOf(r), 0, s.maxRetry)
+}
+
+// enqueueBatch queues due reminders to run now as one reminders:send task.
+// The task's id is asynq's own (random): a batch taken again after a lease
+// ran out is a new one, and the step claims keep a reminder in two batches
+// from going out twice.
+func (s *scheduler) enqueueBatch(ctx context.Context, rs []basket.Reminder) error {
+	p := remindersPayload{Reminders: make([]reminderPayload, len(rs))}
+	for i, r := range rs {
+		p.Reminders[i] = payloadOf(r)
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encode reminders: %w", err)
+	}
+	if _, err = s.client.EnqueueContext(ctx, asynq.NewTask(TypeSendReminders, b), asynq.Queue(QueueEmail),
+		asynq.MaxRetry(s.maxRetry), asynq.Timeout(5*time.Minute)); err != nil {
+		return fmt.Errorf("queue %d reminders from %s: %w", len(rs), rs[0].Task, err)
+	}
+	return nil
+}
+
+// enqueueAlone queues p as its own reminder:send task to run after delay.
+func (s *scheduler) enqueueAlone(ctx context.Context, p reminderPayload, delay time.Duration, maxRetry int) error {
+	id := basket.TaskID(p.Storefront, p.BasketID, p.Step, p.Version)
+	b, err := json.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("encode reminder: %w", err)
 	}
-	_, err = s.client.EnqueueContext(ctx, asynq.NewTask(TypeSendReminder, b), asynq.TaskID(r.Task),
-		asynq.Queue(QueueEmail), asynq.MaxRetry(s.maxRetry), asynq.Timeout(2*time.Minute))
+	_, err = s.client.EnqueueContext(ctx, asynq.NewTask(TypeSendReminder, b), asynq.TaskID(id),
+		asynq.Queue(QueueEmail), asynq.MaxRetry(maxRetry), asynq.Timeout(2*time.Minute), asynq.ProcessIn(delay))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("queue %s: %w", r.Task, err)
+		return fmt.Errorf("queue %s: %w", id, err)
 	}
 	return nil
+}
+
+// continueAlone gives a reminder that did not end in its batch a task of
+// its own, where it goes on as if it had been one from the start: deferred
+// to its instant (no retry spent), retried after retryBase (its first
+// retry), or, for a permanent fault, archived at once so that an operator
+// can run it again from asynqmon. An archived one carries no error text in
+// asynqmon (asynq records text only for a run that failed); the worker's
+// log line says why.
+func (s *scheduler) continueAlone(ctx context.Context, p reminderPayload, cause error, retryBase time.Duration) error {
+	var d *Deferred
+	switch {
+	case errors.As(cause, &d):
+		return s.enqueueAlone(ctx, p, d.delay(), s.maxRetry)
+	case errors.Is(cause, asynq.SkipRetry):
+		// Held a day, then archived: should archiving fail, the task
+		// simply runs then, as a late retry.
+		if err := s.enqueueAlone(ctx, p, 24*time.Hour, s.maxRetry); err != nil {
+			return err
+		}
+		id := basket.TaskID(p.Storefront, p.BasketID, p.Step, p.Version)
+		if err := s.inspector.ArchiveTask(QueueEmail, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			return fmt.Errorf("archive %s: %w", id, err)
+		}
+		return nil
+	}
+	return s.enqueueAlone(ctx, p, retryBase, max(s.maxRetry-1, 0))
+}
+
+func payloadOf(r basket.Reminder) reminderPayload {
+	return reminderPayload{Storefront: r.Storefront, BasketID: r.BasketID, Step: r.Step, Version: r.Version, Due: r.Due}
 }
 
 // cancel deletes a reminder task that is no longer wanted. A task that is

@@ -196,3 +196,31 @@ func TestDeferralWaitsForItsOwnInstant(t *testing.T) {
 	got := f(0, &Deferred{Until: time.Now().Add(10 * time.Second)}, nil)
 	assert.InDelta(t, 10.5, got.Seconds(), 1, "a deferral waits for its own instant, rounded up")
 }
+
+// A delivery ends a streak of soft bounces: the streak is read with the
+// send's other checks, and cleared only when there is one.
+func TestADeliveryEndsASoftBounceStreak(t *testing.T) {
+	t.Parallel()
+	b := setupWorker(t, redistest.Client(t), time.Hour)
+	b.h.opts.SoftLimit = 3
+	ctx := context.Background()
+	ann := b.keys.Recipient("ann@example.com")
+	for range 2 {
+		limited, err := b.h.Suppressions.SoftBounce(ctx, ann, 3)
+		require.NoError(t, err)
+		require.False(t, limited)
+	}
+	streak := func() int64 {
+		pipe := b.rdb.Pipeline()
+		n := b.h.Suppressions.SoftBouncesIn(ctx, pipe, ann)
+		_, _ = pipe.Exec(ctx)
+		v, err := n()
+		require.NoError(t, err)
+		return v
+	}
+	require.Equal(t, int64(2), streak())
+	b.due(t, "b1")
+	require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)))
+	require.Len(t, b.smtp.Messages(), 1)
+	assert.Zero(t, streak(), "delivered: the streak starts again from zero")
+}

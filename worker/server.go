@@ -128,16 +128,21 @@ func deferOr(backoff asynq.RetryDelayFunc) asynq.RetryDelayFunc {
 	return func(n int, err error, t *asynq.Task) time.Duration {
 		var d *Deferred
 		if errors.As(err, &d) {
-			wait := d.After
-			if wait == 0 {
-				wait = time.Until(d.Until)
-			}
-			// Whole seconds, rounded up: asynq keeps due times in seconds,
-			// and a task run a moment early is only deferred again.
-			return max(wait.Truncate(time.Second)+time.Second, 0)
+			return d.delay()
 		}
 		return backoff(n, err, t)
 	}
+}
+
+// delay is how long from now asynq is to hold the deferred task: whole
+// seconds, rounded up, as asynq keeps due times in seconds, and a task run
+// a moment early is only deferred again.
+func (d *Deferred) delay() time.Duration {
+	wait := d.After
+	if wait == 0 {
+		wait = time.Until(d.Until)
+	}
+	return max(wait.Truncate(time.Second)+time.Second, 0)
 }
 
 // logTasks logs each task's failure with its id and type; never its payload.

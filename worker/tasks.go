@@ -26,6 +26,9 @@ const (
 const (
 	TypeApplyEvents  = "events:apply"
 	TypeSendReminder = "reminder:send"
+	// TypeSendReminders is a dispatcher's batch of due reminders; one that
+	// does not end in its batch continues as a reminder:send task.
+	TypeSendReminders = "reminders:send"
 )
 
 // applyPayload is one ingest request: events of one storefront, customers sealed.
@@ -42,6 +45,11 @@ type reminderPayload struct {
 	Step       int       `json:"step"`
 	Version    int64     `json:"version"`
 	Due        time.Time `json:"due"` // never sent before this instant
+}
+
+// remindersPayload is a batch of due reminders, sent in one task.
+type remindersPayload struct {
+	Reminders []reminderPayload `json:"reminders"`
 }
 
 // Producer puts validated events on the events queue.

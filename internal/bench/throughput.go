@@ -145,8 +145,17 @@ func (b *bench) oursSend(ctx context.Context) (float64, error) {
 		return 0, err
 	}
 	if err := waitFor(ctx, 5*time.Minute, "reminders pending", func() (bool, error) {
-		n, err := b.rdb.LLen(ctx, worker.AsynqKey(worker.QueueEmail, "pending")).Result()
-		return n >= sendN, err
+		// Every event applied and every reminder dispatched: all wait in
+		// the paused queue (in batches, so tasks are fewer than reminders).
+		pipe := b.rdb.TxPipeline()
+		due := pipe.ZCard(ctx, basket.DueIndexKey(prefix))
+		events := []*redis.IntCmd{pipe.LLen(ctx, worker.AsynqKey(worker.QueueEvents, "pending")),
+			pipe.LLen(ctx, worker.AsynqKey(worker.QueueEvents, "active"))}
+		pending := pipe.LLen(ctx, worker.AsynqKey(worker.QueueEmail, "pending"))
+		if _, err := pipe.Exec(ctx); err != nil {
+			return false, err
+		}
+		return due.Val() == 0 && events[0].Val() == 0 && events[1].Val() == 0 && pending.Val() > 0, nil
 	}); err != nil {
 		return 0, err
 	}
