@@ -44,6 +44,12 @@ type conn struct {
 	pipelining bool // the server offers RFC 2920 PIPELINING
 	used       bool // it has carried a transaction (so it may have gone stale while idle)
 	broken     bool // the session is out of step and must not carry another message
+	// replied is closed once the last transaction begun on the connection
+	// has read every reply it will read: the next one reads its own after
+	// that. With pipelining a transaction hands the connection on as soon
+	// as its final dot is written, so the next envelope follows the dot in
+	// the same flight (RFC 2920 3.1) while the dot's reply is on its way.
+	replied chan struct{}
 }
 
 // NewSMTPSender returns a sender; it connects lazily, on the first Send.
@@ -107,7 +113,12 @@ func (s *SMTPSender) Send(ctx context.Context, m *Message, handOver HandOver) er
 	case <-ctx.Done():
 		return reduce(StageConnect, ctx.Err())
 	}
-	defer func() { s.slots <- cn }()
+	handedOn := false // the slot went back once the dot was written (transact)
+	defer func() {
+		if !handedOn {
+			s.slots <- cn
+		}
+	}()
 	for {
 		fresh := cn == nil
 		if fresh {
@@ -115,7 +126,11 @@ func (s *SMTPSender) Send(ctx context.Context, m *Message, handOver HandOver) er
 				return err
 			}
 		}
-		err = s.transact(ctx, cn, m, body, handOver)
+		held := cn
+		err = s.transact(ctx, cn, m, body, handOver, func() { handedOn = true; s.slots <- held })
+		if handedOn {
+			return err // the connection is the next transaction's now; transact closed it if it broke
+		}
 		if errors.Is(err, errStale) && !fresh {
 			cn.close()
 			cn = nil
@@ -144,23 +159,33 @@ func (s *SMTPSender) dial(ctx context.Context) (*conn, error) {
 func (cn *conn) close() { _ = cn.c.Close() }
 
 // transact sends one message on cn. Failures with a reply code leave the
-// session reset and reusable; others must close it.
-func (s *SMTPSender) transact(ctx context.Context, cn *conn, m *Message, body []byte, handOver HandOver) error {
-	if err := cn.c.UpdateDeadline(s.timeout); err != nil {
-		return reduce(StageConnect, err)
-	}
+// session reset and reusable; others must close it. With pipelining it
+// calls handOn once the final dot is written and then reads the dot's reply
+// while the next transaction writes its envelope; if that reply never
+// comes it closes the connection itself, before the next transaction may
+// read from it, so that no late reply is taken for another's.
+func (s *SMTPSender) transact(ctx context.Context, cn *conn, m *Message, body []byte, handOver HandOver, handOn func()) error {
+	prev, mine := cn.replied, make(chan struct{})
+	cn.replied = mine
+	defer close(mine)
 	wasUsed := cn.used
 	cn.used = true
+	if err := cn.c.UpdateDeadline(s.timeout); err != nil {
+		if wasUsed {
+			return errStale // closed after the previous message's dot went unanswered
+		}
+		return reduce(StageConnect, err)
+	}
 	from := m.ReturnPath
 	if from == "" {
 		from = m.From.Address
 	}
-	if err := cn.envelope(from, m.To.Address); err != nil {
+	if err := cn.envelope(from, m.To.Address, prev); err != nil {
 		var se *SendError
 		if wasUsed && errors.As(err, &se) && se.Stage == StageMail && (se.Code == 0 || se.Code == 421) {
-			// The server closed the idle session (with or without its 421
-			// "closing channel", which servers send on idle timeout): this
-			// says nothing of the message, so it goes on a fresh one.
+			// The server closed the session (idle, or after the previous
+			// message's dot; with or without its 421 "closing channel"):
+			// this says nothing of the message, so it goes on a fresh one.
 			return errStale
 		}
 		return err
@@ -185,8 +210,15 @@ func (s *SMTPSender) transact(ctx context.Context, cn *conn, m *Message, body []
 		// The dot did not reach the socket: the server cannot have the message.
 		return reduce(StageData, err)
 	}
+	if cn.pipelining {
+		handOn()
+	}
 	if _, _, err := text.ReadResponse(250); err != nil {
-		return reduce(StageDot, err)
+		se := reduce(StageDot, err)
+		if cn.pipelining && se.Code == 0 {
+			cn.close()
+		}
+		return se
 	}
 	return nil
 }
@@ -195,14 +227,20 @@ func (s *SMTPSender) transact(ctx context.Context, cn *conn, m *Message, body []
 // (RFC 2920: one flush, then the three replies), and reads every reply, so
 // the session stays in step whatever fails. After a refusal it resets the
 // transaction (RSET) for the next message.
-func (cn *conn) envelope(from, to string) error {
+func (cn *conn) envelope(from, to string, prev <-chan struct{}) error {
 	text := cn.c.Text
+	awaitTurn := func() {
+		if prev != nil {
+			<-prev // the previous transaction's replies come first
+		}
+	}
 	steps := [...]struct {
 		stage  Stage
 		line   string
 		expect int
 	}{{StageMail, "MAIL FROM:<" + from + ">", 250}, {StageRcpt, "RCPT TO:<" + to + ">", 25}, {StageData, "DATA", 354}}
 	if !cn.pipelining {
+		awaitTurn()
 		for _, st := range steps {
 			if _, _, err := cn.cmd(st.line, st.expect); err != nil {
 				return cn.refused(reduce(st.stage, err))
@@ -218,6 +256,7 @@ func (cn *conn) envelope(from, to string) error {
 	if err := text.W.Flush(); err != nil {
 		return reduce(StageMail, err)
 	}
+	awaitTurn()
 	var first *SendError
 	for _, st := range steps {
 		_, _, err := text.ReadResponse(st.expect)
@@ -286,6 +325,9 @@ func (s *SMTPSender) Close() error {
 	}
 	for _, cn := range idle {
 		if cn != nil {
+			if cn.replied != nil {
+				<-cn.replied // a dot's reply still on its way
+			}
 			if err := cn.c.Quit(); err != nil {
 				cn.close()
 			}

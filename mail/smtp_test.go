@@ -6,6 +6,7 @@ import (
 	"fmt"
 	netmail "net/mail"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -217,4 +218,53 @@ func TestWireFormatEndsLinesWithCRLFAndDoublesALeadingDot(t *testing.T) {
 	} {
 		assert.Equal(t, want, string(wireFormat([]byte(in))), "%q", in)
 	}
+}
+
+// pipelinedBehind starts a first message whose dot the server holds, waits
+// until the first has handed the connection on (its dot written, its reply
+// pending), starts a second on the same connection and waits until it has
+// taken it: the second's envelope follows the first's dot (RFC 2920 3.1).
+// It returns both results once release has let the server answer.
+func pipelinedBehind(t *testing.T, s *SMTPSender, srv *smtptest.Server) (first, second error, handOvers int) {
+	t.Helper()
+	ctx := context.Background()
+	waiting, release := srv.HoldData()
+	var n atomic.Int32
+	hand := func(context.Context) error { n.Add(1); return nil }
+	done1, done2 := make(chan error, 1), make(chan error, 1)
+	go func() { done1 <- s.Send(ctx, testMessage(), hand) }()
+	<-waiting
+	require.Eventually(t, func() bool { return len(s.slots) == 1 }, 5*time.Second, time.Millisecond,
+		"the connection is free for the next message while the dot's reply is pending")
+	go func() { done2 <- s.Send(ctx, testMessage(), hand) }()
+	require.Eventually(t, func() bool { return len(s.slots) == 0 }, 5*time.Second, time.Millisecond)
+	release()
+	return <-done1, <-done2, int(n.Load())
+}
+
+func TestTheNextEnvelopeFollowsTheDot(t *testing.T) {
+	t.Parallel()
+	s, srv := setupSender(t, 1)
+	first, second, handOvers := pipelinedBehind(t, s, srv)
+	require.NoError(t, first)
+	require.NoError(t, second)
+	assert.Equal(t, 2, handOvers)
+	assert.Len(t, srv.Messages(), 2)
+	assert.Equal(t, 1, srv.Sessions(), "both on one connection")
+}
+
+// A dot left unanswered is in doubt; the message pipelined behind it has
+// not been accepted, so it goes out on a fresh connection, once.
+func TestAMessageBehindAnUnansweredDotGoesOnAFreshConnection(t *testing.T) {
+	t.Parallel()
+	s, srv := setupSender(t, 1)
+	srv.Fail(smtptest.Fault{Stage: smtptest.DropAt})
+	first, second, handOvers := pipelinedBehind(t, s, srv)
+	var se *SendError
+	require.ErrorAs(t, first, &se)
+	assert.Equal(t, InDoubt, se.Class)
+	require.NoError(t, second, "nothing of the second was accepted: not its failure")
+	assert.Equal(t, 2, handOvers, "the second was handed over once, on the fresh connection")
+	assert.Len(t, srv.Messages(), 2, "the first was in fact kept; the second once")
+	assert.Equal(t, 2, srv.Sessions())
 }
