@@ -82,7 +82,7 @@ func New(master []byte) (*Keys, error) {
 		return nil, err
 	}
 	k := &Keys{recipient: derive("recipient"), sign: derive("sign"), aead: aead}
-	k.recipients.New = func() any { return hmac.New(sha256.New, k.recipient) }
+	k.recipients.New = func() any { return &recipientHasher{mac: hmac.New(sha256.New, k.recipient)} }
 	k.signs.New = func() any { return hmac.New(sha256.New, k.sign) }
 	return k, nil
 }
@@ -141,14 +141,26 @@ func ParseRecipient(s string) (Recipient, error) {
 
 // Recipient returns the keyed hash (HMAC-SHA256) of the normalised address.
 func (k *Keys) Recipient(address string) Recipient {
-	m := k.recipients.Get().(hash.Hash)
-	defer k.recipients.Put(m)
-	m.Reset()
-	m.Write([]byte(NormalizeAddress(address)))
+	h := k.recipients.Get().(*recipientHasher)
+	defer k.recipients.Put(h)
+	h.mac.Reset()
+	// Through a kept buffer: []byte(address) would allocate per address,
+	// and bulk checks hash thousands.
+	h.buf = append(h.buf[:0], NormalizeAddress(address)...)
+	h.mac.Write(h.buf)
 	var r Recipient
-	m.Sum(r[:0])
+	h.mac.Sum(r[:0])
 	return r
 }
+
+// recipientHasher is a reusable keyed hash and its input buffer.
+type recipientHasher struct {
+	mac hash.Hash
+	buf []byte
+}
+
+// AppendHex appends String's form of r to b.
+func (r Recipient) AppendHex(b []byte) []byte { return hex.AppendEncode(b, r[:]) }
 
 // NormalizeAddress trims and lower-cases an address, so that "Ann@Example.com "
 // and "ann@example.com" are one recipient. Provider-specific rewriting (dots,

@@ -126,7 +126,17 @@ func NewStore(rdb redis.UniversalClient, prefix string, log *slog.Logger) *Store
 	return &Store{rdb: rdb, prefix: prefix, log: log, now: time.Now}
 }
 
-func (s *Store) key(r secrets.Recipient) string { return s.prefix + "sup:{" + r.String() + "}" }
+// key is built in one allocation: bulk checks build thousands.
+func (s *Store) key(r secrets.Recipient) string {
+	var k strings.Builder
+	k.Grow(len(s.prefix) + len("sup:{}") + 2*len(r))
+	k.WriteString(s.prefix)
+	k.WriteString("sup:{")
+	var hx [2 * len(secrets.Recipient{})]byte
+	k.Write(r.AppendHex(hx[:0]))
+	k.WriteByte('}')
+	return k.String()
+}
 
 func field(storefront string, scope Scope) string {
 	if storefront == "" {
