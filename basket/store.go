@@ -416,8 +416,15 @@ var releaseScript = redis.NewScript(releaseSrc)
 // Release frees attempt's claim after a failure that certainly delivered
 // nothing (a refusal, a connection lost before the final dot), so a retry
 // can claim again. A claim that is no longer attempt's is left alone.
-func (s *Store) Release(ctx context.Context, storefront, basketID string, step int, attempt string) error {
-	if err := releaseScript.Run(ctx, s.rdb, []string{s.claimKey(storefront, basketID, step)}, attempt).Err(); err != nil {
+// recipient (its hash, "" if unknown) is whose history a hand-over counted
+// the email in: released after the hand-over, the email is taken back out.
+func (s *Store) Release(ctx context.Context, storefront, basketID string, step int, attempt, recipient string) error {
+	member := ""
+	if recipient != "" {
+		member = historyMember(storefront, basketID, step)
+	}
+	keys := []string{s.claimKey(storefront, basketID, step), s.historyKey(recipient, false)}
+	if err := releaseScript.Run(ctx, s.rdb, keys, attempt, member).Err(); err != nil {
 		return fmt.Errorf("release step %d of basket %s: %w", step, basketID, err)
 	}
 	return nil

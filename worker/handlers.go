@@ -500,12 +500,20 @@ func (a *sendAttempt) streak() (int64, error) {
 	return a.softBounces()
 }
 
+// recipientHash is the recipient's hash once the claim read the basket, else "".
+func (a *sendAttempt) recipientHash() string {
+	if a.rcpt.IsZero() {
+		return ""
+	}
+	return a.rcpt.String()
+}
+
 // release frees the claim after a failure that delivered nothing and
 // returns cause (nil: nothing to retry). The claim must not outlive the
 // attempt when the retry is to send, so Redis is given time to come back.
 func (a *sendAttempt) release(cause error) error {
 	err := a.h.persist(func(ctx context.Context) error {
-		return a.h.Baskets.Release(ctx, a.p.Storefront, a.p.BasketID, a.p.Step, a.id)
+		return a.h.Baskets.Release(ctx, a.p.Storefront, a.p.BasketID, a.p.Step, a.id, a.recipientHash())
 	})
 	if err != nil {
 		a.log.Error("release reminder claim", "error", mail.Describe(err), "handed_over", a.handedOver)

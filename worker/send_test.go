@@ -16,6 +16,7 @@ import (
 	"github.com/basketassist/basketassist/internal/redistest"
 	"github.com/basketassist/basketassist/internal/smtptest"
 	"github.com/basketassist/basketassist/mail"
+	"github.com/basketassist/basketassist/policy"
 	"github.com/basketassist/basketassist/suppression"
 )
 
@@ -223,4 +224,22 @@ func TestADeliveryEndsASoftBounceStreak(t *testing.T) {
 	require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)))
 	require.Len(t, b.smtp.Messages(), 1)
 	assert.Zero(t, streak(), "delivered: the streak starts again from zero")
+}
+
+// A final dot refused after the hand-over delivered nothing: the email the
+// hand-over counted in the recipient's history is taken back, so that the
+// retry is not held back by the default cap of one a day (by itself).
+func TestARefusedDotIsNotCountedAgainstTheFrequencyCap(t *testing.T) {
+	t.Parallel()
+	b := setupWorker(t, redistest.Client(t), time.Hour)
+	sf := b.h.opts.Storefronts["pink"]
+	sf.Policy.FrequencyCap = policy.Cap{Max: 1, Per: 24 * time.Hour}
+	b.h.opts.Storefronts["pink"] = sf
+	ctx := context.Background()
+	b.due(t, "b1")
+	b.smtp.Fail(smtptest.Fault{Stage: smtptest.AtDot, Code: 451, Enhanced: smtp.EnhancedCode{4, 3, 0}, Text: "later"})
+	require.Error(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)), "refused after the hand-over: retried")
+	require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)), "the retry is sent, not deferred by its own email")
+	assert.Len(t, b.smtp.Messages(), 1)
+	assert.Equal(t, "sent", b.claim(t, "b1"))
 }
