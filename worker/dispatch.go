@@ -20,6 +20,11 @@ type Dispatcher struct {
 	opts    DispatcherOptions
 }
 
+// RemindersPerTask is the most reminders a dispatcher queues in one task
+// unless DispatcherOptions.PerTask says otherwise. 10 measured best
+// (BENCHMARKS.md, Sends).
+const RemindersPerTask = 10
+
 // DispatcherOptions configures a Dispatcher.
 type DispatcherOptions struct {
 	// Poll is how often the index is read when nothing is due (default 100 ms):
@@ -27,7 +32,8 @@ type DispatcherOptions struct {
 	Poll time.Duration
 	// Batch is the most reminders taken per read (default 200).
 	Batch int
-	// PerTask is the most reminders queued in one task (default 10): a
+	// PerTask is the most reminders queued in one task (default
+	// RemindersPerTask): a
 	// reminders:send task claims, reads and finishes its reminders in
 	// shared round trips, and spends asynq's dequeue and completion once
 	// for them all. A reminder due alone is queued as its own
@@ -50,7 +56,7 @@ func NewDispatcher(rdb redis.UniversalClient, baskets *basket.Store, o Dispatche
 		o.Batch = 200
 	}
 	if o.PerTask <= 0 {
-		o.PerTask = 10
+		o.PerTask = RemindersPerTask
 	}
 	if o.Lease <= 0 {
 		o.Lease = 30 * time.Second

@@ -338,7 +338,7 @@ func runServer(ctx context.Context, cmd, configPath string, args []string, stder
 		// Keep the heap near a fixed size whatever the load: bursts of
 		// large event batches otherwise let it double before each
 		// collection, and peak RSS grow with the length of a busy spell.
-		debug.SetMemoryLimit(defaultMemoryLimit)
+		debug.SetMemoryLimit(memoryLimit(cfg.Worker.Concurrency, cmd != "web"))
 	}
 	m := &Main{Config: cfg, Worker: cmd != "web", Web: cmd != "worker", Logger: log}
 	if err := m.Run(ctx); err != nil {
@@ -349,13 +349,25 @@ func runServer(ctx context.Context, cmd, configPath string, args []string, stder
 	return m.Close()
 }
 
-// defaultMemoryLimit is the Go runtime's soft memory limit for serve,
-// worker and web unless GOMEMLIMIT sets one: about what the service needs
-// under full load, so that the collector runs more often rather than the
-// heap growing (scripts/bench.sh --full: peak RSS 51–56 MB from 10k to 1M
-// pending baskets, against 63–86 MB without a limit; no loss of
-// throughput measured against 48 MiB).
-const defaultMemoryLimit = 36 << 20
+// memoryLimit is the Go runtime's soft memory limit for serve, worker and
+// web unless GOMEMLIMIT sets one: about what the service needs under full
+// load, so that the collector runs more often rather than the heap growing
+// (scripts/bench.sh --full: peak RSS 51–56 MB from 10k to 1M pending
+// baskets, against 63–86 MB without a limit; no loss of throughput measured
+// against 48 MiB). A worker's need grows with worker.concurrency, the email
+// tasks it runs at once (each holds up to 10 rendered reminders) and the
+// event tasks (a quarter as many, each a batch of decoded events): 16 MiB
+// and 1 MiB per task, 36 MiB at the default 20. A limit that ignored it,
+// 36 MiB at concurrency 80, kept the collector running without pause:
+// 1,309 sends/s against 3,225 with no limit; 66 MiB was enough
+// (scripts/bench.sh, "sends at worker.concurrency 80").
+func memoryLimit(concurrency int, worker bool) int64 {
+	const floor, base, perTask = 36 << 20, 16 << 20, 1 << 20
+	if !worker {
+		return floor
+	}
+	return max(floor, base+int64(concurrency)*perTask)
+}
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[c.Level]

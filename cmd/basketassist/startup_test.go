@@ -60,3 +60,15 @@ func TestStartupLogStatesWhatIsOn(t *testing.T) {
 	assert.Equal(t, "off", started["bounces_listen"])
 	assert.Equal(t, []string{"blue"}, warned, "blue.example mail signed for pink.example fails DMARC alignment")
 }
+
+// The soft memory limit leaves room for what a worker holds in flight: a
+// fixed 36 MiB at worker.concurrency 80 had the collector running without
+// pause (BENCHMARKS.md, RSS).
+func TestTheMemoryLimitGrowsWithWorkerConcurrency(t *testing.T) {
+	t.Parallel()
+	const mib = 1 << 20
+	assert.EqualValues(t, 36*mib, memoryLimit(20, true), "the default concurrency keeps the measured 36 MiB")
+	assert.EqualValues(t, 36*mib, memoryLimit(1, true), "never below it")
+	assert.EqualValues(t, 96*mib, memoryLimit(80, true))
+	assert.EqualValues(t, 36*mib, memoryLimit(80, false), "web runs no tasks")
+}

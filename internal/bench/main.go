@@ -35,6 +35,7 @@ import (
 	"github.com/basketassist/basketassist/basket"
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/suppression"
+	"github.com/basketassist/basketassist/worker"
 )
 
 const (
@@ -157,6 +158,15 @@ func (b *bench) all(ctx context.Context, pairs int, full bool) error {
 		}
 		fmt.Printf("reminders sent (%d due at once, %d SMTP connections, ~%d B each), per s: ours %s | raw go-mail, same connections and size: %s\n",
 			sendN, smtpConnections, b.messageBytes, sends, gomails)
+		// Four times the default tasks at once hold four times the rendered
+		// reminders in flight: the service's soft memory limit must leave
+		// room for them (cmd/basketassist memoryLimit).
+		busy, _, err := b.pairs(ctx, 1, b.oursSendAt(4*concurrency), func(context.Context) (float64, error) { return 0, nil })
+		if err != nil {
+			return err
+		}
+		fmt.Printf("reminders sent at worker.concurrency %d (up to %d reminders in flight), per s: ours %s\n",
+			4*concurrency, 4*concurrency*worker.RemindersPerTask, busy)
 	}
 	if b.runs("checks") {
 		if err := b.setupChecks(ctx); err != nil {

@@ -31,6 +31,7 @@ type service struct {
 type settings struct {
 	after        time.Duration // the one reminder step
 	pollInterval time.Duration // 0: the default
+	concurrency  int           // worker.concurrency; 0: concurrency
 }
 
 // writeConfig writes the service's configuration. Only what a benchmark
@@ -39,6 +40,9 @@ type settings struct {
 // SMTP connections and errors-only logs.
 func (b *bench) writeConfig(s settings) (string, error) {
 	poll := ""
+	if s.concurrency == 0 {
+		s.concurrency = concurrency
+	}
 	if s.pollInterval > 0 {
 		poll = fmt.Sprintf(", poll_interval: %s", s.pollInterval)
 	}
@@ -47,7 +51,7 @@ func (b *bench) writeConfig(s settings) (string, error) {
 		fmt.Sprintf(`smtp: {host: "127.0.0.1", port: %d, connections: %d, tls: none}`, b.sink.port(), smtpConnections),
 		`web: {listen: "` + b.webAddr + `", ops_listen: "` + b.webAddr + `", public_url: "http://` + b.webAddr + `", admin_token: "` + b.admin + `"}`,
 		`secrets: {key: "` + b.secret + `"}`,
-		fmt.Sprintf(`worker: {concurrency: %d%s}`, concurrency, poll),
+		fmt.Sprintf(`worker: {concurrency: %d%s}`, s.concurrency, poll),
 		fmt.Sprintf(`reminders: {steps: [{after: %s}]}`, s.after),
 		`policy: {quiet_hours: {start: "", end: ""}, frequency_cap: {max: 0}}`,
 		`log: {level: error, format: json}`,

@@ -129,11 +129,19 @@ func (b *bench) baseAsynq(ctx context.Context) (float64, error) {
 
 // oursSend: sendN baskets whose reminder is already due wait in the
 // paused email queue; unpause and time until the sink has every email.
-func (b *bench) oursSend(ctx context.Context) (float64, error) {
+func (b *bench) oursSend(ctx context.Context) (float64, error) { return b.oursSendAt(0)(ctx) }
+
+// oursSendAt is oursSend with the worker running workerConcurrency email
+// tasks at once (0: concurrency).
+func (b *bench) oursSendAt(workerConcurrency int) func(context.Context) (float64, error) {
+	return func(ctx context.Context) (float64, error) { return b.send(ctx, workerConcurrency) }
+}
+
+func (b *bench) send(ctx context.Context, workerConcurrency int) (float64, error) {
 	if err := b.flush(ctx); err != nil {
 		return 0, err
 	}
-	svc, err := b.startService(settings{after: time.Second, pollInterval: poll})
+	svc, err := b.startService(settings{after: time.Second, pollInterval: poll, concurrency: workerConcurrency})
 	if err != nil {
 		return 0, err
 	}
