@@ -4,7 +4,7 @@
 # baseline alternating in pairs. Installs redis-server (Debian package,
 # with redis-benchmark) when missing. Run it alone: it saturates two cores.
 #
-#   scripts/bench.sh              about 4 minutes: 10k and 100k pending baskets
+#   scripts/bench.sh              about a minute: 10k and 100k pending baskets
 #   scripts/bench.sh --full       also 1M pending baskets (Redis needs ~3 GB)
 #   scripts/bench.sh --pairs 5    more pairs per throughput figure
 #   scripts/bench.sh --micro      also the go test -bench micro-benchmarks
