@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/internal/logtest"
 	"github.com/basketassist/basketassist/internal/redistest"
 )
 
@@ -101,7 +101,7 @@ func TestDispatcherLogsAnOutageOnce(t *testing.T) {
 	defer rdb.Close()
 	trips := &atomic.Int64{}
 	rdb.AddHook(tripCounter{trips})
-	var logs lockedLog
+	var logs logtest.Buffer
 	d := NewDispatcher(rdb, basket.NewStore(rdb, nil, basket.StoreOptions{}), DispatcherOptions{Poll: time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -111,21 +111,4 @@ func TestDispatcherLogsAnOutageOnce(t *testing.T) {
 	cancel()
 	<-done
 	assert.Equal(t, 1, strings.Count(logs.String(), "cannot dispatch due reminders"), logs.String())
-}
-
-type lockedLog struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }

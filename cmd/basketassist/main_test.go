@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/basketassist/basketassist/basket"
 	"github.com/basketassist/basketassist/config"
+	"github.com/basketassist/basketassist/internal/logtest"
 	"github.com/basketassist/basketassist/internal/redistest"
 	"github.com/basketassist/basketassist/internal/smtptest"
 	"github.com/basketassist/basketassist/mail"
@@ -48,26 +48,8 @@ type bundle struct {
 	baseURL string
 	client  *basket.Client
 	seq     atomic.Int64
-	logs    *lockedBuffer // every log line of every Main the bundle ran, debug level
-	hook    func(*Main)   // adjusts each Main before Run (setupMain)
-}
-
-// lockedBuffer collects log lines from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs    *logtest.Buffer // every log line of every Main the bundle ran, debug level
+	hook    func(*Main)     // adjusts each Main before Run (setupMain)
 }
 
 func testConfig(t *testing.T, smtpSrv *smtptest.Server) config.Config {
@@ -118,7 +100,7 @@ func setup(t *testing.T, backend string, mutate ...func(*config.Config)) *bundle
 // setupMain is setup with a hook that adjusts Main before each Run.
 func setupMain(t *testing.T, backend string, hook func(*Main), mutate ...func(*config.Config)) *bundle {
 	t.Helper()
-	b := &bundle{t: t, smtp: smtptest.Start(t), logs: &lockedBuffer{}, hook: hook}
+	b := &bundle{t: t, smtp: smtptest.Start(t), logs: &logtest.Buffer{}, hook: hook}
 	b.cfg = testConfig(t, b.smtp)
 	if backend == embeddedRedis {
 		b.cfg.Redis.Addr, b.cfg.Redis.DB = "", 0
