@@ -9,6 +9,7 @@
 #   scripts/bench.sh --pairs 5    more pairs per throughput figure
 #   scripts/bench.sh --micro      also the go test -bench micro-benchmarks
 #   scripts/bench.sh --only send --cpuprofile /tmp/send.pprof   one figure; profile the service sending
+#   scripts/bench.sh --only send --connections 8   both sides of the send figure over 8 SMTP connections
 #
 # The last line is RATIOS …; BENCHMARKS.md holds the figures of real runs.
 set -euo pipefail
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
     --full) args+=(-full) ;;
     --pairs) args+=(-pairs "$2"); shift ;;
     --micro) micro=1 ;;
-    --only|--cpuprofile) args+=("-${1#--}" "$2"); shift ;;
+    --only|--cpuprofile|--connections) args+=("-${1#--}" "$2"); shift ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift

@@ -39,9 +39,8 @@ import (
 )
 
 const (
-	concurrency     = 20 // worker.concurrency's default
-	smtpConnections = 4
-	storefront      = "bench"
+	concurrency = 20 // worker.concurrency's default
+	storefront  = "bench"
 )
 
 type bench struct {
@@ -62,6 +61,13 @@ type bench struct {
 	messageBytes int64
 	only         string
 	profile      string
+	// connections is how many SMTP connections both sides of the send
+	// figure use (smtp.connections' default: 4).
+	connections int
+	// The CPU each process spent per reminder sent, ours and go-mail's,
+	// over all pairs of the send figure.
+	cpuOurs, cpuBase cpuSplit
+	redisPID         int
 }
 
 // quiet keeps go-redis's pool from printing.
@@ -76,6 +82,7 @@ func main() {
 	pairs := flag.Int("pairs", 3, "alternating pairs per throughput figure")
 	only := flag.String("only", "", "run one figure: events, send, checks, footprint or live")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the service while it sends (with -only send)")
+	connections := flag.Int("connections", 4, "SMTP connections for both sides of the send figure")
 	flag.Parse()
 	if *bin == "" || *redisAddr == "" {
 		fmt.Fprintln(os.Stderr, "usage: bench -bin BASKETASSIST -redis HOST:PORT [-full] [-pairs N] (run scripts/bench.sh)")
@@ -88,7 +95,7 @@ func main() {
 		os.Exit(1)
 	}
 	defer b.close()
-	b.only, b.profile = *only, *profile
+	b.only, b.profile, b.connections = *only, *profile, max(*connections, 1)
 	if err := b.all(context.Background(), *pairs, *full); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err, "(service log: "+b.dir+"/service.log)")
 		os.Exit(1)
@@ -116,6 +123,7 @@ func newBench(bin, redisAddr string) (*bench, error) {
 	}
 	b.rdb = redis.NewClient(&redis.Options{Addr: redisAddr, PoolSize: 32})
 	b.inspector = asynq.NewInspectorFromRedisClient(b.rdb)
+	b.redisPID = redisPID(context.Background(), b.rdb)
 	b.suppressed = suppression.NewStore(b.rdb, prefix, slog.New(slog.DiscardHandler))
 	return b, b.rdb.Ping(context.Background()).Err()
 }
@@ -157,7 +165,9 @@ func (b *bench) all(ctx context.Context, pairs int, full bool) error {
 			return err
 		}
 		fmt.Printf("reminders sent (%d due at once, %d SMTP connections, ~%d B each), per s: ours %s | raw go-mail, same connections and size: %s\n",
-			sendN, smtpConnections, b.messageBytes, sends, gomails)
+			sendN, b.connections, b.messageBytes, sends, gomails)
+		fmt.Printf("CPU per reminder sent, all pairs: ours %s | raw go-mail %s (the bench process is the sink, and go-mail for the baseline)\n",
+			b.cpuOurs, b.cpuBase)
 		// Four times the default tasks at once hold four times the rendered
 		// reminders in flight: the service's soft memory limit must leave
 		// room for them (cmd/basketassist memoryLimit).
@@ -259,11 +269,19 @@ func machine() string {
 }
 
 func redisVersion(ctx context.Context, rdb *redis.Client) string {
+	if v := redisInfo(ctx, rdb, "redis_version"); v != "" {
+		return v
+	}
+	return "?"
+}
+
+// redisInfo is one field of INFO server ("" when missing).
+func redisInfo(ctx context.Context, rdb *redis.Client, field string) string {
 	info, _ := rdb.Info(ctx, "server").Result()
 	for _, line := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(line, "redis_version:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			return v
 		}
 	}
-	return "?"
+	return ""
 }

@@ -37,7 +37,7 @@ type settings struct {
 // writeConfig writes the service's configuration. Only what a benchmark
 // needs differs from the defaults: one step, no quiet hours or cap (the
 // benchmark sends whenever it runs), a rate limit far above the load, 4
-// SMTP connections and errors-only logs.
+// SMTP connections (-connections) and errors-only logs.
 func (b *bench) writeConfig(s settings) (string, error) {
 	poll := ""
 	if s.concurrency == 0 {
@@ -48,7 +48,7 @@ func (b *bench) writeConfig(s settings) (string, error) {
 	}
 	yaml := strings.Join([]string{
 		`redis: {addr: "` + b.redisAddr + `"}`,
-		fmt.Sprintf(`smtp: {host: "127.0.0.1", port: %d, connections: %d, tls: none}`, b.sink.port(), smtpConnections),
+		fmt.Sprintf(`smtp: {host: "127.0.0.1", port: %d, connections: %d, tls: none}`, b.sink.port(), b.connections),
 		`web: {listen: "` + b.webAddr + `", ops_listen: "` + b.webAddr + `", public_url: "http://` + b.webAddr + `", admin_token: "` + b.admin + `"}`,
 		`secrets: {key: "` + b.secret + `"}`,
 		fmt.Sprintf(`worker: {concurrency: %d%s}`, s.concurrency, poll),

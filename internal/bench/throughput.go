@@ -171,6 +171,11 @@ func (b *bench) send(ctx context.Context, workerConcurrency int) (float64, error
 	if b.profile != "" {
 		go b.fetchProfile(svc, 2*time.Second)
 	}
+	clock := cpuClock{service: svc.cmd.Process.Pid, redis: b.redisPID}
+	cpu := clock.read()
+	if err := b.rdb.ConfigResetStat(ctx).Err(); err != nil { // commandstats from here on
+		return 0, err
+	}
 	start := time.Now()
 	if err := b.inspector.UnpauseQueue(worker.QueueEmail); err != nil {
 		return 0, err
@@ -182,12 +187,16 @@ func (b *bench) send(ctx context.Context, workerConcurrency int) (float64, error
 		return 0, fmt.Errorf("send: %d of %d emails after 5 minutes", n, sendN)
 	}
 	rate := sendN / time.Since(start).Seconds()
+	if workerConcurrency == 0 {
+		b.cpuOurs.add(clock, cpu, sendN)
+		b.cpuOurs.addCommands(ctx, b.rdb)
+	}
 	_, b.messageBytes, _ = b.sink.stats()
 	return rate, nil
 }
 
 // baseGoMail: go-mail's own Send, one message per call as a service would
-// call it, over smtpConnections connections, with a message of the size
+// call it, over b.connections connections, with a message of the size
 // ours were.
 func (b *bench) baseGoMail(ctx context.Context) (float64, error) {
 	msg, err := b.sizedMessage()
@@ -195,15 +204,17 @@ func (b *bench) baseGoMail(ctx context.Context) (float64, error) {
 		return 0, err
 	}
 	all := b.sink.reset(sendN)
+	clock := cpuClock{redis: b.redisPID}
+	cpu := clock.read()
 	start := time.Now()
-	errs := make(chan error, smtpConnections)
-	for c := range smtpConnections {
+	errs := make(chan error, b.connections)
+	for c := range b.connections {
 		go func() {
 			client, err := gomail.NewClient("127.0.0.1", gomail.WithPort(b.sink.port()), gomail.WithTLSPolicy(gomail.NoTLS))
 			if err == nil {
 				err = client.DialWithContext(ctx)
 			}
-			for i := c; err == nil && i < sendN; i += smtpConnections {
+			for i := c; err == nil && i < sendN; i += b.connections {
 				err = client.Send(msg())
 			}
 			if client != nil {
@@ -212,13 +223,15 @@ func (b *bench) baseGoMail(ctx context.Context) (float64, error) {
 			errs <- err
 		}()
 	}
-	for range smtpConnections {
+	for range b.connections {
 		if err := <-errs; err != nil {
 			return 0, fmt.Errorf("go-mail baseline: %w", err)
 		}
 	}
 	<-all
-	return sendN / time.Since(start).Seconds(), nil
+	rate := sendN / time.Since(start).Seconds()
+	b.cpuBase.add(clock, cpu, sendN)
+	return rate, nil
 }
 
 // sizedMessage returns a maker of go-mail messages as big as ours were:
