@@ -10,6 +10,7 @@
 #   scripts/bench.sh --micro      also the go test -bench micro-benchmarks
 #   scripts/bench.sh --only send --cpuprofile /tmp/send.pprof   one figure; profile the service sending
 #   scripts/bench.sh --only send --connections 8   both sides of the send figure over 8 SMTP connections
+#   scripts/bench.sh --only send --scripts   Redis's time per reminder by script (SLOWLOG; slows those sends)
 #
 # The last line is RATIOS …; BENCHMARKS.md holds the figures of real runs.
 set -euo pipefail
@@ -26,6 +27,7 @@ while [ $# -gt 0 ]; do
     --pairs) args+=(-pairs "$2"); shift ;;
     --micro) micro=1 ;;
     --only|--cpuprofile|--connections) args+=("-${1#--}" "$2"); shift ;;
+    --scripts) args+=(-scripts) ;;
     *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift

@@ -68,6 +68,9 @@ type bench struct {
 	// over all pairs of the send figure.
 	cpuOurs, cpuBase cpuSplit
 	redisPID         int
+	// With -scripts, Redis's time per reminder by command and script.
+	scripts     bool
+	scriptsOurs scriptTimes
 }
 
 // quiet keeps go-redis's pool from printing.
@@ -83,6 +86,7 @@ func main() {
 	only := flag.String("only", "", "run one figure: events, send, checks, footprint or live")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the service while it sends (with -only send)")
 	connections := flag.Int("connections", 4, "SMTP connections for both sides of the send figure")
+	scripts := flag.Bool("scripts", false, "break Redis's time per reminder sent down by script (SLOWLOG; slows that send)")
 	flag.Parse()
 	if *bin == "" || *redisAddr == "" {
 		fmt.Fprintln(os.Stderr, "usage: bench -bin BASKETASSIST -redis HOST:PORT [-full] [-pairs N] (run scripts/bench.sh)")
@@ -95,7 +99,7 @@ func main() {
 		os.Exit(1)
 	}
 	defer b.close()
-	b.only, b.profile, b.connections = *only, *profile, max(*connections, 1)
+	b.only, b.profile, b.connections, b.scripts = *only, *profile, max(*connections, 1), *scripts
 	if err := b.all(context.Background(), *pairs, *full); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err, "(service log: "+b.dir+"/service.log)")
 		os.Exit(1)
@@ -168,6 +172,9 @@ func (b *bench) all(ctx context.Context, pairs int, full bool) error {
 			sendN, b.connections, b.messageBytes, sends, gomails)
 		fmt.Printf("CPU per reminder sent, all pairs: ours %s | raw go-mail %s (the bench process is the sink, and go-mail for the baseline)\n",
 			b.cpuOurs, b.cpuBase)
+		if b.scripts {
+			fmt.Printf("Redis command time per reminder sent, by command and script (SLOWLOG of every command, which slowed those sends): %s\n", b.scriptsOurs)
+		}
 		// Four times the default tasks at once hold four times the rendered
 		// reminders in flight: the service's soft memory limit must leave
 		// room for them (cmd/basketassist memoryLimit).

@@ -176,6 +176,14 @@ func (b *bench) send(ctx context.Context, workerConcurrency int) (float64, error
 	if err := b.rdb.ConfigResetStat(ctx).Err(); err != nil { // commandstats from here on
 		return 0, err
 	}
+	watched := 0 // the reminders the script watch counts: none unless all were sent
+	if b.scripts && workerConcurrency == 0 {
+		stop, err := b.scriptsOurs.watch(ctx, b.rdb)
+		if err != nil {
+			return 0, err
+		}
+		defer func() { stop(watched) }()
+	}
 	start := time.Now()
 	if err := b.inspector.UnpauseQueue(worker.QueueEmail); err != nil {
 		return 0, err
@@ -190,6 +198,7 @@ func (b *bench) send(ctx context.Context, workerConcurrency int) (float64, error
 	if workerConcurrency == 0 {
 		b.cpuOurs.add(clock, cpu, sendN)
 		b.cpuOurs.addCommands(ctx, b.rdb)
+		watched = sendN
 	}
 	_, b.messageBytes, _ = b.sink.stats()
 	return rate, nil
