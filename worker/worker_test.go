@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/internal/redisinfo"
 	"github.com/basketassist/basketassist/internal/redistest"
 	"github.com/basketassist/basketassist/internal/smtptest"
 	"github.com/basketassist/basketassist/mail"
@@ -107,18 +107,13 @@ func reminderTask(basketID string, step int, version int64) *asynq.Task {
 // INFO itself. Commands run inside Lua scripts are counted under their own
 // names too, so this is the server's work, not the network round trips.
 func commandStats(t *testing.T, rdb *redis.Client) map[string]int64 {
-	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	all, err := redisinfo.Commands(context.Background(), rdb)
 	require.NoError(t, err)
 	stats := map[string]int64{}
-	for _, line := range strings.Split(info, "\n") {
-		if !strings.HasPrefix(line, "cmdstat_") || strings.HasPrefix(line, "cmdstat_info:") {
-			continue
+	for name, c := range all {
+		if name != "info" {
+			stats[name] = c.Calls
 		}
-		name := line[len("cmdstat_"):strings.IndexByte(line, ':')]
-		calls := line[strings.Index(line, "calls=")+len("calls="):]
-		n, err := strconv.ParseInt(calls[:strings.IndexByte(calls, ',')], 10, 64)
-		require.NoError(t, err)
-		stats[name] = n
 	}
 	return stats
 }

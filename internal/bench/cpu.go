@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/basketassist/basketassist/internal/redisinfo"
 )
 
 // cpuSplit adds up the CPU time each process spent while one side of the
@@ -73,29 +75,15 @@ func (s cpuSplit) String() string {
 
 // addCommands adds what INFO commandstats counted since its last reset.
 func (s *cpuSplit) addCommands(ctx context.Context, rdb *redis.Client) {
-	stats, err := rdb.Info(ctx, "commandstats").Result()
+	stats, err := redisinfo.Commands(ctx, rdb)
 	if err != nil {
 		return
 	}
-	for _, line := range strings.Split(stats, "\r\n") {
-		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":")
-		if !ok || line == name {
-			continue
-		}
-		var calls, usec int64
-		for _, kv := range strings.Split(rest, ",") {
-			k, v, _ := strings.Cut(kv, "=")
-			switch k {
-			case "calls":
-				calls, _ = strconv.ParseInt(v, 10, 64)
-			case "usec":
-				usec, _ = strconv.ParseInt(v, 10, 64)
-			}
-		}
-		s.commands += calls
+	for name, c := range stats {
+		s.commands += c.Calls
 		if name == "evalsha" || name == "eval" {
-			s.scripts += calls
-			s.scriptTime += time.Duration(usec) * time.Microsecond
+			s.scripts += c.Calls
+			s.scriptTime += time.Duration(c.Usec) * time.Microsecond
 		}
 	}
 }
@@ -131,7 +119,8 @@ const clockTicks = 100
 
 // redisPID is redis-server's process id, when it runs on this machine.
 func redisPID(ctx context.Context, rdb *redis.Client) int {
-	pid, _ := strconv.Atoi(redisInfo(ctx, rdb, "process_id"))
+	v, _ := redisinfo.Field(ctx, rdb, "server", "process_id")
+	pid, _ := strconv.Atoi(v)
 	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err != nil || !strings.HasPrefix(string(comm), "redis") {
 		return 0
 	}

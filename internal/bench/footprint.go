@@ -7,11 +7,11 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/internal/redisinfo"
 )
 
 type footprint struct {
@@ -98,16 +98,11 @@ func (b *bench) footprint(ctx context.Context, n int, breakdown bool) (footprint
 }
 
 func usedMemory(ctx context.Context, b *bench) (int64, error) {
-	info, err := b.rdb.Info(ctx, "memory").Result()
+	v, err := redisinfo.Field(ctx, b.rdb, "memory", "used_memory")
 	if err != nil {
 		return 0, err
 	}
-	for _, line := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
-			return strconv.ParseInt(v, 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("INFO memory has no used_memory")
+	return strconv.ParseInt(v, 10, 64)
 }
 
 var (

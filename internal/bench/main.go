@@ -33,6 +33,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/internal/redisinfo"
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/suppression"
 	"github.com/basketassist/basketassist/worker"
@@ -276,19 +277,8 @@ func machine() string {
 }
 
 func redisVersion(ctx context.Context, rdb *redis.Client) string {
-	if v := redisInfo(ctx, rdb, "redis_version"); v != "" {
+	if v, err := redisinfo.Field(ctx, rdb, "server", "redis_version"); err == nil {
 		return v
 	}
 	return "?"
-}
-
-// redisInfo is one field of INFO server ("" when missing).
-func redisInfo(ctx context.Context, rdb *redis.Client, field string) string {
-	info, _ := rdb.Info(ctx, "server").Result()
-	for _, line := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			return v
-		}
-	}
-	return ""
 }
