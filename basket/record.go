@@ -42,28 +42,28 @@ func (s *Store) recordKey(storefront, basketID string) string {
 
 //go:embed lua/record.lua
 var recordSrc string
-var recordScript = redis.NewScript(recordSrc)
+var recordScript = redis.NewScript(stateSrc + recordSrc)
 
 // Record appends d to the basket's decision record, which keeps the last
 // RecordLimit and expires with the basket. A basket that is gone gets no
 // record.
 func (s *Store) Record(ctx context.Context, storefront, basketID string, d Decision) error {
-	err := s.recordIn(ctx, s.rdb, storefront, basketID, d).Err()
+	err := recordScript.Run(ctx, s.rdb, []string{s.stateKey(storefront, basketID), s.recordKey(storefront, basketID),
+		s.legacyStateKey(storefront, basketID)}, encodeDecision(d), RecordLimit).Err()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("record decision for basket %s: %w", basketID, err)
 	}
 	return nil
 }
 
-// recordIn runs the record script on c (the client, or a pipeline).
-func (s *Store) recordIn(ctx context.Context, c redis.Scripter, storefront, basketID string, d Decision) *redis.Cmd {
+// encodeDecision is d as the record keeps it (stored).
+func encodeDecision(d Decision) []byte {
 	e := stored{At: d.At.UnixMilli(), Step: d.Step, Outcome: string(d.Outcome), Reason: string(d.Reason)}
 	if d.Until != nil {
 		e.Until = d.Until.UnixMilli()
 	}
 	b, _ := json.Marshal(e)
-	return recordScript.Run(ctx, c, []string{s.stateKey(storefront, basketID), s.recordKey(storefront, basketID),
-		s.legacyStateKey(storefront, basketID)}, b, RecordLimit)
+	return b
 }
 
 // Explanation is what basketassist knows of a basket's reminders, for

@@ -482,23 +482,24 @@ type FinishRequest struct {
 
 // FinishMany records each of reqs as Finish does, all in one pipelined
 // round trip; each finish is atomic on its own and has its own result and
-// error. A decision record entry rides after its outcome and is best
-// effort, as always: never a reason to finish again.
+// error. A decision record entry is written by the same script, after its
+// outcome, and is best effort, as always: never a reason to finish again.
 func (s *Store) FinishMany(ctx context.Context, reqs []FinishRequest) ([]FinishResult, []error) {
 	out, errs := make([]FinishResult, len(reqs)), make([]error, len(reqs))
 	keysArgs := func(r FinishRequest) ([]string, []any) {
+		var rec []byte // none
+		if r.Record != nil {
+			rec = encodeDecision(*r.Record)
+		}
 		return []string{s.stateKey(r.Storefront, r.BasketID), s.claimKey(r.Storefront, r.BasketID, r.Step), s.dueKey(),
-				s.legacyStateKey(r.Storefront, r.BasketID), s.legacyDataKey(r.Storefront, r.BasketID)},
-			append([]any{r.Outcome, r.Version, r.Step, len(s.opts.Steps), TaskPrefix(r.Storefront, r.BasketID)}, s.stepDelays()...)
+				s.legacyStateKey(r.Storefront, r.BasketID), s.legacyDataKey(r.Storefront, r.BasketID), s.recordKey(r.Storefront, r.BasketID)},
+			append([]any{r.Outcome, r.Version, r.Step, len(s.opts.Steps), TaskPrefix(r.Storefront, r.BasketID), rec, RecordLimit}, s.stepDelays()...)
 	}
 	pipe := s.rdb.Pipeline()
-	fins, recs := make([]*redis.Cmd, len(reqs)), make([]*redis.Cmd, len(reqs))
+	fins := make([]*redis.Cmd, len(reqs))
 	for i, r := range reqs {
 		keys, args := keysArgs(r)
 		fins[i] = finishScript.EvalSha(ctx, pipe, keys, args...)
-		if r.Record != nil {
-			recs[i] = s.recordIn(ctx, pipe, r.Storefront, r.BasketID, *r.Record)
-		}
 	}
 	_, _ = pipe.Exec(ctx) // each finish reports its own error
 	for i, r := range reqs {
@@ -513,9 +514,6 @@ func (s *Store) FinishMany(ctx context.Context, reqs []FinishRequest) ([]FinishR
 		if err != nil {
 			errs[i] = fmt.Errorf("finish step %d of basket %s: %w", r.Step, r.BasketID, err)
 			continue
-		}
-		if recs[i] != nil && redis.HasErrorPrefix(recs[i].Err(), "NOSCRIPT") {
-			_ = s.Record(ctx, r.Storefront, r.BasketID, *r.Record)
 		}
 		out[i] = FinishResult{Task: str(res[0]), Version: num(res[1]), Step: int(num(res[2])),
 			LastActivity: time.UnixMilli(num(res[3])).UTC(), OldTask: str(res[4]), OldWaiting: num(res[5]) == 1}

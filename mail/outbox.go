@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -35,10 +36,11 @@ func (o *OutboxSender) Send(ctx context.Context, m *Message, handOver HandOver) 
 	if err := ctx.Err(); err != nil {
 		return reduce(StageConnect, err)
 	}
-	body, err := render(m, o.dkim)
-	if err != nil {
+	var buf bytes.Buffer
+	if err := render(m, o.dkim, &buf); err != nil {
 		return err
 	}
+	body := buf.Bytes()
 	name := time.Now().UTC().Format("20060102T150405.000Z") + "-" + strings.NewReplacer("@", "_at_", "/", "_").Replace(m.MessageID) + ".eml"
 	tmp, err := os.CreateTemp(o.dir, ".sending-*")
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -102,12 +103,14 @@ var errStale = errors.New("mail: pooled connection went stale")
 // *SendError otherwise. A stale pooled connection is replaced silently,
 // without the NOOP probe that would cost a round trip per message.
 func (s *SMTPSender) Send(ctx context.Context, m *Message, handOver HandOver) error {
-	body, err := render(m, s.dkim)
-	if err != nil {
+	// Written once, straight in wire format: the transaction only copies it.
+	wire := wireWriter{out: make([]byte, 0, 8<<10)}
+	if err := render(m, s.dkim, &wire); err != nil {
 		return err
 	}
-	body = wireFormat(body)
+	body := wire.finish()
 	var cn *conn
+	var err error
 	select {
 	case cn = <-s.slots:
 	case <-ctx.Done():
@@ -337,40 +340,76 @@ func (s *SMTPSender) Close() error {
 	return nil
 }
 
-// render builds m and writes it out once, before a connection is taken,
-// so that a build error never holds one and the send itself is only I/O.
-func render(m *Message, dkim *gomail.DKIMSigner) ([]byte, error) {
+// render builds m and writes it to w. Senders render before they take a
+// connection or a file, so that a build error never holds one and the
+// send itself is only I/O.
+func render(m *Message, dkim *gomail.DKIMSigner, w io.Writer) error {
 	msg, err := buildMsg(m, dkim)
 	if err != nil {
-		return nil, &SendError{Class: Rejected, Stage: StageBuild, Desc: "message could not be built"}
+		return &SendError{Class: Rejected, Stage: StageBuild, Desc: "message could not be built"}
 	}
-	var b bytes.Buffer
-	b.Grow(8 << 10)
-	if _, err := msg.WriteTo(&b); err != nil {
-		return nil, &SendError{Class: Rejected, Stage: StageBuild, Desc: "message could not be written"}
+	if _, err := msg.WriteTo(w); err != nil {
+		return &SendError{Class: Rejected, Stage: StageBuild, Desc: "message could not be written"}
 	}
-	return b.Bytes(), nil
+	return nil
 }
 
-// wireFormat returns body as DATA carries it (RFC 5321 4.5.2): CRLF line
-// endings, a leading dot doubled, and a final CRLF, so that the end of
-// data (".\r\n") can follow as it is. Done once on the whole message, it
-// spares textproto's byte-at-a-time dot writer on the connection.
+// wireFormat returns body as DATA carries it (see wireWriter).
 func wireFormat(body []byte) []byte {
-	out := make([]byte, 0, len(body)+len(body)/256+2)
-	for len(body) > 0 {
-		line := body
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
-			line, body = body[:i], body[i+1:]
+	w := wireWriter{out: make([]byte, 0, len(body)+len(body)/256+2)}
+	_, _ = w.Write(body)
+	return w.finish()
+}
+
+// wireWriter collects a message as DATA carries it (RFC 5321 4.5.2): CRLF
+// line endings, a leading dot doubled, and a final CRLF (finish), so that
+// the end of data (".\r\n") can follow as it is. Done once as the message
+// is written out, it spares textproto's byte-at-a-time dot writer on the
+// connection, and a second copy of the message.
+type wireWriter struct {
+	out     []byte
+	started bool // bytes of the current line have been seen
+	cr      bool // the line's last byte so far is a '\r', held back: dropped if '\n' follows
+}
+
+func (w *wireWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		if !w.started {
+			if p[0] == '.' {
+				w.out = append(w.out, '.')
+			}
+			w.started = true
+		}
+		line, eol := p, false
+		if i := bytes.IndexByte(p, '\n'); i >= 0 {
+			line, p, eol = p[:i], p[i+1:], true
 		} else {
-			body = nil
+			p = nil
 		}
-		line = bytes.TrimSuffix(line, []byte{'\r'})
-		if len(line) > 0 && line[0] == '.' {
-			out = append(out, '.')
+		if len(line) > 0 {
+			if w.cr {
+				w.out = append(w.out, '\r') // it was not the line's end
+			}
+			w.cr = line[len(line)-1] == '\r'
+			if w.cr {
+				line = line[:len(line)-1]
+			}
+			w.out = append(w.out, line...)
 		}
-		out = append(out, line...)
-		out = append(out, '\r', '\n')
+		if eol {
+			w.out = append(w.out, '\r', '\n')
+			w.started, w.cr = false, false
+		}
 	}
-	return out
+	return n, nil
+}
+
+// finish ends an unfinished last line and returns the message.
+func (w *wireWriter) finish() []byte {
+	if w.started {
+		w.out = append(w.out, '\r', '\n')
+		w.started, w.cr = false, false
+	}
+	return w.out
 }

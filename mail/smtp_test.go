@@ -215,8 +215,22 @@ func TestWireFormatEndsLinesWithCRLFAndDoublesALeadingDot(t *testing.T) {
 		".\r\n..\n":                           "..\r\n...\r\n",
 		"":                                    "",
 		"mid.dot\r\n":                         "mid.dot\r\n",
+		"cr\rmid\r\r\n.\r":                    "cr\rmid\r\r\n..\r\n",
 	} {
 		assert.Equal(t, want, string(wireFormat([]byte(in))), "%q", in)
+		// go-mail writes a message in many pieces: a line, a CR or a dot
+		// split across writes comes out the same.
+		for cut := range len(in) {
+			w := wireWriter{}
+			_, _ = w.Write([]byte(in[:cut]))
+			_, _ = w.Write([]byte(in[cut:]))
+			assert.Equal(t, want, string(w.finish()), "%q cut at %d", in, cut)
+		}
+		w := wireWriter{}
+		for i := range len(in) {
+			_, _ = w.Write([]byte{in[i]})
+		}
+		assert.Equal(t, want, string(w.finish()), "%q a byte at a time", in)
 	}
 }
 

@@ -283,9 +283,11 @@ func (r *Renderer) Email(storefront, storefrontDefault string, e Email) (Rendere
 		return Rendered{}, err
 	}
 	e.Lang = set.lang
-	var subject, text, html bytes.Buffer
-	// Sized for a reminder with a few lines, so that the parts are not
-	// copied as they grow (8 % of rendering before).
+	var subject bytes.Buffer
+	// Builders, so that the parts become strings without a copy; sized for
+	// a reminder with a few lines, so that they are not copied as they grow
+	// (8 % of rendering before).
+	var text, html strings.Builder
 	text.Grow(2 << 10)
 	html.Grow(8 << 10)
 	if err := set.text.ExecuteTemplate(&subject, "subject", e); err != nil {

@@ -23,7 +23,8 @@ if claim and string.sub(claim, 1, 13) == 'handing_over:' then
 end
 if st.status == 'purchased' or st.status == 'cleared' then return {'drop', st.status} end
 if st.v ~= version then return {'drop', 'superseded'} end
-if st.has_email ~= '1' or st.consent == 'n' or st.customer == '' then return {'drop', 'no_consent'} end
+local customer, contents = body(st)
+if st.has_email ~= '1' or st.consent == 'n' or customer == '' then return {'drop', 'no_consent'} end
 if claim then
   -- claimed:<other> is an attempt that died before the hand-over: nothing
   -- left, so this attempt takes over. Any other value is an outcome.
@@ -31,4 +32,4 @@ if claim then
   if string.sub(claim, 1, 8) ~= 'claimed:' then return {'drop', 'already_done'} end
 end
 redis.call('SET', KEYS[2], 'claimed:' .. ARGV[3], 'EX', ARGV[2])
-return {'ok', st.customer, st.contents, st.at}
+return {'ok', customer, contents, st.at}

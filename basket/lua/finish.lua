@@ -1,16 +1,24 @@
--- Record how a claimed step ended and name the next step's task.
+-- Record how a claimed step ended, with its entry in the decision record,
+-- and name the next step's task.
 -- The next step joins the due index, and a task made obsolete leaves it.
 -- KEYS[1] state (state.lua), KEYS[2] step claim, KEYS[3] due index,
--- KEYS[4] legacy state hash, KEYS[5] legacy customer and contents
+-- KEYS[4] legacy state hash, KEYS[5] legacy customer and contents, KEYS[6] decision record
 -- ARGV: 1 outcome, 2 claimed version, 3 step, 4 number of steps, 5 task id stem,
---       6.. each step's delay after the last activity (ms)
+--       6 decision record entry ('' for none), 7 record entries kept,
+--       8.. each step's delay after the last activity (ms)
 -- Reply: {next_task, version, next_step, last_activity_ms, old_task,
 --         old_waiting (1: the old task was still in the due index)}
 -- 'sent' is the truth once the server accepted, so it replaces anything
 -- (even an in_doubt written by an attempt that found this one's hand-over);
 -- no other outcome ever replaces 'sent'. 'would_send' (policy.dry_run)
 -- moves the sequence on as 'sent' does, so a dry run previews every step.
+-- The record entry is best effort, as the record always is: a failure to
+-- write it (pcall) never fails the outcome, which is already written.
+local function note()
+  if ARGV[6] ~= '' then pcall(append_record, KEYS[1], KEYS[4], KEYS[6], ARGV[6], ARGV[7]) end
+end
 if ARGV[1] ~= 'sent' and redis.call('GET', KEYS[2]) == 'sent' then
+  note()
   return {'', 0, 0, 0, '', 0}
 end
 redis.call('SET', KEYS[2], ARGV[1], 'KEEPTTL')
@@ -24,6 +32,7 @@ if ARGV[1] ~= 'sent' and ARGV[1] ~= 'would_send' then
     st.task = false
     save_state(KEYS[1], st, nil, KEYS[4], KEYS[5])
   end
+  note()
   return {'', st.v, 0, st.at, '', 0}
 end
 local task = task_id(st, stem)
@@ -41,6 +50,7 @@ if task ~= want and task ~= own then
   if old ~= '' then waiting = redis.call('ZREM', KEYS[3], old) end
 end
 if want ~= '' and want ~= task then
-  redis.call('ZADD', KEYS[3], st.at + tonumber(ARGV[5 + st.sent + 1]), want)
+  redis.call('ZADD', KEYS[3], st.at + tonumber(ARGV[7 + st.sent + 1]), want)
 end
+note()
 return {want, st.v, st.sent + 1, st.at, old, waiting}

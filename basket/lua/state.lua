@@ -26,16 +26,16 @@ local function read_legacy_data(data_key, hash_key)
 end
 
 -- load_state returns the basket's state as a table, or nil when there is none.
+-- The sealed customer and the contents stay in the stored string until
+-- body asks for them: most scripts need only the header.
 local function load_state(key, legacy_hash, legacy_data)
   local d = redis.call('GET', key)
   if d then
     local nl = string.find(d, '\n', 1, true)
     local f = {}
     for w in string.gmatch(string.sub(d, 1, nl - 1), '%S+') do f[#f + 1] = w end
-    local n = tonumber(f[8])
     local st = {v = tonumber(f[1]), at = tonumber(f[2]), status = f[3], sent = tonumber(f[4]), task = f[5] == '1',
-      has_email = f[6], consent = f[7], customer = string.sub(d, nl + 1, nl + n), contents = string.sub(d, nl + n + 1),
-      ids = {}}
+      has_email = f[6], consent = f[7], ids = {}, raw = d, nl = nl, n = tonumber(f[8])}
     for i = 9, #f do st.ids[#st.ids + 1] = f[i] end
     return st
   end
@@ -45,6 +45,17 @@ local function load_state(key, legacy_hash, legacy_data)
     task = (h[5] or '') ~= '', has_email = h[6] or '0', consent = h[7] or '0', ids = {}, legacy = true}
   st.customer, st.contents = read_legacy_data(legacy_data, legacy_hash)
   return st
+end
+
+-- body returns the sealed customer and the contents JSON: those set on st
+-- (st.customer, st.contents), else the stored ones.
+local function body(st)
+  local customer, contents = st.customer, st.contents
+  if st.raw then
+    if customer == nil then customer = string.sub(st.raw, st.nl + 1, st.nl + st.n) end
+    if contents == nil then contents = string.sub(st.raw, st.nl + st.n + 1) end
+  end
+  return customer or '', contents or ''
 end
 
 -- task_id names the reminder the state wants ('' for none).
@@ -67,13 +78,28 @@ local function seen_id(st, id)
   return false
 end
 
--- save_state writes st; ttl_s renews the basket's life, nil keeps it.
--- A basket in the legacy layout moves to the string with its TTL.
-local function save_state(key, st, ttl_s, legacy_hash, legacy_data)
+-- header is st's first line, for a sealed customer of customer_len bytes.
+local function header(st, customer_len)
   local head = table.concat({st.v, st.at, st.status, st.sent, st.task and '1' or '0', st.has_email, st.consent,
-    #st.customer}, ' ')
+    customer_len}, ' ')
   if #st.ids > 0 then head = head .. ' ' .. table.concat(st.ids, ' ') end
-  local value = head .. '\n' .. st.customer .. st.contents
+  return head
+end
+
+-- save_state writes st; ttl_s renews the basket's life, nil keeps it.
+-- When only the header changed and kept its length (a claim, a finish),
+-- it is overwritten in place (SETRANGE keeps the TTL), without copying
+-- the body. A basket in the legacy layout moves to the string with its TTL.
+local function save_state(key, st, ttl_s, legacy_hash, legacy_data)
+  if not ttl_s and st.raw and st.customer == nil and st.contents == nil then
+    local head = header(st, st.n)
+    if #head == st.nl - 1 then
+      redis.call('SETRANGE', key, 0, head)
+      return
+    end
+  end
+  local customer, contents = body(st)
+  local value = header(st, #customer) .. '\n' .. customer .. contents
   if ttl_s then
     redis.call('SET', key, value, 'EX', ttl_s)
   elseif st.legacy then
@@ -82,8 +108,23 @@ local function save_state(key, st, ttl_s, legacy_hash, legacy_data)
   else
     redis.call('SET', key, value, 'KEEPTTL')
   end
+  st.customer, st.contents, st.raw = customer, contents, nil -- the stored header's length may have changed
   if st.legacy then
     redis.call('DEL', legacy_hash, legacy_data)
     st.legacy = nil
   end
+end
+
+-- append_record adds entry (a decision's JSON) to a basket's decision
+-- record, keeps the last keep entries and lets the record expire with the
+-- basket (its state, in either layout). A basket that is gone gets no
+-- record. Returns 1 when the entry was added.
+local function append_record(state_key, legacy_hash, record_key, entry, keep)
+  local ttl = redis.call('PTTL', state_key)
+  if ttl == -2 then ttl = redis.call('PTTL', legacy_hash) end
+  if ttl == -2 then return 0 end
+  redis.call('RPUSH', record_key, entry)
+  redis.call('LTRIM', record_key, -tonumber(keep), -1)
+  if ttl > 0 then redis.call('PEXPIRE', record_key, ttl) end
+  return 1
 end
