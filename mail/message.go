@@ -4,8 +4,8 @@
 // importer of go-mail.
 //
 // A send has one point of no return, the final dot of DATA. Send calls the
-// caller's HandOver just before writing it, so that the caller can record
-// "handing over" and have the last word (see Sender).
+// caller's HandOver just before it writes the message and its dot, so that
+// the caller can record "handing over" and have the last word (see Sender).
 package mail
 
 import (
@@ -38,7 +38,7 @@ type Message struct {
 
 // HandOver is called by a sender at the last moment before the message is
 // handed over for good: for SMTP, after the server accepted MAIL, RCPT and
-// DATA and the body is written, just before the final dot. If it returns
+// DATA, just before the body and its final dot are written. If it returns
 // an error the message is not handed over (the SMTP transaction is
 // abandoned) and Send returns that error, unwrapped from any SendError.
 type HandOver func(ctx context.Context) error

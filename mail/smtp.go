@@ -103,12 +103,13 @@ var errStale = errors.New("mail: pooled connection went stale")
 // *SendError otherwise. A stale pooled connection is replaced silently,
 // without the NOOP probe that would cost a round trip per message.
 func (s *SMTPSender) Send(ctx context.Context, m *Message, handOver HandOver) error {
-	// Written once, straight in wire format: the transaction only copies it.
+	// Written once, straight in wire format with the end of data: the
+	// transaction only writes it out.
 	wire := wireWriter{out: make([]byte, 0, 8<<10)}
 	if err := render(m, s.dkim, &wire); err != nil {
 		return err
 	}
-	body := wire.finish()
+	data := append(wire.finish(), ".\r\n"...)
 	var cn *conn
 	var err error
 	select {
@@ -130,7 +131,7 @@ func (s *SMTPSender) Send(ctx context.Context, m *Message, handOver HandOver) er
 			}
 		}
 		held := cn
-		err = s.transact(ctx, cn, m, body, handOver, func() { handedOn = true; s.slots <- held })
+		err = s.transact(ctx, cn, m, data, handOver, func() { handedOn = true; s.slots <- held })
 		if handedOn {
 			return err // the connection is the next transaction's now; transact closed it if it broke
 		}
@@ -167,7 +168,8 @@ func (cn *conn) close() { _ = cn.c.Close() }
 // while the next transaction writes its envelope; if that reply never
 // comes it closes the connection itself, before the next transaction may
 // read from it, so that no late reply is taken for another's.
-func (s *SMTPSender) transact(ctx context.Context, cn *conn, m *Message, body []byte, handOver HandOver, handOn func()) error {
+// data is the message in wire format followed by the end of data (".\r\n").
+func (s *SMTPSender) transact(ctx context.Context, cn *conn, m *Message, data []byte, handOver HandOver, handOn func()) error {
 	prev, mine := cn.replied, make(chan struct{})
 	cn.replied = mine
 	defer close(mine)
@@ -193,20 +195,14 @@ func (s *SMTPSender) transact(ctx context.Context, cn *conn, m *Message, body []
 		}
 		return err
 	}
-	text := cn.c.Text
-	// body is in wire format (render): written as it is.
-	if _, err := text.W.Write(body); err != nil {
-		return reduce(StageData, err)
-	}
-	// Push the body out now, so that a broken connection shows before the
-	// hand-over, when nothing has been delivered and a retry is safe.
-	if err := text.W.Flush(); err != nil {
-		return reduce(StageData, err)
-	}
+	// After the 354 and before a byte of the message: the hand-over is the
+	// last word, and the message with its final dot then goes out in one
+	// write, so the server gets either all of it or no end of data.
 	if err := handOver(ctx); err != nil {
 		return err // the caller closes the connection: the server drops a message without its dot
 	}
-	if _, err := text.W.WriteString(".\r\n"); err != nil {
+	text := cn.c.Text
+	if _, err := text.W.Write(data); err != nil {
 		return reduce(StageData, err)
 	}
 	if err := text.W.Flush(); err != nil {
