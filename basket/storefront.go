@@ -30,12 +30,7 @@ type Storefront struct {
 }
 
 // HelpContact returns Contact, or the From address when none is set.
-func (s Storefront) HelpContact() string {
-	if s.Contact != "" {
-		return s.Contact
-	}
-	return s.FromAddress().Address
-}
+func (s Storefront) HelpContact() string { return s.Sender().Help }
 
 // BasketLink returns the storefront's URL for basketID.
 func (s Storefront) BasketLink(basketID string) string {
@@ -52,7 +47,22 @@ func (s Storefront) FromAddress() *mail.Address {
 }
 
 // FromDomain returns the domain of the From address, used for Message-ID and List-Id.
-func (s Storefront) FromDomain() string {
-	a := s.FromAddress().Address
-	return strings.ToLower(a[strings.LastIndexByte(a, '@')+1:])
+func (s Storefront) FromDomain() string { return s.Sender().Domain }
+
+// Sender is what an email says of who sends it, from one parse of From.
+type Sender struct {
+	From   *mail.Address
+	Domain string // From's domain, lower case
+	Help   string // where customers write with questions: Contact, else From's address
+}
+
+// Sender parses From once for everything an email takes from it.
+func (s Storefront) Sender() Sender {
+	from := s.FromAddress()
+	a := from.Address
+	help := s.Contact
+	if help == "" {
+		help = a
+	}
+	return Sender{From: from, Domain: strings.ToLower(a[strings.LastIndexByte(a, '@')+1:]), Help: help}
 }

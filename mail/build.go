@@ -3,6 +3,7 @@ package mail
 import (
 	"fmt"
 	"io"
+	"unsafe"
 
 	gomail "github.com/wneessen/go-mail"
 )
@@ -31,9 +32,19 @@ func buildMsg(m *Message, dkim *gomail.DKIMSigner) (*gomail.Msg, error) {
 	if m.Lang != "" {
 		msg.SetGenHeader(gomail.Header("Content-Language"), m.Lang)
 	}
-	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
-	msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
+	msg.SetBodyWriter(gomail.TypeTextPlain, writeString(m.Text))
+	msg.AddAlternativeWriter(gomail.TypeTextHTML, writeString(m.HTML))
 	return msg, nil
+}
+
+// writeString is a go-mail part body that writes s as it is, sparing the
+// copy of it that SetBodyString makes (6 KB of a reminder's HTML). The
+// bytes are s's own: io.Writer's contract forbids Write to modify them.
+func writeString(s string) func(io.Writer) (int64, error) {
+	return func(w io.Writer) (int64, error) {
+		n, err := w.Write(unsafe.Slice(unsafe.StringData(s), len(s)))
+		return int64(n), err
+	}
 }
 
 // WriteEML writes m as an .eml (RFC 5322) message, DKIM-signed when dkim is set.

@@ -35,6 +35,7 @@ func (c *Composer) Compose(sf basket.Storefront, b basket.Basket, step int, rcpt
 		locale = sf.DefaultLocale
 	}
 	base := strings.TrimRight(c.PublicURL, "/")
+	sender := sf.Sender()
 	tok := c.Tokens.Encode(suppression.Token{Scope: suppression.BasketAssistance, Storefront: sf.ID,
 		Recipient: rcpt, Masked: secrets.MaskAddress(cust.Email), BasketID: b.ID, Step: step, Locale: locale})
 	data := templates.Email{
@@ -43,7 +44,7 @@ func (c *Composer) Compose(sf basket.Storefront, b basket.Basket, step int, rcpt
 		BasketURL:      base + "/r/" + tok,
 		UnsubscribeURL: base + "/u/" + tok,
 		PreferencesURL: base + "/p/" + tok,
-		HelpAddress:    sf.HelpContact(),
+		HelpAddress:    sender.Help,
 		PostalAddress:  sf.PostalAddress,
 	}
 	for _, it := range b.Contents.Items {
@@ -60,14 +61,14 @@ func (c *Composer) Compose(sf basket.Storefront, b basket.Basket, step int, rcpt
 	if c.Now != nil {
 		now = c.Now
 	}
-	domain := sf.FromDomain()
+	domain := sender.Domain
 	returnPath := ""
 	if sf.BounceDomain != "" {
 		returnPath = bounce.ReturnPath(c.Keys, basket.SendKey(sf.ID, b.ID), step, sf.BounceDomain)
 	}
 	return &mail.Message{
 		ReturnPath: returnPath,
-		From:       sf.FromAddress(), To: &netmail.Address{Name: cust.Name, Address: cust.Email},
+		From:       sender.From, To: &netmail.Address{Name: cust.Name, Address: cust.Email},
 		Subject: r.Subject, Text: r.Text, HTML: r.HTML, Date: now(), Lang: r.Lang,
 		MessageID:   mail.MessageID(sf.ID, b.ID, step, domain),
 		ListID:      fmt.Sprintf("%s basket assistance <basket-assistance.%s.%s>", sf.Name, sf.ID, domain),
