@@ -412,3 +412,41 @@ func TestBasketsOfTheEarlierLayoutsAreReadAndMoved(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{b.store.legacyEventKey("pink", "b_2", "x")}, left, "only the marker, which names no one")
 }
+
+// The scripts that change only the header (claim, finish) rewrite it in
+// place when it keeps its length, and rewrite the whole string when it
+// does not; either way the sealed customer and the contents come through
+// untouched and the basket keeps its TTL.
+func TestHeaderChangesKeepTheBodyAndTheTTL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	run := func(t *testing.T, step int, wantSent int) {
+		b := setupStore(t, 10)
+		b.apply(t, Updated, 0, true)
+		key := "t:{pink:b_1}:state"
+		before, err := b.rdb.Get(ctx, key).Result()
+		require.NoError(t, err)
+		st0, ok := parseState(before)
+		require.True(t, ok)
+		require.NotEmpty(t, st0.Customer)
+		require.NotEmpty(t, st0.Contents)
+		require.NoError(t, b.rdb.Expire(ctx, key, time.Hour).Err())
+		_, err = b.store.Claim(ctx, "pink", "b_1", 1, step, "a1")
+		require.NoError(t, err)
+		require.NoError(t, b.store.HandOver(ctx, "pink", "b_1", 1, step, "a1", Suppression{Key: "t:sup:{x}", Fields: []string{"all"}}, Pace{Now: b.t0}))
+		_, err = b.store.Finish(ctx, "pink", "b_1", 1, step, Sent, nil)
+		require.NoError(t, err)
+		after, err := b.rdb.Get(ctx, key).Result()
+		require.NoError(t, err)
+		st, ok := parseState(after)
+		require.True(t, ok, "%q", after)
+		assert.Equal(t, wantSent, st.Sent)
+		assert.Equal(t, st0.Customer, st.Customer)
+		assert.Equal(t, st0.Contents, st.Contents)
+		ttl, err := b.rdb.TTL(ctx, key).Result()
+		require.NoError(t, err)
+		assert.InDelta(t, time.Hour.Seconds(), ttl.Seconds(), 5, "the basket keeps its TTL")
+	}
+	t.Run("same length: in place", func(t *testing.T) { run(t, 1, 1) })
+	t.Run("longer: rewritten", func(t *testing.T) { run(t, 10, 10) }) // sent 0 -> 10 adds a digit
+}
