@@ -38,6 +38,6 @@ trap 'stop_redis; rm -rf "$bin"' EXIT
 go build -o "$bin/basketassist" ./cmd/basketassist
 go build -o "$bin/bench" ./internal/bench
 if [ -n "$micro" ]; then
-  go test -run '^$' -bench . -benchtime 1s ./templates ./secrets ./suppression ./basket | grep -E '^(Benchmark|ok|PASS)' >&2
+  go test -run '^$' -bench . -benchtime 1s ./templates ./mail ./secrets ./suppression ./basket | grep -E '^(Benchmark|ok|PASS)' >&2
 fi
 "$bin/bench" -bin "$bin/basketassist" -redis "$REDIS_ADDR" "${args[@]}"
