@@ -11,7 +11,8 @@ import (
 
 // BenchmarkRenderMessage measures building one reminder's MIME message and
 // writing it out in wire format, as SMTPSender.Send does before it takes a
-// connection: go-mail's headers, quoted-printable text and HTML parts.
+// connection: go-mail's headers, the text part quoted-printable and the
+// HTML part as unencoded ASCII.
 func BenchmarkRenderMessage(b *testing.B) {
 	r, err := templates.New(templates.Options{})
 	if err != nil {

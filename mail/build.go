@@ -3,6 +3,7 @@ package mail
 import (
 	"fmt"
 	"io"
+	"strings"
 	"unsafe"
 
 	gomail "github.com/wneessen/go-mail"
@@ -32,9 +33,45 @@ func buildMsg(m *Message, dkim *gomail.DKIMSigner) (*gomail.Msg, error) {
 	if m.Lang != "" {
 		msg.SetGenHeader(gomail.Header("Content-Language"), m.Lang)
 	}
-	msg.SetBodyWriter(gomail.TypeTextPlain, writeString(m.Text))
-	msg.AddAlternativeWriter(gomail.TypeTextHTML, writeString(m.HTML))
+	html := asciiHTML(m.HTML)
+	msg.SetBodyWriter(gomail.TypeTextPlain, writeString(m.Text), partEncoding(m.Text))
+	msg.AddAlternativeWriter(gomail.TypeTextHTML, writeString(html), partEncoding(html))
 	return msg, nil
+}
+
+// maxLine is the longest line SMTP carries, in octets without the CRLF
+// (RFC 5321 4.5.3.1.6).
+const maxLine = 998
+
+// partEncoding writes a part that is plain US-ASCII, in lines SMTP carries
+// as they are, without encoding it; anything else as quoted-printable.
+// go-mail writes an unencoded part's header as "8bit", its only setting
+// that leaves the body alone ("7bit" still applies quoted-printable); for
+// data that is in fact 7-bit, as here, that label is correct MIME (RFC
+// 2045 2.7, 6.2) and needs no 8BITMIME from the relay, which only 8-bit
+// octets would (RFC 6152).
+func partEncoding(body string) gomail.PartOption {
+	for rest := body; rest != ""; {
+		line, after, ended := strings.Cut(rest, "\n")
+		if ended {
+			line = strings.TrimSuffix(line, "\r") // a CRLF's CR is not part of the line
+		}
+		if len(line) > maxLine || !plainLine(line) {
+			return gomail.WithPartEncoding(gomail.EncodingQP)
+		}
+		rest = after
+	}
+	return gomail.WithPartEncoding(gomail.NoEncoding)
+}
+
+// plainLine reports whether line holds only US-ASCII other than NUL and CR.
+func plainLine(line string) bool {
+	for i := 0; i < len(line); i++ {
+		if c := line[i]; c >= 0x80 || c == 0 || c == '\r' {
+			return false
+		}
+	}
+	return true
 }
 
 // writeString is a go-mail part body that writes s as it is, sparing the
