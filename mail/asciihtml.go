@@ -1,38 +1,72 @@
 package mail
 
 import (
+	"io"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
+
+	gomail "github.com/wneessen/go-mail"
 )
 
-// asciiHTML returns html with every non-ASCII character written as a
-// numeric character reference ("£" as "&#163;"), which a mail client
-// decodes to the same text. An all-ASCII HTML part can go out as it is
+// htmlPart returns how the HTML part is written, and its encoding. HTML
+// with non-ASCII text is written with each non-ASCII character as a numeric
+// character reference ("£" as "&#163;"), which a mail client decodes to
+// the same text, so that the part is US-ASCII and goes out unencoded
 // (partEncoding) instead of quoted-printable: quoted-printable encoding was
 // 7 % of the service's CPU while sending (scripts/bench.sh --cpuprofile),
-// and it makes the message bigger. html is returned unchanged when it is
-// not valid UTF-8, or when it holds raw text where references are not
-// decoded (<script>, <style>, CDATA): then the part stays quoted-printable.
-func asciiHTML(html string) string {
-	first := nonASCII(html)
-	if first == len(html) || !utf8.ValidString(html) || holdsRawText(html) {
-		return html
-	}
-	var b strings.Builder
-	b.Grow(len(html) + len(html)/8)
-	for rest := html; ; {
-		i := nonASCII(rest)
-		b.WriteString(rest[:i])
-		if i == len(rest) {
-			return b.String()
+// and it makes the message bigger. The references are written as the part
+// is, with no second copy of the HTML. HTML that is not valid UTF-8, that
+// holds raw text where references are not decoded (<script>, <style>,
+// CDATA), or whose lines would grow too long is written as it is.
+func htmlPart(html string) (func(io.Writer) (int64, error), gomail.PartOption) {
+	if nonASCII(html) < len(html) && !holdsRawText(html) {
+		if n, ok := plainLines(html, true); ok {
+			return writeReferences(html, n), gomail.WithPartEncoding(gomail.NoEncoding)
 		}
-		r, size := utf8.DecodeRuneInString(rest[i:])
-		b.WriteString("&#")
-		b.WriteString(strconv.Itoa(int(r)))
-		b.WriteByte(';')
-		rest = rest[i+size:]
 	}
+	return writeString(html), partEncoding(html)
+}
+
+// writeReferences is a go-mail part body that writes html, n bytes once
+// written, with each non-ASCII character as a numeric character reference.
+// html must be valid UTF-8 (plainLines checks it).
+func writeReferences(html string, n int) func(io.Writer) (int64, error) {
+	return func(w io.Writer) (int64, error) {
+		if g, ok := w.(interface{ Grow(int) }); ok {
+			g.Grow(n) // go-mail's part buffer, grown once instead of doubling
+		}
+		var written int64
+		var ref [16]byte // "&#1114111;" at most
+		for rest := html; rest != ""; {
+			i := nonASCII(rest)
+			k, err := w.Write(unsafe.Slice(unsafe.StringData(rest), i)) // see writeString
+			written += int64(k)
+			if err != nil || i == len(rest) {
+				return written, err
+			}
+			r, size := utf8.DecodeRuneInString(rest[i:])
+			b := append(strconv.AppendInt(append(ref[:0], "&#"...), int64(r), 10), ';')
+			k, err = w.Write(b)
+			written += int64(k)
+			if err != nil {
+				return written, err
+			}
+			rest = rest[i+size:]
+		}
+		return written, nil
+	}
+}
+
+// referenceLen is the length of r's numeric character reference.
+func referenceLen(r rune) int {
+	n := 4 // "&#", a digit, ";"
+	for r >= 10 {
+		r /= 10
+		n++
+	}
+	return n
 }
 
 // nonASCII returns the index of s's first non-ASCII byte, or len(s).

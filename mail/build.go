@@ -3,7 +3,7 @@ package mail
 import (
 	"fmt"
 	"io"
-	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	gomail "github.com/wneessen/go-mail"
@@ -33,9 +33,9 @@ func buildMsg(m *Message, dkim *gomail.DKIMSigner) (*gomail.Msg, error) {
 	if m.Lang != "" {
 		msg.SetGenHeader(gomail.Header("Content-Language"), m.Lang)
 	}
-	html := asciiHTML(m.HTML)
 	msg.SetBodyWriter(gomail.TypeTextPlain, writeString(m.Text), partEncoding(m.Text))
-	msg.AddAlternativeWriter(gomail.TypeTextHTML, writeString(html), partEncoding(html))
+	writeHTML, htmlEncoding := htmlPart(m.HTML)
+	msg.AddAlternativeWriter(gomail.TypeTextHTML, writeHTML, htmlEncoding)
 	return msg, nil
 }
 
@@ -51,27 +51,47 @@ const maxLine = 998
 // 2045 2.7, 6.2) and needs no 8BITMIME from the relay, which only 8-bit
 // octets would (RFC 6152).
 func partEncoding(body string) gomail.PartOption {
-	for rest := body; rest != ""; {
-		line, after, ended := strings.Cut(rest, "\n")
-		if ended {
-			line = strings.TrimSuffix(line, "\r") // a CRLF's CR is not part of the line
-		}
-		if len(line) > maxLine || !plainLine(line) {
-			return gomail.WithPartEncoding(gomail.EncodingQP)
-		}
-		rest = after
+	if _, ok := plainLines(body, false); ok {
+		return gomail.WithPartEncoding(gomail.NoEncoding)
 	}
-	return gomail.WithPartEncoding(gomail.NoEncoding)
+	return gomail.WithPartEncoding(gomail.EncodingQP)
 }
 
-// plainLine reports whether line holds only US-ASCII other than NUL and CR.
-func plainLine(line string) bool {
-	for i := 0; i < len(line); i++ {
-		if c := line[i]; c >= 0x80 || c == 0 || c == '\r' {
-			return false
+// plainLines reports whether body is US-ASCII without NUL or bare CR, in
+// lines of at most maxLine octets, and returns its length. With refs, each
+// non-ASCII character counts as the numeric character reference that
+// writeReferences writes for it, and body must be valid UTF-8.
+func plainLines(body string, refs bool) (int, bool) {
+	n, line := 0, 0
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case c == '\n':
+			n += line + 1
+			line = 0
+			continue
+		case c == 0:
+			return 0, false
+		case c == '\r':
+			if i+1 == len(body) || body[i+1] != '\n' {
+				return 0, false // a bare CR
+			}
+			n++ // a CRLF's CR is not part of the line
+			continue
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRuneInString(body[i:])
+			if !refs || r == utf8.RuneError && size == 1 {
+				return 0, false
+			}
+			line += referenceLen(r)
+			i += size - 1
+		default:
+			line++
+		}
+		if line > maxLine {
+			return 0, false
 		}
 	}
-	return true
+	return n + line, true
 }
 
 // writeString is a go-mail part body that writes s as it is, sparing the

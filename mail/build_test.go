@@ -24,21 +24,40 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestASCIIHTMLWritesNonASCIIAsReferences(t *testing.T) {
+func TestHTMLPartWritesNonASCIIAsReferences(t *testing.T) {
 	t.Parallel()
-	for _, c := range []struct{ name, in, want string }{
-		{"ascii", "<p>Hi Ann</p>", "<p>Hi Ann</p>"},
-		{"pound and names", `<p title="Zoë">£178.00 × 2 — ok</p>`, `<p title="Zo&#235;">&#163;178.00 &#215; 2 &#8212; ok</p>`},
-		{"outside the BMP", "<p>🛒</p>", "<p>&#128722;</p>"},
-		{"a style element is left alone", "<style>p::before{content:'£'}</style><p>£</p>", "<style>p::before{content:'£'}</style><p>£</p>"},
-		{"a script element is left alone", "<SCRIPT>x='é'</SCRIPT>", "<SCRIPT>x='é'</SCRIPT>"},
-		{"invalid UTF-8 is left alone", "<p>\xff£</p>", "<p>\xff£</p>"},
+	long := strings.Repeat("a", maxLine-6)
+	for _, c := range []struct{ name, in, want, encoding string }{
+		{"ascii", "<p>Hi Ann</p>", "<p>Hi Ann</p>", "8bit"},
+		{"pound and names", `<p title="Zoë">£178.00 × 2 — ok</p>`, `<p title="Zo&#235;">&#163;178.00 &#215; 2 &#8212; ok</p>`, "8bit"},
+		{"outside the BMP", "<p>🛒</p>", "<p>&#128722;</p>", "8bit"},
+		{"a reference fills the longest line", long + "£\n" + long + "£", long + "&#163;\n" + long + "&#163;", "8bit"},
+		{"a reference would make a line too long", long + "a£\n", long + "a£\n", "quoted-printable"},
+		{"an ASCII style element goes as it is", "<style>p{color:red}</style>", "<style>p{color:red}</style>", "8bit"},
+		{"a style element is left alone", "<style>p::before{content:'£'}</style><p>£</p>", "<style>p::before{content:'£'}</style><p>£</p>", "quoted-printable"},
+		{"a script element is left alone", "<SCRIPT>x='é'</SCRIPT>", "<SCRIPT>x='é'</SCRIPT>", "quoted-printable"},
+		{"invalid UTF-8 is left alone", "<p>\xff£</p>", "<p>\xff£</p>", "quoted-printable"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got := asciiHTML(c.in)
-			assert.Equal(t, c.want, got)
-			if got != c.in {
-				assert.Equal(t, c.in, html.UnescapeString(got), "a browser reads the same text")
+			m := testMessage()
+			m.HTML = c.in
+			var eml bytes.Buffer
+			require.NoError(t, WriteEML(&eml, m, nil))
+			_, got := mimeParts(t, eml.Bytes())
+			assert.Equal(t, c.encoding, got.encoding)
+			body := strings.ReplaceAll(got.body, "\r\n", "\n")
+			assert.Equal(t, c.want, body)
+			if c.encoding == "8bit" {
+				assert.Equal(t, c.in, html.UnescapeString(body), "a browser reads the same text")
+			}
+			write, _ := htmlPart(c.in)
+			var w bytes.Buffer
+			n, err := write(&w)
+			require.NoError(t, err)
+			assert.Equal(t, int64(w.Len()), n, "the part's writer counts what it wrote")
+			if c.encoding == "8bit" {
+				want, _ := plainLines(c.in, true)
+				assert.Equal(t, want, w.Len(), "plainLines knows the written length")
 			}
 		})
 	}
