@@ -10,7 +10,8 @@ import (
 	gomail "github.com/wneessen/go-mail"
 )
 
-// htmlPart returns how the HTML part is written, and its encoding. HTML
+// htmlPart returns how the HTML part is written, its encoding, and whether
+// that is unencoded (only if unencoded allows it, as partEncoding). HTML
 // with non-ASCII text is written with each non-ASCII character as a numeric
 // character reference ("£" as "&#163;"), which a mail client decodes to
 // the same text, so that the part is US-ASCII and goes out unencoded
@@ -19,14 +20,16 @@ import (
 // and it makes the message bigger. The references are written as the part
 // is, with no second copy of the HTML. HTML that is not valid UTF-8, that
 // holds raw text where references are not decoded (<script>, <style>,
-// CDATA), or whose lines would grow too long is written as it is.
-func htmlPart(html string) (func(io.Writer) (int64, error), gomail.PartOption) {
-	if nonASCII(html) < len(html) && !holdsRawText(html) {
+// CDATA: rawTextOpeners), that holds a C1 control (plainLines), or whose
+// lines would grow too long is written as it is.
+func htmlPart(html string, unencoded bool) (func(io.Writer) (int64, error), gomail.PartOption, bool) {
+	if unencoded && nonASCII(html) < len(html) && !holdsRawText(html) {
 		if n, ok := plainLines(html, true); ok {
-			return writeReferences(html, n), gomail.WithPartEncoding(gomail.NoEncoding)
+			return writeReferences(html, n), gomail.WithPartEncoding(gomail.NoEncoding), true
 		}
 	}
-	return writeString(html), partEncoding(html)
+	enc, plain := partEncoding(html, unencoded)
+	return writeString(html), enc, plain
 }
 
 // writeReferences is a go-mail part body that writes html, n bytes once
@@ -86,9 +89,12 @@ func nonASCII(s string) int {
 }
 
 // rawTextOpeners start an element or section whose text a browser takes
-// literally, without decoding character references; HTML matches them
-// case-insensitively.
-var rawTextOpeners = []string{"<script", "<style", "<![cdata["}
+// literally, without decoding character references: HTML's raw text
+// elements, those parsed as such (<noscript> with scripting on, the
+// obsolete <xmp>, <noembed>, <noframes> and <plaintext>) and CDATA
+// sections. HTML matches them case-insensitively. A false match (say
+// "<scripts" or one inside a comment) only costs quoted-printable.
+var rawTextOpeners = []string{"<script", "<style", "<![cdata[", "<noscript", "<iframe", "<xmp", "<noembed", "<noframes", "<plaintext"}
 
 // holdsRawText reports whether html opens any of rawTextOpeners.
 func holdsRawText(html string) bool {

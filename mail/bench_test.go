@@ -27,7 +27,7 @@ func BenchmarkRenderMessage(b *testing.B) {
 		Subject: out.Subject, Text: out.Text, HTML: out.HTML, Date: time.Now(), MessageID: "basket.x.s1@pink.example",
 		ListID: "Pink Shirts basket assistance <basket-assistance.pink.pink.example>", Unsubscribe: e.UnsubscribeURL, Lang: out.Lang}
 	w := wireWriter{}
-	if err := render(m, nil, &w); err != nil {
+	if _, err := render(m, nil, &w, true); err != nil {
 		b.Fatal(err)
 	}
 	data := w.finish()
@@ -39,7 +39,7 @@ func BenchmarkRenderMessage(b *testing.B) {
 	buf := make([]byte, 0, 8<<10)
 	for b.Loop() {
 		w := wireWriter{out: buf[:0]}
-		if err := render(m, nil, &w); err != nil {
+		if _, err := render(m, nil, &w, true); err != nil {
 			b.Fatal(err)
 		}
 	}

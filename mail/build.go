@@ -12,12 +12,15 @@ import (
 // buildMsg turns m into a go-mail message: multipart/alternative, no
 // User-Agent or X-Mailer, DKIM-signed when dkim is set. The To header is
 // built from the parsed address, so any display name is quoted or encoded
-// as RFC 5322 and RFC 2047 require, whatever characters it holds.
-func buildMsg(m *Message, dkim *gomail.DKIMSigner) (*gomail.Msg, error) {
+// as RFC 5322 and RFC 2047 require, whatever characters it holds. With
+// unencoded, parts that can go out unencoded do (partEncoding), and
+// eightBit reports whether any does; without, every part is
+// quoted-printable.
+func buildMsg(m *Message, dkim *gomail.DKIMSigner, unencoded bool) (msg *gomail.Msg, eightBit bool, err error) {
 	if m.From == nil || m.To == nil {
-		return nil, fmt.Errorf("message %s: from and to are required", m.MessageID)
+		return nil, false, fmt.Errorf("message %s: from and to are required", m.MessageID)
 	}
-	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
+	msg = gomail.NewMsg(gomail.WithNoDefaultUserAgent())
 	if dkim != nil {
 		msg.SetDKIM(dkim)
 	}
@@ -33,10 +36,11 @@ func buildMsg(m *Message, dkim *gomail.DKIMSigner) (*gomail.Msg, error) {
 	if m.Lang != "" {
 		msg.SetGenHeader(gomail.Header("Content-Language"), m.Lang)
 	}
-	msg.SetBodyWriter(gomail.TypeTextPlain, writeString(m.Text), partEncoding(m.Text))
-	writeHTML, htmlEncoding := htmlPart(m.HTML)
+	textEncoding, textPlain := partEncoding(m.Text, unencoded)
+	msg.SetBodyWriter(gomail.TypeTextPlain, writeString(m.Text), textEncoding)
+	writeHTML, htmlEncoding, htmlPlain := htmlPart(m.HTML, unencoded)
 	msg.AddAlternativeWriter(gomail.TypeTextHTML, writeHTML, htmlEncoding)
-	return msg, nil
+	return msg, textPlain || htmlPlain, nil
 }
 
 // maxLine is the longest line SMTP carries, in octets without the CRLF
@@ -44,23 +48,27 @@ func buildMsg(m *Message, dkim *gomail.DKIMSigner) (*gomail.Msg, error) {
 const maxLine = 998
 
 // partEncoding writes a part that is plain US-ASCII, in lines SMTP carries
-// as they are, without encoding it; anything else as quoted-printable.
-// go-mail writes an unencoded part's header as "8bit", its only setting
-// that leaves the body alone ("7bit" still applies quoted-printable); for
-// data that is in fact 7-bit, as here, that label is correct MIME (RFC
-// 2045 2.7, 6.2) and needs no 8BITMIME from the relay, which only 8-bit
-// octets would (RFC 6152).
-func partEncoding(body string) gomail.PartOption {
-	if _, ok := plainLines(body, false); ok {
-		return gomail.WithPartEncoding(gomail.NoEncoding)
+// as they are, without encoding it (when unencoded allows it, and then
+// reports true); anything else as quoted-printable. go-mail writes an
+// unencoded part's header as "8bit", its only setting that leaves the body
+// alone ("7bit" still applies quoted-printable). For data that is in fact
+// 7-bit, as here, that label is correct MIME (RFC 2045 2.7, 6.2), but a
+// relay without 8BITMIME may convert such a part to quoted-printable on
+// its way (RFC 6152 3), which breaks a DKIM signature: SMTPSender sends
+// unencoded parts only to relays that offer 8BITMIME, and declares them
+// with BODY=8BITMIME.
+func partEncoding(body string, unencoded bool) (gomail.PartOption, bool) {
+	if _, ok := plainLines(body, false); ok && unencoded {
+		return gomail.WithPartEncoding(gomail.NoEncoding), true
 	}
-	return gomail.WithPartEncoding(gomail.EncodingQP)
+	return gomail.WithPartEncoding(gomail.EncodingQP), false
 }
 
 // plainLines reports whether body is US-ASCII without NUL or bare CR, in
 // lines of at most maxLine octets, and returns its length. With refs, each
 // non-ASCII character counts as the numeric character reference that
-// writeReferences writes for it, and body must be valid UTF-8.
+// writeReferences writes for it, and body must be valid UTF-8 without C1
+// controls.
 func plainLines(body string, refs bool) (int, bool) {
 	n, line := 0, 0
 	for i := 0; i < len(body); i++ {
@@ -79,7 +87,7 @@ func plainLines(body string, refs bool) (int, bool) {
 			continue
 		case c >= utf8.RuneSelf:
 			r, size := utf8.DecodeRuneInString(body[i:])
-			if !refs || r == utf8.RuneError && size == 1 {
+			if !refs || r == utf8.RuneError && size == 1 || isC1(r) {
 				return 0, false
 			}
 			line += referenceLen(r)
@@ -94,6 +102,11 @@ func plainLines(body string, refs bool) (int, bool) {
 	return n + line, true
 }
 
+// isC1 reports whether r is a C1 control (U+0080 to U+009F), which no
+// character reference can stand for: HTML reads "&#128;" to "&#159;" as
+// the Windows-1252 characters at those codes ("&#128;" is "€").
+func isC1(r rune) bool { return r >= 0x80 && r <= 0x9f }
+
 // writeString is a go-mail part body that writes s as it is, sparing the
 // copy of it that SetBodyString makes (6 KB of a reminder's HTML). The
 // bytes are s's own: io.Writer's contract forbids Write to modify them.
@@ -106,7 +119,7 @@ func writeString(s string) func(io.Writer) (int64, error) {
 
 // WriteEML writes m as an .eml (RFC 5322) message, DKIM-signed when dkim is set.
 func WriteEML(w io.Writer, m *Message, dkim *gomail.DKIMSigner) error {
-	msg, err := buildMsg(m, dkim)
+	msg, _, err := buildMsg(m, dkim, true)
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,11 @@ func TestHTMLPartWritesNonASCIIAsReferences(t *testing.T) {
 		{"a style element is left alone", "<style>p::before{content:'£'}</style><p>£</p>", "<style>p::before{content:'£'}</style><p>£</p>", "quoted-printable"},
 		{"a script element is left alone", "<SCRIPT>x='é'</SCRIPT>", "<SCRIPT>x='é'</SCRIPT>", "quoted-printable"},
 		{"invalid UTF-8 is left alone", "<p>\xff£</p>", "<p>\xff£</p>", "quoted-printable"},
+		{"a CDATA section is left alone", "<svg><![CDATA[£]]></svg>", "<svg><![CDATA[£]]></svg>", "quoted-printable"},
+		{"a noscript element is left alone", "<NoScript>é</NoScript>", "<NoScript>é</NoScript>", "quoted-printable"},
+		{"an obsolete raw text element is left alone", "<xmp>é</xmp>", "<xmp>é</xmp>", "quoted-printable"},
+		// "&#128;" reads as "€" (HTML maps 128 to 159 through Windows-1252).
+		{"a C1 control has no reference", "<p>\u0085£</p>", "<p>\u0085£</p>", "quoted-printable"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			m := testMessage()
@@ -50,7 +55,7 @@ func TestHTMLPartWritesNonASCIIAsReferences(t *testing.T) {
 			if c.encoding == "8bit" {
 				assert.Equal(t, c.in, html.UnescapeString(body), "a browser reads the same text")
 			}
-			write, _ := htmlPart(c.in)
+			write, _, _ := htmlPart(c.in, true)
 			var w bytes.Buffer
 			n, err := write(&w)
 			require.NoError(t, err)

@@ -37,7 +37,7 @@ func (o *OutboxSender) Send(ctx context.Context, m *Message, handOver HandOver) 
 		return reduce(StageConnect, err)
 	}
 	var buf bytes.Buffer
-	if err := render(m, o.dkim, &buf); err != nil {
+	if _, err := render(m, o.dkim, &buf, true); err != nil {
 		return err
 	}
 	body := buf.Bytes()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -38,12 +39,16 @@ type SMTPSender struct {
 	slots   chan *conn // one slot per allowed connection; nil = not connected
 	dkim    *gomail.DKIMSigner
 	timeout time.Duration
+	// no8bit is set once a connection found the relay without 8BITMIME:
+	// messages are then rendered with every part quoted-printable.
+	no8bit atomic.Bool
 }
 
 // conn is one pooled SMTP connection.
 type conn struct {
 	c          *smtp.Client
 	pipelining bool // the server offers RFC 2920 PIPELINING
+	eightBit   bool // the server offers RFC 6152 8BITMIME
 	used       bool // it has carried a transaction (so it may have gone stale while idle)
 	broken     bool // the session is out of step and must not carry another message
 	// replied is closed once the last transaction begun on the connection
@@ -124,13 +129,15 @@ func (s *SMTPSender) Send(ctx context.Context, m *Message, handOver HandOver) er
 			wireBuffers.Put(buf)
 		}
 	}()
-	if err := render(m, s.dkim, &wire); err != nil {
+	// Unencoded parts unless the relay is known to refuse them; a
+	// connection that turns out not to offer 8BITMIME renders again.
+	eightBit, err := render(m, s.dkim, &wire, !s.no8bit.Load())
+	if err != nil {
 		return err
 	}
 	wire.out = append(wire.finish(), ".\r\n"...)
 	data := wire.out
 	var cn *conn
-	var err error
 	select {
 	case cn = <-s.slots:
 	case <-ctx.Done():
@@ -149,8 +156,16 @@ func (s *SMTPSender) Send(ctx context.Context, m *Message, handOver HandOver) er
 				return err
 			}
 		}
+		if eightBit && !cn.eightBit {
+			wire.out = wire.out[:0]
+			if eightBit, err = render(m, s.dkim, &wire, false); err != nil {
+				return err
+			}
+			wire.out = append(wire.finish(), ".\r\n"...)
+			data = wire.out
+		}
 		held := cn
-		err = s.transact(ctx, cn, m, data, handOver, func() { handedOn = true; s.slots <- held })
+		err = s.transact(ctx, cn, m, data, eightBit, handOver, func() { handedOn = true; s.slots <- held })
 		if handedOn {
 			return err // the connection is the next transaction's now; transact closed it if it broke
 		}
@@ -175,8 +190,10 @@ func (s *SMTPSender) dial(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, reduce(StageConnect, err)
 	}
-	ok, _ := c.Extension("PIPELINING")
-	return &conn{c: c, pipelining: ok}, nil
+	pipelining, _ := c.Extension("PIPELINING")
+	eightBit, _ := c.Extension("8BITMIME")
+	s.no8bit.Store(!eightBit)
+	return &conn{c: c, pipelining: pipelining, eightBit: eightBit}, nil
 }
 
 func (cn *conn) close() { _ = cn.c.Close() }
@@ -187,8 +204,9 @@ func (cn *conn) close() { _ = cn.c.Close() }
 // while the next transaction writes its envelope; if that reply never
 // comes it closes the connection itself, before the next transaction may
 // read from it, so that no late reply is taken for another's.
-// data is the message in wire format followed by the end of data (".\r\n").
-func (s *SMTPSender) transact(ctx context.Context, cn *conn, m *Message, data []byte, handOver HandOver, handOn func()) error {
+// data is the message in wire format followed by the end of data
+// (".\r\n"); eightBit declares it BODY=8BITMIME (RFC 6152).
+func (s *SMTPSender) transact(ctx context.Context, cn *conn, m *Message, data []byte, eightBit bool, handOver HandOver, handOn func()) error {
 	prev, mine := cn.replied, make(chan struct{})
 	cn.replied = mine
 	defer close(mine)
@@ -204,7 +222,11 @@ func (s *SMTPSender) transact(ctx context.Context, cn *conn, m *Message, data []
 	if from == "" {
 		from = m.From.Address
 	}
-	if err := cn.envelope(from, m.To.Address, prev); err != nil {
+	mailFrom := "MAIL FROM:<" + from + ">"
+	if eightBit {
+		mailFrom += " BODY=8BITMIME"
+	}
+	if err := cn.envelope(mailFrom, m.To.Address, prev); err != nil {
 		var se *SendError
 		if wasUsed && errors.As(err, &se) && se.Stage == StageMail && (se.Code == 0 || se.Code == 421) {
 			// The server closed the session (idle, or after the previous
@@ -245,7 +267,7 @@ func (s *SMTPSender) transact(ctx context.Context, cn *conn, m *Message, data []
 // (RFC 2920: one flush, then the three replies), and reads every reply, so
 // the session stays in step whatever fails. After a refusal it resets the
 // transaction (RSET) for the next message.
-func (cn *conn) envelope(from, to string, prev <-chan struct{}) error {
+func (cn *conn) envelope(mailFrom, to string, prev <-chan struct{}) error {
 	text := cn.c.Text
 	awaitTurn := func() {
 		if prev != nil {
@@ -256,7 +278,7 @@ func (cn *conn) envelope(from, to string, prev <-chan struct{}) error {
 		stage  Stage
 		line   string
 		expect int
-	}{{StageMail, "MAIL FROM:<" + from + ">", 250}, {StageRcpt, "RCPT TO:<" + to + ">", 25}, {StageData, "DATA", 354}}
+	}{{StageMail, mailFrom, 250}, {StageRcpt, "RCPT TO:<" + to + ">", 25}, {StageData, "DATA", 354}}
 	if !cn.pipelining {
 		awaitTurn()
 		for _, st := range steps {
@@ -358,15 +380,16 @@ func (s *SMTPSender) Close() error {
 // render builds m and writes it to w. Senders render before they take a
 // connection or a file, so that a build error never holds one and the
 // send itself is only I/O.
-func render(m *Message, dkim *gomail.DKIMSigner, w io.Writer) error {
-	msg, err := buildMsg(m, dkim)
+// unencoded and eightBit are as for buildMsg.
+func render(m *Message, dkim *gomail.DKIMSigner, w io.Writer, unencoded bool) (eightBit bool, err error) {
+	msg, eightBit, err := buildMsg(m, dkim, unencoded)
 	if err != nil {
-		return &SendError{Class: Rejected, Stage: StageBuild, Desc: "message could not be built"}
+		return false, &SendError{Class: Rejected, Stage: StageBuild, Desc: "message could not be built"}
 	}
 	if _, err := msg.WriteTo(w); err != nil {
-		return &SendError{Class: Rejected, Stage: StageBuild, Desc: "message could not be written"}
+		return false, &SendError{Class: Rejected, Stage: StageBuild, Desc: "message could not be written"}
 	}
-	return nil
+	return eightBit, nil
 }
 
 // wireFormat returns body as DATA carries it (see wireWriter).

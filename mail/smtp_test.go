@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	netmail "net/mail"
+	"net/textproto"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -281,4 +283,87 @@ func TestAMessageBehindAnUnansweredDotGoesOnAFreshConnection(t *testing.T) {
 	assert.Equal(t, 2, handOvers, "the second was handed over once, on the fresh connection")
 	assert.Len(t, srv.Messages(), 2, "the first was in fact kept; the second once")
 	assert.Equal(t, 2, srv.Sessions())
+}
+
+// Unencoded parts are labelled 8bit, which a relay without 8BITMIME may
+// convert to quoted-printable on its way, breaking the DKIM signature: they
+// go only to a relay that offers 8BITMIME, declared with BODY=8BITMIME.
+func TestUnencodedPartsGoOnlyToRelaysOffering8BITMIME(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := testMessage()
+	m.HTML = "<p>£2</p>"
+
+	s, srv := setupSender(t, 1) // go-smtp offers 8BITMIME
+	require.NoError(t, s.Send(ctx, m, func(context.Context) error { return nil }))
+	got := srv.Messages()[0]
+	assert.Equal(t, smtp.Body8BitMIME, got.Body)
+	text, html := mimeParts(t, got.Data)
+	assert.Equal(t, "8bit", text.encoding)
+	assert.Equal(t, "8bit", html.encoding)
+
+	addr, mails, data := sevenBitRelay(t)
+	host, port, _ := strings.Cut(addr, ":")
+	var portN int
+	_, _ = fmt.Sscan(port, &portN)
+	s7, err := NewSMTPSender(SMTPOptions{Host: host, Port: portN, Connections: 1, Timeout: 5 * time.Second})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s7.Close() })
+	for range 2 { // the first finds out on its connection, the second knows before rendering
+		require.NoError(t, s7.Send(ctx, m, func(context.Context) error { return nil }))
+		assert.Equal(t, "MAIL FROM:<hello@pink.example>", <-mails, "no BODY=8BITMIME to a relay without it")
+		text, html = mimeParts(t, <-data)
+		assert.Equal(t, "quoted-printable", text.encoding)
+		assert.Equal(t, "quoted-printable", html.encoding)
+		assert.Equal(t, "<p>£2</p>", html.body)
+	}
+}
+
+// sevenBitRelay is an SMTP server on 127.0.0.1 that offers PIPELINING but
+// not 8BITMIME, for one session; it passes on each MAIL command and each
+// message's data as received.
+func sevenBitRelay(t *testing.T) (addr string, mails <-chan string, data <-chan []byte) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	mailc, datac := make(chan string, 4), make(chan []byte, 4)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		tp := textproto.NewConn(c)
+		_ = tp.PrintfLine("220 seven.test ESMTP")
+		for {
+			line, err := tp.ReadLine()
+			if err != nil {
+				return
+			}
+			switch verb := strings.ToUpper(strings.Fields(line + " x")[0]); verb {
+			case "EHLO":
+				_ = tp.PrintfLine("250-seven.test\r\n250 PIPELINING")
+			case "MAIL":
+				mailc <- line
+				_ = tp.PrintfLine("250 ok")
+			case "RCPT", "RSET", "NOOP":
+				_ = tp.PrintfLine("250 ok")
+			case "DATA":
+				_ = tp.PrintfLine("354 go on")
+				b, err := tp.ReadDotBytes()
+				if err != nil {
+					return
+				}
+				datac <- b
+				_ = tp.PrintfLine("250 queued")
+			case "QUIT":
+				_ = tp.PrintfLine("221 bye")
+				return
+			default:
+				_ = tp.PrintfLine("502 unknown")
+			}
+		}
+	}()
+	return l.Addr().String(), mailc, datac
 }

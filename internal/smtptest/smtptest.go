@@ -21,6 +21,7 @@ import (
 // Message is one accepted message.
 type Message struct {
 	From string
+	Body smtp.BodyType // MAIL's BODY= parameter ("" when not given)
 	To   []string
 	Data []byte
 }
@@ -196,14 +197,18 @@ type session struct {
 	srv  *Server
 	conn *smtp.Conn
 	from string
+	body smtp.BodyType
 	to   []string
 }
 
-func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	if f := ss.srv.next(AtMail); f != nil {
 		return f.err()
 	}
-	ss.from = from
+	ss.from, ss.body = from, ""
+	if opts != nil {
+		ss.body = opts.Body
+	}
 	return nil
 }
 
@@ -232,7 +237,7 @@ func (ss *session) Data(r io.Reader) error {
 		return f.err()
 	}
 	s.mu.Lock()
-	s.msgs = append(s.msgs, Message{From: ss.from, To: ss.to, Data: b})
+	s.msgs = append(s.msgs, Message{From: ss.from, Body: ss.body, To: ss.to, Data: b})
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
@@ -243,7 +248,7 @@ func (ss *session) Data(r io.Reader) error {
 	return nil
 }
 
-func (ss *session) Reset() { ss.from, ss.to = "", nil }
+func (ss *session) Reset() { ss.from, ss.body, ss.to = "", "", nil }
 
 func (ss *session) Logout() error { return nil }
 
