@@ -316,9 +316,32 @@ func (r *Renderer) Check(storefronts []Storefront, steps int) error {
 	for _, sf := range storefronts {
 		for _, l := range append(r.Locales(), sf.DefaultLocale) {
 			for step := 1; step <= steps; step++ {
-				if _, err := r.Email(sf.ID, sf.DefaultLocale, Sample(sf.Name, l, step)); err != nil {
+				e := Sample(sf.Name, l, step)
+				out, err := r.Email(sf.ID, sf.DefaultLocale, e)
+				if err == nil {
+					err = required(out, e)
+				}
+				if err != nil {
 					errs = append(errs, fmt.Errorf("storefront %s, locale %s, step %d: %w", sf.ID, l, step, err))
 				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// required checks that both parts of out, rendered from e, show what every
+// email must: the unsubscribe link and the storefront's postal address
+// (DESIGN.md, Email). Only an override in templates.dir can leave them out.
+func required(out Rendered, e Email) error {
+	var errs []error
+	for _, p := range []struct{ name, body string }{{"text part", out.Text}, {"HTML part", out.HTML}} {
+		for _, want := range []struct{ what, field, value string }{
+			{"unsubscribe link", ".UnsubscribeURL", e.UnsubscribeURL},
+			{"postal address", ".PostalAddress", e.PostalAddress},
+		} {
+			if !strings.Contains(p.body, want.value) {
+				errs = append(errs, fmt.Errorf("the %s shows no %s ({{%s}}): every email must show it", p.name, want.what, want.field))
 			}
 		}
 	}

@@ -171,6 +171,24 @@ func TestBrokenTemplateNamesFileAndLine(t *testing.T) {
 	assert.ErrorContains(t, err, "templates.dir")
 }
 
+// An override may reword everything but must keep the unsubscribe link
+// and the postal address in both parts: start-up refuses one that does not.
+func TestCheckRefusesAnEmailWithoutUnsubscribeLinkOrPostalAddress(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write(t, dir, "pink/layout.txt.tmpl", "{{template \"intro\" .}}\n{{.UnsubscribeURL}}\n")
+	write(t, dir, "pink/layout.html.tmpl", "<p>{{template \"intro\" .}}</p><p>{{.PostalAddress}}</p>")
+	r, err := New(Options{Dir: dir, Storefronts: []string{"pink", "blue"}})
+	require.NoError(t, err)
+	err = r.Check([]Storefront{{ID: "pink", Name: "Pink", DefaultLocale: "en-GB"}}, 1)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "storefront pink, locale de, step 1: the text part shows no postal address ({{.PostalAddress}})")
+	assert.Contains(t, err.Error(), "the HTML part shows no unsubscribe link ({{.UnsubscribeURL}})")
+	assert.NotContains(t, err.Error(), "the text part shows no unsubscribe link")
+	assert.NotContains(t, err.Error(), "the HTML part shows no postal address")
+	assert.NoError(t, r.Check([]Storefront{{ID: "blue", Name: "Blue", DefaultLocale: "en-GB"}}, 1), "the built-in layouts show both")
+}
+
 func TestBuiltInTemplatesPassTheCheckAndStaySmall(t *testing.T) {
 	t.Parallel()
 	r := builtin(t)
