@@ -206,3 +206,23 @@ func TestBrokenTemplateStopsStartUp(t *testing.T) {
 	require.Error(t, err, "serve must not start")
 	assert.Contains(t, err.Error(), filepath.Join(dir, "pink/fr/step1.tmpl")+":3")
 }
+
+// --help, of the program or of a command, prints the usage and succeeds;
+// a mistake still fails, saying what it was.
+func TestHelpSucceedsAndMistakesFail(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"serve", "--help"}, {"preview", "-h"}, {"help"}} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
+		var msg bytes.Buffer
+		assert.Zero(t, exitCode(err, &msg), "%v", args)
+		assert.Empty(t, msg.String(), "%v", args)
+		assert.Contains(t, stdout.String()+stderr.String(), "Usage", "%v prints the usage", args)
+	}
+	for _, args := range [][]string{{"bogus"}, {"serve", "--no-such-flag"}, {}} {
+		var stdout, stderr, msg bytes.Buffer
+		err := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
+		assert.Equal(t, 1, exitCode(err, &msg), "%v", args)
+		assert.Contains(t, msg.String(), "basketassist: ", "%v names the mistake", args)
+	}
+}

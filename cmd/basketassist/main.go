@@ -51,12 +51,20 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "basketassist:", err)
-		}
-		os.Exit(1)
+	if code := exitCode(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr), os.Stderr); code != 0 {
+		os.Exit(code)
 	}
+}
+
+// exitCode is the process's exit status after run returned err, which it
+// prints. --help (of any command) asked for the usage, which is printed:
+// that succeeds, as with the flag package's own ExitOnError.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintln(stderr, "basketassist:", err)
+	return 1
 }
 
 // run dispatches a command line. It returns when the command is done, or,
