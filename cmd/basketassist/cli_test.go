@@ -226,3 +226,13 @@ func TestHelpSucceedsAndMistakesFail(t *testing.T) {
 		assert.Contains(t, msg.String(), "basketassist: ", "%v names the mistake", args)
 	}
 }
+
+// A mistyped action is named before the config is read or Redis reached.
+func TestSuppressNamesAnUnknownActionFirst(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"--config", filepath.Join(t.TempDir(), "missing.yaml"), "suppress", "delete", "--email", "a@b.example"},
+		strings.NewReader(""), &stdout, &stderr)
+	require.Error(t, err)
+	assert.Equal(t, `suppress: unknown action "delete" (want add, remove, check, list, import or export)`, err.Error())
+}

@@ -23,13 +23,15 @@ Commands:
   serve               run the worker and the web server in one process
   worker              run only the worker (applies events, sends reminders)
   web                 run only the web server (ingest API, unsubscribe pages)
-  demo [--baskets N] [--exit]
+  demo [--baskets N] [--exit] [--listen ADDR]
                       serve plus a storefront simulator; prints a summary that must reconcile
   emit [FILE|-]       queue events from a file or stdin (one JSON event, {"events":[...]} or JSON lines)
   preview [--storefront ID] [--locale L] [--step N] [--out FILE.html|FILE.eml]
   preview --gallery DIR
                       render reminders with sample data (a gallery: every storefront × locale × step)
   suppress add|remove|check --email ADDR [--scope S] [--storefront ID] [--reason R]
+  suppress remove --reason R [--since TIME] [--scope S] [--storefront ID|*] [--dry-run]
+                      remove in bulk: every entry of a reason (without --email)
   suppress list [--scope S] [--storefront ID|*]
   suppress import [FILE|-]      CSV: email,scope,storefront,reason,origin,created_at
   suppress export [--scope S] [--storefront ID|*] [FILE|-]

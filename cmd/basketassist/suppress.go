@@ -7,17 +7,32 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/basketassist/basketassist/suppression"
 )
 
+// suppressActions are suppress's actions.
+var suppressActions = []string{"add", "remove", "check", "list", "import", "export"}
+
+// wantActions names suppressActions for an error: "add, …, import or export".
+func wantActions() string {
+	n := len(suppressActions)
+	return strings.Join(suppressActions[:n-1], ", ") + " or " + suppressActions[n-1]
+}
+
 // runSuppress manages the suppression list: add, remove, check, list, import, export.
 func runSuppress(ctx context.Context, configPath string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("suppress: want add, remove, check, list, import or export")
+		return fmt.Errorf("suppress: want %s", wantActions())
 	}
 	action := args[0]
+	if !slices.Contains(suppressActions, action) {
+		// Named before the config is read or Redis reached: the mistake is the command line's.
+		return fmt.Errorf("suppress: unknown action %q (want %s)", action, wantActions())
+	}
 	fs := commandFlags("suppress "+action, &configPath, stderr)
 	email := fs.String("email", "", "the address, or its hash as list prints it: hmac-sha256:<hex> (add, remove, check)")
 	scopeName := fs.String("scope", "", "basket_assistance, newsletter or all (add/remove/check default: basket_assistance; list/export: any)")
@@ -56,9 +71,6 @@ func runSuppress(ctx context.Context, configPath string, args []string, stdin io
 		return listSuppressions(ctx, c, f, stdout)
 	case "import":
 		return importSuppressions(ctx, c, fs.Arg(0), stdin, stdout, stderr)
-	case "add", "remove", "check":
-	default:
-		return fmt.Errorf("suppress: unknown action %q (want add, remove, check, list, import or export)", action)
 	}
 
 	if action == "remove" && *email == "" {
