@@ -39,8 +39,9 @@ type SMTPSender struct {
 	slots   chan *conn // one slot per allowed connection; nil = not connected
 	dkim    *gomail.DKIMSigner
 	timeout time.Duration
-	// no8bit is set once a connection found the relay without 8BITMIME:
-	// messages are then rendered with every part quoted-printable.
+	// no8bit says whether the connection dialled last found the relay
+	// without 8BITMIME: messages are then rendered with every part
+	// quoted-printable from the start.
 	no8bit atomic.Bool
 }
 
@@ -129,14 +130,22 @@ func (s *SMTPSender) Send(ctx context.Context, m *Message, handOver HandOver) er
 			wireBuffers.Put(buf)
 		}
 	}()
-	// Unencoded parts unless the relay is known to refuse them; a
-	// connection that turns out not to offer 8BITMIME renders again.
-	eightBit, err := render(m, s.dkim, &wire, !s.no8bit.Load())
+	var data []byte
+	var eightBit bool
+	renderWire := func(unencoded bool) (err error) {
+		wire.out = wire.out[:0]
+		if eightBit, err = render(m, s.dkim, &wire, unencoded); err == nil {
+			wire.out = append(wire.finish(), ".\r\n"...)
+			data = wire.out
+		}
+		return err
+	}
+	// Unencoded parts unless the relay was last found without 8BITMIME; a
+	// connection that turns out not to offer it renders again.
+	err := renderWire(!s.no8bit.Load())
 	if err != nil {
 		return err
 	}
-	wire.out = append(wire.finish(), ".\r\n"...)
-	data := wire.out
 	var cn *conn
 	select {
 	case cn = <-s.slots:
@@ -157,12 +166,9 @@ func (s *SMTPSender) Send(ctx context.Context, m *Message, handOver HandOver) er
 			}
 		}
 		if eightBit && !cn.eightBit {
-			wire.out = wire.out[:0]
-			if eightBit, err = render(m, s.dkim, &wire, false); err != nil {
+			if err = renderWire(false); err != nil {
 				return err
 			}
-			wire.out = append(wire.finish(), ".\r\n"...)
-			data = wire.out
 		}
 		held := cn
 		err = s.transact(ctx, cn, m, data, eightBit, handOver, func() { handedOn = true; s.slots <- held })

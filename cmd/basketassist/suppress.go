@@ -23,7 +23,7 @@ func wantActions() string {
 	return strings.Join(suppressActions[:n-1], ", ") + " or " + suppressActions[n-1]
 }
 
-// runSuppress manages the suppression list: add, remove, check, list, import, export.
+// runSuppress manages the suppression list, one of suppressActions.
 func runSuppress(ctx context.Context, configPath string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("suppress: want %s", wantActions())
