@@ -55,14 +55,29 @@ func (b Batch) Where(i int) string {
 }
 
 // Invalid counts the events with at least one problem.
-func (b Batch) Invalid() int {
-	n, last := 0, -1
+func (b Batch) Invalid() int { return len(b.BadEvents()) }
+
+// BadEvent is one invalid event with every problem found in it: the HTTP
+// API's 400 lists one per bad event. Field and Message repeat its first
+// problem, for a client that shows one line per event.
+type BadEvent struct {
+	Index    int       `json:"index"`
+	Field    string    `json:"field"`
+	Message  string    `json:"message"`
+	Problems []Problem `json:"problems"`
+}
+
+// BadEvents groups Problems by event, in input order.
+func (b Batch) BadEvents() []BadEvent {
+	var out []BadEvent
 	for _, p := range b.Problems {
-		if p.Index != last {
-			n, last = n+1, p.Index
+		if n := len(out); n == 0 || out[n-1].Index != p.Index {
+			out = append(out, BadEvent{Index: p.Index, Field: p.Field, Message: p.Message})
 		}
+		last := &out[len(out)-1]
+		last.Problems = append(last.Problems, p)
 	}
-	return n
+	return out
 }
 
 // DecodeBatch decodes and checks every event of data in one pass: a

@@ -100,16 +100,29 @@ func (c *Client) Send(ctx context.Context, events ...Event) (int, error) {
 	var out struct {
 		Accepted int       `json:"accepted"`
 		Error    string    `json:"error"`
-		Events   []Problem `json:"events"`
+		Events   []BadEvent `json:"events"`
 	}
 	_ = json.Unmarshal(raw, &out)
 	if resp.StatusCode != http.StatusAccepted {
 		if out.Error == "" {
 			out.Error = http.StatusText(resp.StatusCode)
 		}
-		return 0, &APIError{Status: resp.StatusCode, Message: out.Error, Problems: out.Events}
+		return 0, &APIError{Status: resp.StatusCode, Message: out.Error, Problems: flatten(out.Events)}
 	}
 	return out.Accepted, nil
+}
+
+// flatten lists every problem of the bad events a 400 named; a server
+// from before 2026-12-07 sent one entry per problem, without "problems".
+func flatten(events []BadEvent) []Problem {
+	var out []Problem
+	for _, e := range events {
+		if len(e.Problems) == 0 {
+			out = append(out, Problem{Index: e.Index, Field: e.Field, Message: e.Message})
+		}
+		out = append(out, e.Problems...)
+	}
+	return out
 }
 
 // retryAfter reads a Retry-After in seconds, capped at a minute.

@@ -45,3 +45,35 @@ func TestClientHonoursRetryAfter(t *testing.T) {
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, http.StatusTooManyRequests, apiErr.Status, "one retry, then the refusal")
 }
+
+func TestClientListsEveryProblemOfEveryBadEvent(t *testing.T) {
+	t.Parallel()
+	for name, body := range map[string]string{
+		"one entry per bad event": `{"error":"2 of 2 events are invalid","events":[
+			{"index":0,"field":"basket_id","message":"is required","problems":[
+				{"index":0,"field":"basket_id","message":"is required"},
+				{"index":0,"field":"occurred_at","message":"must be RFC 3339"}]},
+			{"index":1,"field":"type","message":"unknown","problems":[{"index":1,"field":"type","message":"unknown"}]}]}`,
+		"one entry per problem (servers before 2026-12-07)": `{"error":"2 of 2 events are invalid","events":[
+			{"index":0,"field":"basket_id","message":"is required"},
+			{"index":0,"field":"occurred_at","message":"must be RFC 3339"},
+			{"index":1,"field":"type","message":"unknown"}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = w.Write([]byte(body))
+			}))
+			defer srv.Close()
+			c := &Client{BaseURL: srv.URL, APIKey: "k"}
+			_, err := c.Send(context.Background(), Event{ID: "e1"}, Event{ID: "e2"})
+			var apiErr *APIError
+			require.ErrorAs(t, err, &apiErr)
+			assert.Equal(t, []Problem{
+				{Index: 0, Field: "basket_id", Message: "is required"},
+				{Index: 0, Field: "occurred_at", Message: "must be RFC 3339"},
+				{Index: 1, Field: "type", Message: "unknown"},
+			}, apiErr.Problems)
+		})
+	}
+}

@@ -16,7 +16,7 @@ import (
 const MaxBodyBytes = 1 << 20 // 1 MiB
 
 // ingest answers POST /v1/events: 202 with the accepted count; 400 listing
-// every problem, in which case nothing is enqueued; 401 for a wrong key or
+// every bad event with all its problems, in which case nothing is enqueued; 401 for a wrong key or
 // for events of another storefront; 413 over 1 MiB.
 func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	storefront, ok := s.storefrontFor(r)
@@ -64,7 +64,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	if len(batch.Problems) > 0 {
 		writeJSON(w, http.StatusBadRequest, map[string]any{
 			"error":  fmt.Sprintf("%d of %d events are invalid; nothing was accepted", batch.Invalid(), batch.Count),
-			"events": batch.Problems,
+			"events": batch.BadEvents(),
 		})
 		return
 	}

@@ -122,6 +122,7 @@ func TestIngestRejectsWholeRequestListingEveryBadEvent(t *testing.T) {
 	b := setupWeb(t)
 	bad1 := event(2, "pink")
 	bad1["basket_id"] = ""
+	bad1["occurred_at"] = "yesterday"
 	bad2 := event(3, "pink")
 	bad2["basket"].(map[string]any)["items"].([]any)[0].(map[string]any)["unit_price"] = 1.5
 	resp, body := b.post(t, "/v1/events", pinkKey, "application/json",
@@ -129,13 +130,17 @@ func TestIngestRejectsWholeRequestListingEveryBadEvent(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	var out struct {
 		Error  string
-		Events []basket.Problem
+		Events []basket.BadEvent
 	}
 	require.NoError(t, json.Unmarshal([]byte(body), &out))
 	assert.Contains(t, out.Error, "2 of 3 events are invalid")
-	assert.Equal(t, []basket.Problem{
-		{Index: 1, Field: "basket_id", Message: "is required"},
-		{Index: 2, Field: "basket.items[0].unit_price", Message: "must be a whole number (money is in minor units: 8900, not 89.00), got 1.5"},
+	// One entry per bad event (DESIGN), each with all of its problems.
+	badID := basket.Problem{Index: 1, Field: "basket_id", Message: "is required"}
+	badTime := basket.Problem{Index: 1, Field: "occurred_at", Message: `must be RFC 3339, e.g. 2026-11-22T10:00:00Z, got "yesterday"`}
+	badPrice := basket.Problem{Index: 2, Field: "basket.items[0].unit_price", Message: "must be a whole number (money is in minor units: 8900, not 89.00), got 1.5"}
+	assert.Equal(t, []basket.BadEvent{
+		{Index: 1, Field: badID.Field, Message: badID.Message, Problems: []basket.Problem{badID, badTime}},
+		{Index: 2, Field: badPrice.Field, Message: badPrice.Message, Problems: []basket.Problem{badPrice}},
 	}, out.Events)
 	assert.Equal(t, 0, b.queued(t), "nothing of a refused request is enqueued")
 }
