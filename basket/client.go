@@ -98,8 +98,8 @@ func (c *Client) Send(ctx context.Context, events ...Event) (int, error) {
 		return 0, err
 	}
 	var out struct {
-		Accepted int       `json:"accepted"`
-		Error    string    `json:"error"`
+		Accepted int        `json:"accepted"`
+		Error    string     `json:"error"`
 		Events   []BadEvent `json:"events"`
 	}
 	_ = json.Unmarshal(raw, &out)
