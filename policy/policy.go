@@ -63,12 +63,13 @@ const (
 	SoftBounce        Reason = "soft_bounce"        // bounces.soft_limit temporary refusals about the mailbox in a row
 	Complaint         Reason = "complaint"          // a spam complaint
 	SenderRejected    Reason = "sender_rejected"    // the relay refused for its own reasons (5.7.x …)
+	RetriesExhausted  Reason = "retries_exhausted"  // the last of worker.max_retry attempts failed too (relay or Redis unreachable, 4xx): archived
 )
 
 // Reasons lists every reason, for tests and docs.
 var Reasons = []Reason{FrequencyCap, QuietHours, NotDue, NoConsent, Under16, TooOld, BelowMinValue, Ordered,
 	Suppressed, Purchased, Cleared, Superseded, InDoubt, Gone, ClaimLost, AlreadySent, AlreadyDone,
-	UnknownStorefront, HardBounce, SoftBounce, Complaint, SenderRejected}
+	UnknownStorefront, HardBounce, SoftBounce, Complaint, SenderRejected, RetriesExhausted}
 
 // Known reports whether r is one of Reasons.
 func (r Reason) Known() bool { return slices.Contains(Reasons, r) }

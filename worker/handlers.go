@@ -159,7 +159,26 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
 		return fmt.Errorf("decode reminder payload: %v: %w", err, asynq.SkipRetry)
 	}
-	return h.send(ctx, []reminderPayload{p})[0]
+	err := h.send(ctx, []reminderPayload{p})[0]
+	if lastAttempt(ctx, err) {
+		// asynq archives the task now: say so where support looks.
+		log := h.opts.Logger.With("storefront", p.Storefront, "basket_id", p.BasketID, "step", p.Step, "version", p.Version)
+		log.ErrorContext(ctx, "reminder failed on its last attempt; archived", "max_retry", h.opts.MaxRetry, "error", mail.Describe(err))
+		h.record(ctx, log, p, policy.Failed, policy.RetriesExhausted, nil)
+	}
+	return err
+}
+
+// lastAttempt reports whether err, returned by the task's run in ctx, has
+// asynq archive the task: a failure (not a deferral, not one archived at
+// once, which records its own reason) with no retry left.
+func lastAttempt(ctx context.Context, err error) bool {
+	if err == nil || errors.As(err, new(*Deferred)) || errors.Is(err, asynq.SkipRetry) {
+		return false
+	}
+	retried, ok := asynq.GetRetryCount(ctx)
+	limit, ok2 := asynq.GetMaxRetry(ctx)
+	return ok && ok2 && retried >= limit
 }
 
 // SendReminders sends a dispatcher's batch of due reminders, each as

@@ -243,3 +243,42 @@ func TestARefusedDotIsNotCountedAgainstTheFrequencyCap(t *testing.T) {
 	assert.Len(t, b.smtp.Messages(), 1)
 	assert.Equal(t, "sent", b.claim(t, "b1"))
 }
+
+// A reminder whose every attempt fails temporarily is archived by asynq
+// after its last retry; the decision record says so, once, where support
+// looks (explain, GET /v1/baskets/…), and asynq's stored error names no one.
+func TestTheLastFailedAttemptIsRecorded(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Private(t)
+	b := setupWorker(t, rdb, time.Hour)
+	ctx := context.Background()
+	b.due(t, "b1")
+	later := smtptest.Fault{Stage: smtptest.AtDot, Code: 451, Enhanced: smtp.EnhancedCode{4, 3, 0}, Text: "<ann@example.com> later"}
+	b.smtp.Fail(later, later)
+	_, err := asynq.NewClientFromRedisClient(rdb).EnqueueContext(ctx, reminderTask("b1", 1, 1), asynq.Queue(QueueEmail), asynq.MaxRetry(1))
+	require.NoError(t, err)
+	srv := NewServer(rdb, ServerOptions{Concurrency: 1, PollInterval: 10 * time.Millisecond, RetryBase: time.Millisecond})
+	require.NoError(t, srv.Start(b.h.Mux()))
+	defer srv.Shutdown()
+
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	var archived []*asynq.TaskInfo
+	require.Eventually(t, func() bool {
+		archived, err = insp.ListArchivedTasks(QueueEmail)
+		return err == nil && len(archived) == 1
+	}, 15*time.Second, 10*time.Millisecond, "two failed attempts, then archived")
+	assert.NotContains(t, archived[0].LastErr, "ann@example.com", "asynq stores this text")
+	assert.Empty(t, b.smtp.Messages())
+
+	decisions, err := b.h.Baskets.Decisions(ctx, "pink", "b1")
+	require.NoError(t, err)
+	var failed []basket.Decision
+	for _, d := range decisions {
+		if d.Outcome == policy.Failed {
+			failed = append(failed, d)
+		}
+	}
+	require.Len(t, failed, 1, "the first failure was retried, and is no decision: %+v", decisions)
+	assert.Equal(t, policy.RetriesExhausted, failed[0].Reason)
+	assert.Equal(t, 1, failed[0].Step)
+}
