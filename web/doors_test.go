@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -109,4 +110,48 @@ func TestIngestRateLimit(t *testing.T) {
 	assert.Contains(t, body, "exceed storefronts[].rate_limit.burst (100)")
 	rec := b.do(t, b.server, http.MethodGet, "/metrics", adminKey)
 	assert.Contains(t, rec.Body.String(), `basketassist_ingest_rate_limited_total{storefront="pink"} `+strconv.Itoa(2))
+}
+
+// Every process serving /v1/events spends one budget per storefront: two
+// servers on one Redis admit the burst once between them, not once each.
+func TestIngestRateLimitIsSharedByEveryProcess(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	b := setupWeb(t, func(o *Options) {
+		o.Now = func() time.Time { return now }
+		o.RateLimits = map[string]RateLimit{"pink": {EventsPerSecond: 10, Burst: 100}}
+	})
+	other := *b // another process: its own server, the same Redis
+	o := b.server.opts
+	o.Registry = nil // a process of its own has its own metrics
+	other.server = New(b.server.Deps, o)
+	other.srv = httptest.NewServer(other.server)
+	t.Cleanup(other.srv.Close)
+	other.client = other.srv.Client()
+	batch := func(first, n int) []byte {
+		events := make([]any, n)
+		for i := range events {
+			events[i] = event(first+i, "pink")
+		}
+		return jsonBody(map[string]any{"events": events})
+	}
+
+	resp, body := b.post(t, "/v1/events", pinkKey, "application/json", batch(0, 60))
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, body)
+	resp, body = other.post(t, "/v1/events", pinkKey, "application/json", batch(60, 60))
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "40 of the 100 are left: %s", body)
+	assert.Equal(t, "2", resp.Header.Get("Retry-After"), "20 more events refill in 2 s")
+	resp, body = other.post(t, "/v1/events", pinkKey, "application/json", batch(60, 40))
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, body)
+
+	now = now.Add(time.Second) // 10 events refilled
+	resp, body = b.post(t, "/v1/events", pinkKey, "application/json", batch(100, 10))
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, body)
+	resp, _ = other.post(t, "/v1/events", pinkKey, "application/json", batch(110, 1))
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	assert.Equal(t, 3, b.queued(t), "the refused requests queued nothing")
+
+	keys, err := b.rdb.Keys(context.Background(), "ba:rate:*").Result()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"ba:rate:{pink}"}, keys, "one bucket, under the storefront's hash tag")
 }

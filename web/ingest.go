@@ -15,6 +15,9 @@ import (
 // bounds its events.
 const MaxBodyBytes = 1 << 20 // 1 MiB
 
+// notQueued answers a request that Redis's absence kept from being queued.
+const notQueued = "could not queue the events; nothing was accepted, retry later"
+
 // ingest answers POST /v1/events: 202 with the accepted count; 400 listing
 // every bad event with all its problems, in which case nothing is enqueued; 401 for a wrong key or
 // for events of another storefront; 413 over 1 MiB.
@@ -41,7 +44,13 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	}
 	// Every event of the request spends budget, valid or not: a storefront
 	// sending garbage fast is as much load as one sending baskets.
-	if wait, too := s.limits[storefront].admit(s.opts.Now(), batch.Count); too || wait > 0 {
+	wait, too, err := s.limits[storefront].admit(r.Context(), s.opts.Now(), batch.Count)
+	if err != nil {
+		s.opts.Logger.ErrorContext(r.Context(), "read the ingest rate limit", "storefront", storefront, "error", mail.Describe(err))
+		writeError(w, http.StatusServiceUnavailable, notQueued)
+		return
+	}
+	if too || wait > 0 {
 		s.metrics.rateLimited.WithLabelValues(storefront).Inc()
 		l := s.limits[storefront].limit
 		if too {
@@ -71,7 +80,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	events := batch.Events
 	if err := s.Events.Submit(r.Context(), events); err != nil {
 		s.opts.Logger.ErrorContext(r.Context(), "enqueue events", "storefront", storefront, "count", len(events), "error", mail.Describe(err))
-		writeError(w, http.StatusServiceUnavailable, "could not queue the events; nothing was accepted, retry later")
+		writeError(w, http.StatusServiceUnavailable, notQueued)
 		return
 	}
 	s.metrics.ingested.WithLabelValues(storefront).Add(float64(len(events)))

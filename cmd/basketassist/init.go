@@ -225,7 +225,7 @@ func (m *Main) newWebServer(renderer *templates.Renderer, feedback *bounce.Appli
 		Baskets:  worker.NewExplainer(m.core.rdb, m.core.baskets), Feedback: feedback},
 		web.Options{Storefronts: m.core.storefronts, APIKeys: apiKeys, AdminToken: cfg.Web.AdminToken, Tokens: tokens,
 			Logger: m.Logger.With("component", "web"), Registry: m.registry, Now: m.Now, Monitoring: mon, MonitoringReadOnly: monRead,
-			OutboxDir: outboxDir(cfg), OutboxOpen: m.Demo, RateLimits: limits, MaxEventAge: cfg.Retention.Basket,
+			OutboxDir: outboxDir(cfg), OutboxOpen: m.Demo, RateLimits: limits, RedisPrefix: cfg.Redis.Prefix, MaxEventAge: cfg.Retention.Basket,
 			SNS: sns, SendGridKey: sendGridKey, FeedbackMaxBytes: cfg.Bounces.MaxMessageBytes}), nil
 }
 
