@@ -165,6 +165,7 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 		log := h.opts.Logger.With("storefront", p.Storefront, "basket_id", p.BasketID, "step", p.Step, "version", p.Version)
 		log.ErrorContext(ctx, "reminder failed on its last attempt; archived", "max_retry", h.opts.MaxRetry, "error", mail.Describe(err))
 		h.record(ctx, log, p, policy.Failed, policy.RetriesExhausted, nil)
+		h.opts.Metrics.Reminders.WithLabelValues(OutcomeFailed).Inc()
 	}
 	return err
 }

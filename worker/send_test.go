@@ -8,6 +8,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -281,4 +283,14 @@ func TestTheLastFailedAttemptIsRecorded(t *testing.T) {
 	require.Len(t, failed, 1, "the first failure was retried, and is no decision: %+v", decisions)
 	assert.Equal(t, policy.RetriesExhausted, failed[0].Reason)
 	assert.Equal(t, 1, failed[0].Step)
+	assert.Equal(t, 1.0, counted(t, b.h.opts.Metrics.Reminders.WithLabelValues(OutcomeFailed)), "ops alert on failed")
+	assert.Equal(t, 2.0, counted(t, b.h.opts.Metrics.Reminders.WithLabelValues(OutcomeRetry)), "each attempt failed temporarily")
+}
+
+// counted reads a counter's value.
+func counted(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	require.NoError(t, c.Write(&m))
+	return m.GetCounter().GetValue()
 }
