@@ -335,8 +335,11 @@ func runServer(ctx context.Context, cmd, configPath string, args []string, stder
 	if err != nil {
 		return err
 	}
-	applyDevDefaults(&cfg, configPath)
-	printDevBanner(stderr, cfg)
+	did := applyDevDefaults(&cfg, configPath)
+	if err := soloOnEmbeddedRedis(cmd, cfg); err != nil {
+		return err
+	}
+	printDevBanner(stderr, cfg, did)
 	log := newLogger(cfg.Log, stderr)
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// Keep the heap near a fixed size whatever the load: bursts of

@@ -104,7 +104,7 @@ func runDemo(ctx context.Context, configPath string, args []string, stdout, stde
 	if err != nil {
 		return err
 	}
-	applyDevDefaults(&cfg, configPath)
+	did := applyDevDefaults(&cfg, configPath)
 	if *listen != "" {
 		cfg.Web.Listen = *listen
 	}
@@ -140,7 +140,7 @@ func runDemo(ctx context.Context, configPath string, args []string, stdout, stde
 		cfg.Web.PublicURL = "http://" + ln.Addr().String() // the port may be chosen by the system
 	}
 	sf := cfg.Storefronts[0]
-	printDevBanner(stderr, cfg)
+	printDevBanner(stderr, cfg, did)
 
 	rec := &recordingSender{sent: make(chan *mail.Message, 1024), refuse: map[string]bool{}}
 	m := &Main{Config: cfg, Worker: true, Web: true, Demo: true, Listener: ln,

@@ -19,12 +19,20 @@ const (
 	demoAPIKey     = "demo-api-key-0123456789"
 )
 
+// devDefaults says what applyDevDefaults filled in, for the banner: it
+// prints only what dev mode made up, never a secret from the config.
+type devDefaults struct {
+	adminToken bool // web.admin_token was generated for this run
+	tour       bool // no config file: short delays, no quiet hours or cap, one port
+}
+
 // applyDevDefaults fills in what dev mode (embedded Redis) needs and is not
 // configured: a throwaway secret key, a demo storefront and, when there is
 // no config file at all, reminder delays short enough to watch.
-func applyDevDefaults(cfg *config.Config, configPath string) {
+func applyDevDefaults(cfg *config.Config, configPath string) devDefaults {
+	var did devDefaults
 	if cfg.Redis.Addr != "" {
-		return
+		return did
 	}
 	if cfg.Secrets.Key == "" {
 		cfg.Secrets.Key = secrets.GenerateKey() // in-memory data dies with the process, so may the key
@@ -32,6 +40,7 @@ func applyDevDefaults(cfg *config.Config, configPath string) {
 	if cfg.Web.AdminToken == "" {
 		cfg.Web.AdminToken = "dev-" + secrets.GenerateKey()[:20] // printed by the banner; valid for this run only
 		cfg.Web.AdminToken = strings.NewReplacer("+", "x", "/", "y").Replace(cfg.Web.AdminToken)
+		did.adminToken = true
 	}
 	if len(cfg.Storefronts) == 0 {
 		cfg.Storefronts = []config.Storefront{{ID: demoStorefront, Name: "Demo Shirts", From: "Demo Shirts <hello@shop.example>",
@@ -44,7 +53,20 @@ func applyDevDefaults(cfg *config.Config, configPath string) {
 		// see its emails: quiet hours and the cap are for configured runs.
 		cfg.Policy.QuietHours, cfg.Policy.FrequencyCap = policy.Hours{}, policy.Cap{}
 		cfg.Web.OpsListen = cfg.Web.Listen // one port on loopback for the tour
+		did.tour = true
 	}
+	return did
+}
+
+// soloOnEmbeddedRedis refuses web or worker alone on the embedded Redis:
+// it lives inside this one process, so events taken by web would never
+// reach a worker, and a worker would never see an event.
+func soloOnEmbeddedRedis(cmd string, cfg config.Config) error {
+	if cfg.Redis.Addr != "" || cmd == "serve" {
+		return nil
+	}
+	return fmt.Errorf("%s: redis.addr is empty, and the embedded Redis lives inside this process only, so %s alone could never %s: run serve, or set redis.addr (BASKETASSIST_REDIS_ADDR) for every process",
+		cmd, cmd, map[string]string{"web": "hand its events to a worker", "worker": "receive an event"}[cmd])
 }
 
 // startEmbeddedRedis runs an in-process Redis on a loopback port. TTLs follow
@@ -59,7 +81,7 @@ func startEmbeddedRedis() (*miniredis.Miniredis, error) {
 }
 
 // printDevBanner tells a newcomer what dev mode is and how to leave it.
-func printDevBanner(w io.Writer, cfg config.Config) {
+func printDevBanner(w io.Writer, cfg config.Config, did devDefaults) {
 	if !cfg.Embedded() {
 		return
 	}
@@ -75,17 +97,21 @@ func printDevBanner(w io.Writer, cfg config.Config) {
 			fmt.Fprintf(w, "  Storefront %q, API key %q (dev only).\n", s.ID, s.APIKey)
 		}
 	}
-	var steps []string
-	for _, s := range cfg.Reminders.Steps {
-		steps = append(steps, s.After.String())
-	}
-	fmt.Fprintf(w, "  Reminders after %v of basket inactivity. Configure everything with --config FILE (see README).\n", steps)
-	if p := cfg.Policy; p.QuietHours.Start == p.QuietHours.End && p.FrequencyCap.Max == 0 {
+	if did.tour {
+		var steps []string
+		for _, s := range cfg.Reminders.Steps {
+			steps = append(steps, s.After.String())
+		}
+		fmt.Fprintf(w, "  Reminders after %v of basket inactivity. Configure everything with --config FILE (see README).\n", steps)
 		fmt.Fprintln(w, "  Policy: quiet hours and the frequency cap are off in dev mode; with a config file they are on (see README, Sending policy).")
 	}
 	base := strings.TrimRight(cfg.Web.PublicURL, "/")
 	if cfg.Web.OpsListen != cfg.Web.Listen {
 		base = "http://" + cfg.Web.OpsListen
 	}
-	fmt.Fprintf(w, "  Queues: %s/monitoring/  Metrics: %s/metrics  (user: any, password: the admin token %q)\n", base, base, cfg.Web.AdminToken)
+	password := "web.admin_token from the config" // a configured secret is never printed
+	if did.adminToken {
+		password = fmt.Sprintf("the admin token %q, made up for this run", cfg.Web.AdminToken)
+	}
+	fmt.Fprintf(w, "  Queues: %s/monitoring/  Metrics: %s/metrics  (user: any, password: %s)\n", base, base, password)
 }

@@ -28,7 +28,7 @@ func startEmbedded(t *testing.T, steps ...time.Duration) (*Main, config.Config) 
 	require.NoError(t, err)
 	cfg.Outbox.Dir = t.TempDir()
 	cfg.Worker.PollInterval = 100 * time.Millisecond
-	applyDevDefaults(&cfg, "")
+	_ = applyDevDefaults(&cfg, "")
 	cfg.Reminders.Steps = nil
 	for _, d := range steps {
 		cfg.Reminders.Steps = append(cfg.Reminders.Steps, config.Step{After: d})
@@ -49,7 +49,7 @@ func TestEmbeddedModeRunsTheCoreFlow(t *testing.T) {
 	t.Parallel()
 	m, cfg := startEmbedded(t, time.Second)
 	var banner bytes.Buffer
-	printDevBanner(&banner, cfg)
+	printDevBanner(&banner, cfg, devDefaults{adminToken: true, tour: true})
 	assert.Contains(t, banner.String(), "BASKETASSIST_REDIS_ADDR")
 	assert.Contains(t, banner.String(), "BASKETASSIST_SMTP_HOST")
 	client := &basket.Client{BaseURL: cfg.Web.PublicURL, APIKey: demoAPIKey}
@@ -116,4 +116,41 @@ func TestHealthcheckCommand(t *testing.T) {
 	assert.NoError(t, err)
 	_, _, err = runCLI(t, "", "healthcheck", "--url", b.baseURL+"/nothing")
 	assert.ErrorContains(t, err, "answered 404")
+}
+
+// The banner shows only what dev mode made up: a configured admin token is
+// a secret, and the tour's relaxed policy is not in force with a config file.
+func TestDevBannerNeverPrintsAConfiguredToken(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Load("")
+	require.NoError(t, err)
+	made := applyDevDefaults(&cfg, "")
+	var banner bytes.Buffer
+	printDevBanner(&banner, cfg, made)
+	assert.Contains(t, banner.String(), cfg.Web.AdminToken, "a token made up for this run is how the newcomer logs in")
+	assert.Contains(t, banner.String(), "off in dev mode")
+
+	cfg, err = config.Load("")
+	require.NoError(t, err)
+	cfg.Redis.Addr, cfg.Web.AdminToken = "127.0.0.1:6379", "configured-secret-0123456789" // a real Redis, no SMTP: still dev mode
+	made = applyDevDefaults(&cfg, "basketassist.yaml")
+	banner.Reset()
+	printDevBanner(&banner, cfg, made)
+	assert.Contains(t, banner.String(), "BASKETASSIST_SMTP_HOST")
+	assert.NotContains(t, banner.String(), "configured-secret-0123456789")
+	assert.Contains(t, banner.String(), "password: web.admin_token from the config")
+	assert.NotContains(t, banner.String(), "off in dev mode", "a config file's policy is its own")
+}
+
+// web or worker alone on the embedded Redis could never meet the other half.
+func TestWebOrWorkerAloneNeedsARealRedis(t *testing.T) {
+	t.Parallel()
+	for _, cmd := range []string{"web", "worker"} {
+		var stdout, stderr, msg bytes.Buffer
+		err := run(context.Background(), []string{cmd}, strings.NewReader(""), &stdout, &stderr)
+		assert.Equal(t, 1, exitCode(err, &msg), cmd)
+		assert.Contains(t, msg.String(), cmd+": redis.addr is empty", cmd)
+		assert.Contains(t, msg.String(), "run serve, or set redis.addr", cmd)
+		assert.NotContains(t, stderr.String(), "dev mode", "refused before anything starts")
+	}
 }
