@@ -187,6 +187,11 @@ const MaxAddressLen = 254
 // quotes the value: it ends up in logs.
 var ErrNotAnAddress = errors.New("is not a valid address (want a bare address like name@example.com)")
 
+// CheckTypedAddress is CheckAddress for an address an operator typed or
+// pasted (the admin API, the command line, a CSV): space around it is
+// ignored, as the recipient hash ignores it (NormalizeAddress).
+func CheckTypedAddress(s string) error { return CheckAddress(strings.TrimSpace(s)) }
+
 // CheckAddress is the one rule for an email address, wherever one
 // arrives (events, the admin API, the command line, CSV): a bare address
 // (no display name, nothing around it), whose domain has a dot, at most

@@ -65,3 +65,13 @@ func TestCheckAddress(t *testing.T) {
 		}
 	}
 }
+
+// An address an operator pastes may carry space around it, which the hash
+// ignores anyway; inside, the rule is CheckAddress's.
+func TestCheckTypedAddress(t *testing.T) {
+	assert.NoError(t, CheckTypedAddress(" ann@example.com\n"))
+	assert.Error(t, CheckTypedAddress(" Ann <ann@example.com> "))
+	assert.Error(t, CheckTypedAddress("  "))
+	k := newKeys(t)
+	assert.Equal(t, k.Recipient(" Ann@Example.com "), k.Recipient("ann@example.com"))
+}

@@ -122,6 +122,7 @@ func (s *Store) ImportCSV(ctx context.Context, r io.Reader, o ImportOptions) (Im
 // or its keyed hash as export and list print it (hmac-sha256:<hex>). Its
 // errors never quote the input: they end up in terminals and logs.
 func ParseRecipient(keys *secrets.Keys, s string) (secrets.Recipient, error) {
+	s = strings.TrimSpace(s) // pasted
 	switch {
 	case strings.HasPrefix(s, HashPrefix):
 		return secrets.ParseRecipient(strings.TrimPrefix(s, HashPrefix))

@@ -110,7 +110,7 @@ func (s *Server) removeSuppression(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"removed": removed, "scope": scope, "storefront": req.Storefront})
 }
 
-func bareAddress(email string) bool { return secrets.CheckAddress(email) == nil }
+func bareAddress(email string) bool { return secrets.CheckTypedAddress(email) == nil }
 
 // checkSuppression tells another sender (a newsletter system, say) whether
 // an address is suppressed for a scope, here or globally. With "emails" it

@@ -625,7 +625,9 @@ func (r *demoResult) print(w io.Writer) {
 	if r.reconciles {
 		fmt.Fprintln(w, "  reconciles: yes — every abandoned basket with an email, consent and no suppression got each step exactly once;")
 		fmt.Fprintln(w, "  the bounced address and the complainers are suppressed (hard_bounce, complaint) and got nothing more;")
-		fmt.Fprintln(w, "  the sleepers' reminders were deferred to their morning (and cancelled when the demo ended)")
+		if r.nightZone != "" {
+			fmt.Fprintln(w, "  the sleepers' reminders were deferred to their morning (and cancelled when the demo ended)")
+		}
 	} else {
 		fmt.Fprintln(w, "  reconciles: NO")
 	}

@@ -20,7 +20,7 @@ func runSubject(ctx context.Context, cmd, configPath string, args []string, stdo
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if secrets.CheckAddress(*email) != nil {
+	if secrets.CheckTypedAddress(*email) != nil {
 		return errors.New("--email: is required and must be a bare address like ann@example.com")
 	}
 	c, log, err := openServerRedis(ctx, configPath, stderr)

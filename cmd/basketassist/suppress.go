@@ -172,7 +172,8 @@ func orStar(storefront string) string {
 }
 
 func listSuppressions(ctx context.Context, c *core, f suppression.Filter, stdout io.Writer) error {
-	fmt.Fprintf(stdout, "%-64s  %-17s  %-12s  %-12s  %-9s  %s\n", "recipient (hmac-sha256)", "scope", "storefront", "reason", "origin", "created_at")
+	// Recipients as --email takes them, and as export prints them.
+	fmt.Fprintf(stdout, "%-76s  %-17s  %-12s  %-12s  %-9s  %s\n", "recipient", "scope", "storefront", "reason", "origin", "created_at")
 	var cursor uint64
 	n := 0
 	for {
@@ -181,7 +182,7 @@ func listSuppressions(ctx context.Context, c *core, f suppression.Filter, stdout
 			return err
 		}
 		for _, e := range entries {
-			fmt.Fprintf(stdout, "%-64s  %-17s  %-12s  %-12s  %-9s  %s\n", e.Recipient, e.Scope, orStar(e.Storefront),
+			fmt.Fprintf(stdout, "%-76s  %-17s  %-12s  %-12s  %-9s  %s\n", suppression.HashPrefix+e.Recipient.String(), e.Scope, orStar(e.Storefront),
 				e.Reason, e.Origin, e.CreatedAt.UTC().Format(time.RFC3339))
 			n++
 		}
