@@ -328,7 +328,7 @@ func outboxDir(cfg config.Config) string {
 
 func runServer(ctx context.Context, cmd, configPath string, args []string, stderr io.Writer) error {
 	fs := commandFlags(cmd, &configPath, stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, 0, ""); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(configPath)

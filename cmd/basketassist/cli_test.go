@@ -219,12 +219,19 @@ func TestHelpSucceedsAndMistakesFail(t *testing.T) {
 		assert.Empty(t, msg.String(), "%v", args)
 		assert.Contains(t, stdout.String()+stderr.String(), "Usage", "%v prints the usage", args)
 	}
-	for _, args := range [][]string{{"bogus"}, {"serve", "--no-such-flag"}, {}} {
+	for _, args := range [][]string{{"bogus"}, {"serve", "--no-such-flag"}, {}, {"serve", "extra"}, {"version", "extra"},
+		{"emit", "a.json", "b.json"}, {"suppress", "list", "extra"}, {"explain", "--storefront", "pink", "b_1"}} {
 		var stdout, stderr, msg bytes.Buffer
 		err := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
 		assert.Equal(t, 1, exitCode(err, &msg), "%v", args)
 		assert.Contains(t, msg.String(), "basketassist: ", "%v names the mistake", args)
 	}
+	var stdout, stderr, msg bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"--version"}, strings.NewReader(""), &stdout, &stderr))
+	assert.Equal(t, "basketassist "+version+"\n", stdout.String())
+	err := run(context.Background(), []string{"suppress", "list", "extra"}, strings.NewReader(""), &stdout, &stderr)
+	exitCode(err, &msg)
+	assert.Equal(t, "basketassist: suppress list: unexpected argument \"extra\" (it takes flags only; see --help)\n", msg.String())
 }
 
 // A mistyped action is named before the config is read or Redis reached.

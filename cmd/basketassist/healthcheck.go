@@ -14,7 +14,7 @@ func runHealthcheck(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("basketassist healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	url := fs.String("url", "http://127.0.0.1:8080/healthz", "the health URL")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, 0, ""); err != nil {
 		return err
 	}
 	c := &http.Client{Timeout: 3 * time.Second}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	_ "time/tzdata" // customer time zones must resolve in minimal containers too
 )
@@ -76,10 +77,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	global.SetOutput(stderr)
 	global.Usage = func() { fmt.Fprint(stderr, usage) }
 	configPath := global.String("config", "", "config file (YAML)")
+	showVersion := global.Bool("version", false, "print the version (as the version command)")
 	if err := global.Parse(args); err != nil {
 		return err
 	}
 	args = global.Args()
+	if *showVersion && len(args) == 0 {
+		args = []string{"version"}
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("no command given")
@@ -103,6 +108,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "explain":
 		return runExplain(ctx, *configPath, args, stdout, stderr)
 	case "version":
+		if len(args) > 0 {
+			return fmt.Errorf("version: unexpected argument %q (it takes none)", args[0])
+		}
 		fmt.Fprintln(stdout, "basketassist", version)
 		return nil
 	case "help", "-h", "--help":
@@ -111,6 +119,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// parseArgs parses a command's flags and refuses more than most arguments
+// after them (file: what the one it takes is): a stray word is a mistake
+// to name, not to ignore.
+func parseArgs(fs *flag.FlagSet, args []string, most int, file string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() <= most {
+		return nil
+	}
+	name := strings.TrimPrefix(fs.Name(), "basketassist ")
+	if most == 0 {
+		return fmt.Errorf("%s: unexpected argument %q (it takes flags only; see --help)", name, fs.Arg(0))
+	}
+	return fmt.Errorf("%s: unexpected argument %q (it takes one %s at most; see --help)", name, fs.Arg(most), file)
 }
 
 // commandFlags returns a flag set for a subcommand that also accepts --config

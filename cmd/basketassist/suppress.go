@@ -40,7 +40,11 @@ func runSuppress(ctx context.Context, configPath string, args []string, stdin io
 	reasonName := fs.String("reason", string(suppression.Manual), suppression.ReasonNames()+" (remove without --email: the reason to remove in bulk)")
 	sinceText := fs.String("since", "", "remove in bulk: only entries created at or after this RFC 3339 time")
 	dryRun := fs.Bool("dry-run", false, "remove in bulk: count what would be removed, remove nothing")
-	if err := fs.Parse(args[1:]); err != nil {
+	files := 0 // import and export read or write one FILE
+	if action == "import" || action == "export" {
+		files = 1
+	}
+	if err := parseArgs(fs, args[1:], files, "FILE"); err != nil {
 		return err
 	}
 	reasonSet := false
