@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -119,9 +120,16 @@ func (v Validator) decodeNext(dec *json.Decoder, data []byte) (Event, error) {
 		}
 		return Event{}, Invalid{{Field: "event", Message: "must be an object"}}
 	}
+	start := dec.InputOffset()
 	var w wire
 	if err := dec.Decode(&w); err != nil {
-		return Event{}, Invalid{decodeProblem(err)}
+		var syntaxErr *json.SyntaxError
+		if errors.As(err, &syntaxErr) || errors.Is(err, io.ErrUnexpectedEOF) || dec.InputOffset() <= start {
+			return Event{}, Invalid{decodeProblem(err)}
+		}
+		// The value was read whole and refused for its shape: say all
+		// that is wrong with it, not only the first thing.
+		return Event{}, v.everyProblem(bytes.TrimLeft(data[start:dec.InputOffset()], " \t\r\n,"), err)
 	}
 	return v.check(w)
 }

@@ -97,6 +97,53 @@ func TestDecodeListsEveryProblem(t *testing.T) {
 	assert.ElementsMatch(t, []string{"id", "type", "storefront", "basket_id", "occurred_at"}, fields)
 }
 
+// Unknown fields and values of the wrong kind are named by their path, all
+// of them, together with what else is wrong: the strict decoder alone stops
+// at the first and names an unknown field without its path.
+func TestDecodeListsEveryProblemOfShapeToo(t *testing.T) {
+	t.Parallel()
+	event := strings.NewReplacer(
+		`"id": "evt_1"`, `"id": "", "size": 3`,
+		`"type": "basket.updated"`, `"type": "nope"`,
+		`"email": "ann@example.com"`, `"emial": "ann@example.com", "email": 7`,
+		`"sku": "S-1"`, `"sku": "S-1", "colour": "red"`,
+		`"quantity": 2`, `"quantity": 0`,
+	).Replace(validEvent)
+	_, err := testValidator().Decode([]byte(event))
+	var invalid Invalid
+	require.ErrorAs(t, err, &invalid)
+	got := map[string]string{}
+	for _, p := range invalid {
+		got[p.Field] = p.Message
+	}
+	assert.Equal(t, map[string]string{
+		"size":                     "unknown field (contract v1)",
+		"customer.emial":           "unknown field (contract v1)",
+		"customer.email":           "must be a string, got number",
+		"basket.items[0].colour":   "unknown field (contract v1)",
+		"id":                       "is required",
+		"type":                     got["type"],
+		"basket.items[0].quantity": got["basket.items[0].quantity"],
+	}, got, "every problem, once: %v", invalid)
+	assert.Contains(t, got["type"], "unknown type")
+	assert.Contains(t, got["basket.items[0].quantity"], "at least 1")
+	assert.NotContains(t, err.Error(), "ann@example.com")
+
+	// consent decodes itself, and extra keys in it stay accepted as before.
+	_, err = testValidator().Decode([]byte(strings.Replace(validEvent, `{"basket_assistance": true}`, `{"basket_assistance": true, "newsletter": true}`, 1)))
+	assert.NoError(t, err)
+	bad := strings.NewReplacer(`"name": "Ann",`, `"name": "Ann", "nick": "A",`,
+		`{"basket_assistance": true}`, `{"basket_assistance": "yes"}`).Replace(validEvent)
+	_, err = testValidator().Decode([]byte(bad))
+	require.ErrorAs(t, err, &invalid)
+	got = map[string]string{}
+	for _, p := range invalid {
+		got[p.Field] = p.Message
+	}
+	assert.Contains(t, got, "customer.nick")
+	assert.Len(t, got, 2, "the unknown field and consent's own refusal: %v", invalid)
+}
+
 func TestErrorsNeverEchoTheAddress(t *testing.T) {
 	t.Parallel()
 	_, err := testValidator().Decode([]byte(strings.Replace(validEvent, `"ann@example.com"`, `"zed@@example.com"`, 1)))
