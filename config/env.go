@@ -120,14 +120,51 @@ func decodeProblem(err error) error {
 		}
 		return errors.Join(errs...)
 	}
-	// "'smtp.port' expected type 'int', got unconvertible type 'string', value: 'abc'"
-	if i := strings.Index(msg, "'"); i >= 0 {
-		rest := msg[i+1:]
-		if j := strings.Index(rest, "' "); j > 0 {
-			return fmt.Errorf("%s: %s (fix the value's type)", rest[:j], strings.TrimSpace(rest[j+2:]))
+	// One line per key: "'smtp.port' cannot parse value as 'int': strconv…"
+	// or "'smtp.port' expected type 'int', got unconvertible type …".
+	var errs []error
+	for _, m := range badValue.FindAllStringSubmatch(msg, -1) {
+		want := "of another type"
+		switch k := wantKind.FindStringSubmatch(m[2]); {
+		case k != nil:
+			want = kindName(k[1])
+		case strings.Contains(m[2], "duration"):
+			want = kindName("time.Duration")
+		case strings.Contains(m[2], "expected a map"):
+			want = "a mapping of keys to values"
 		}
+		errs = append(errs, fmt.Errorf("%s: must be %s (fix the value's type)", m[1], want))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
 	}
 	return err
+}
+
+// badValue is mapstructure's line about one key's value (the library's
+// own words after the key are not shown); wantKind the type it wanted.
+var (
+	badValue = regexp.MustCompile(`(?m)^'([^'\s]+)' (.*)$`)
+	wantKind = regexp.MustCompile(`(?:cannot parse value as|expected type) '([^']+)'`)
+)
+
+// kindName says in words what a Go type's value is written as.
+func kindName(goType string) string {
+	switch {
+	case goType == "time.Duration":
+		return "a duration such as 30s, 15m or 24h"
+	case goType == "bool":
+		return "true or false"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(goType, "float"):
+		return "a number"
+	case goType == "string":
+		return "a string"
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	}
+	return "of type " + goType
 }
 
 // placeholder reports a value that is the example file's placeholder or

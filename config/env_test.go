@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,4 +122,24 @@ func TestUnknownKeyNamesItsPath(t *testing.T) {
 	_, err = Load(writeConfig(t, sample+"worker: {concurrency: many}\n"))
 	assert.ErrorContains(t, err, "worker.concurrency: ")
 	assert.NotContains(t, err.Error(), "decoding failed")
+}
+
+// Every value of the wrong type is named by its key, in our words: one line
+// each, none of the decoding library's text.
+func TestWrongTypesAreNamedOneLineEach(t *testing.T) {
+	t.Setenv("BASKETASSIST_SMTP_PORT", "x25")
+	_, err := Load(writeConfig(t, sample+"worker: {concurrency: many, poll_interval: soon}\npolicy: {dry_run: maybe}\n"))
+	require.Error(t, err)
+	assert.Equal(t, `config:
+policy.dry_run: must be true or false (fix the value's type)
+smtp.port: must be a whole number (fix the value's type)
+worker.concurrency: must be a whole number (fix the value's type)
+worker.poll_interval: must be a duration such as 30s, 15m or 24h (fix the value's type)`, sortedLines(err.Error()))
+}
+
+// sortedLines sorts all but the first line: the library's order is a map's.
+func sortedLines(s string) string {
+	lines := strings.Split(s, "\n")
+	slices.Sort(lines[1:])
+	return strings.Join(lines, "\n")
 }
