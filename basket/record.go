@@ -77,7 +77,10 @@ type Explanation struct {
 	Version    int64      `json:"version"`
 	NextDue    *time.Time `json:"next_due"`
 	Task       *string    `json:"task"` // the reminder task it waits for; null for none
-	Decisions  []Decision `json:"decisions"`
+	// TaskState is asynq's state of Task (scheduled, pending, active,
+	// retry, archived) once it is queued; "" while in the due index or gone.
+	TaskState string     `json:"task_state,omitempty"`
+	Decisions []Decision `json:"decisions"`
 }
 
 // ErrNoBasket says a basket is not known (never seen, expired or forgotten).

@@ -42,6 +42,7 @@ func (e *Explainer) Explain(ctx context.Context, storefront, basketID string) (b
 	case err != nil:
 		return ex, err
 	}
+	ex.TaskState = info.State.String()
 	if !info.NextProcessAt.IsZero() && info.State != asynq.TaskStateArchived {
 		due := info.NextProcessAt.UTC()
 		ex.NextDue = &due

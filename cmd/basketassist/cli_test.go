@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/basketassist/basketassist/basket"
 	"github.com/basketassist/basketassist/config"
 	"github.com/basketassist/basketassist/internal/smtptest"
 	"github.com/basketassist/basketassist/worker"
@@ -242,4 +243,17 @@ func TestSuppressNamesAnUnknownActionFirst(t *testing.T) {
 		strings.NewReader(""), &stdout, &stderr)
 	require.Error(t, err)
 	assert.Equal(t, `suppress: unknown action "delete" (want add, remove, check, list, import or export)`, err.Error())
+}
+
+// explain says where a queued reminder is when it has no due time: an
+// archived one (failed for good) is not "running now".
+func TestExplainSaysAReminderIsArchived(t *testing.T) {
+	t.Parallel()
+	task := "remind:pink:b_42:s1:v3"
+	var out bytes.Buffer
+	printExplanation(&out, basket.Explanation{Storefront: "pink", BasketID: "b_42", Status: "active", Version: 3, Task: &task, TaskState: "archived"})
+	assert.Contains(t, out.String(), "next reminder: remind:pink:b_42:s1:v3 archived after failing (asynqmon: email, Archived, Run tries it again)")
+	out.Reset()
+	printExplanation(&out, basket.Explanation{Storefront: "pink", BasketID: "b_42", Status: "active", Version: 3, Task: &task, TaskState: "active"})
+	assert.Contains(t, out.String(), "next reminder: remind:pink:b_42:s1:v3 running now")
 }

@@ -54,6 +54,10 @@ func printExplanation(w io.Writer, ex basket.Explanation) {
 	switch {
 	case ex.Task != nil && ex.NextDue != nil:
 		fmt.Fprintf(w, "next reminder: %s, due %s\n", *ex.Task, ex.NextDue.Format(time.RFC3339))
+	case ex.Task != nil && ex.TaskState == "archived":
+		fmt.Fprintf(w, "next reminder: %s archived after failing (asynqmon: email, Archived, Run tries it again)\n", *ex.Task)
+	case ex.Task != nil && ex.TaskState == "active":
+		fmt.Fprintf(w, "next reminder: %s running now\n", *ex.Task)
 	case ex.Task != nil:
 		fmt.Fprintf(w, "next reminder: %s (running now, or no longer queued)\n", *ex.Task)
 	default:
