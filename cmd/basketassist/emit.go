@@ -62,15 +62,15 @@ func runEmit(ctx context.Context, configPath string, args []string, stdin io.Rea
 		for len(events) > 0 {
 			n := min(len(events), basket.MaxBatch)
 			if err := producer.Submit(ctx, events[:n]); err != nil {
-				return fmt.Errorf("queued %d events, then: %w", queued, err)
+				return fmt.Errorf("queued %s, then: %w", count(queued, "event", "events"), err)
 			}
 			queued += n
 			events = events[n:]
 		}
 	}
-	fmt.Fprintf(stdout, "queued %d events\n", queued)
+	fmt.Fprintf(stdout, "queued %s\n", count(queued, "event", "events"))
 	if bad := batch.Invalid(); bad > 0 {
-		return fmt.Errorf("%d invalid events were not queued (see above)", bad)
+		return fmt.Errorf("%s not queued (see above)", count(bad, "invalid event was", "invalid events were"))
 	}
 	if queued == 0 {
 		return errors.New("no events in the input")

@@ -156,7 +156,7 @@ func removeInBulk(ctx context.Context, c *core, reasonName string, reasonSet boo
 	if dryRun {
 		verb = "would remove"
 	}
-	fmt.Fprintf(stdout, "%s %d entries (reason %s, since %s, scope %s, storefront %s)\n", verb, n, reason,
+	fmt.Fprintf(stdout, "%s %s (reason %s, since %s, scope %s, storefront %s)\n", verb, count(n, "entry", "entries"), reason,
 		orDash(sinceText), orDash(string(scope)), orDash(storefront))
 	return nil
 }
@@ -194,7 +194,7 @@ func listSuppressions(ctx context.Context, c *core, f suppression.Filter, stdout
 			break
 		}
 	}
-	fmt.Fprintf(stdout, "%d entries (addresses are not stored: recipients are keyed hashes)\n", n)
+	fmt.Fprintf(stdout, "%s (addresses are not stored: recipients are keyed hashes)\n", count(n, "entry", "entries"))
 	return nil
 }
 
@@ -212,7 +212,7 @@ func exportSuppressions(ctx context.Context, c *core, f suppression.Filter, dest
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "exported %d entries. Addresses are not stored, so they cannot be exported: the email column holds each recipient's keyed hash (%s<hex>), which import accepts for a deployment with the same secrets.key.\n", n, suppression.HashPrefix)
+	fmt.Fprintf(stderr, "exported %s. Addresses are not stored, so they cannot be exported: the email column holds each recipient's keyed hash (%s<hex>), which import accepts for a deployment with the same secrets.key.\n", count(n, "entry", "entries"), suppression.HashPrefix)
 	return nil
 }
 

@@ -43,7 +43,7 @@ func TestSuppressRemoveInBulkAndByHash(t *testing.T) {
 	assert.Contains(t, out, "suppressed=false")
 	list, _, err := runCLI(t, "", "--config", path, "suppress", "list", "--scope", "all")
 	require.NoError(t, err)
-	assert.Contains(t, list, "1 entries", "the bounce from before the incident stays")
+	assert.Contains(t, list, "1 entry ", "the bounce from before the incident stays")
 
 	hash := regexp.MustCompile(`(?m)^(hmac-sha256:[0-9a-f]{64})\s`).FindStringSubmatch(list)
 	require.NotNil(t, hash, "list prints recipients as --email takes them: %s", list)
@@ -52,7 +52,7 @@ func TestSuppressRemoveInBulkAndByHash(t *testing.T) {
 	assert.Contains(t, out, "removed=true scope=all")
 	out, _, err = runCLI(t, "", "--config", path, "suppress", "list")
 	require.NoError(t, err)
-	assert.Contains(t, out, "1 entries", "only the unsubscribe is left")
+	assert.Contains(t, out, "1 entry ", "only the unsubscribe is left")
 	assert.Contains(t, out, "unsubscribed")
 
 	_, _, err = runCLI(t, "", "--config", path, "suppress", "remove")
