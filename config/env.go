@@ -70,6 +70,25 @@ func unknownEnv() error {
 	return errors.Join(errs...)
 }
 
+// nearestKey is the key a mistyped one probably meant: among every key, or,
+// inside a storefront ("storefronts[2].api_kye"), among a storefront's.
+func nearestKey(key string) string {
+	if list, field, ok := strings.Cut(key, "]."); ok && strings.HasPrefix(list, "storefronts[") {
+		var names []string
+		t := reflect.TypeFor[Storefront]()
+		for i := range t.NumField() {
+			if tag := t.Field(i).Tag.Get("mapstructure"); tag != "" && tag != "-" {
+				names = append(names, tag)
+			}
+		}
+		if near := nearest(field, names); near != "" {
+			return list + "]." + near
+		}
+		return ""
+	}
+	return nearest(key, Leaves())
+}
+
 // nearest is the name within two edits of s, if any.
 func nearest(s string, names []string) string {
 	best, bestD := "", 3
@@ -115,7 +134,11 @@ func decodeProblem(err error) error {
 				if g[1] != "" {
 					key = g[1] + "." + key
 				}
-				errs = append(errs, fmt.Errorf("%s: unknown key (check its spelling and place; every key is in README, Configuration reference)", key))
+				hint := "check its spelling and place; every key is in README, Configuration reference"
+				if near := nearestKey(key); near != "" {
+					hint = "did you mean " + near + "?"
+				}
+				errs = append(errs, fmt.Errorf("%s: unknown key (%s)", key, hint))
 			}
 		}
 		return errors.Join(errs...)
