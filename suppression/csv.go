@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,7 +60,13 @@ func (s *Store) ImportCSV(ctx context.Context, r io.Reader, o ImportOptions) (Im
 	}
 	col := map[string]int{}
 	for i, h := range header {
-		col[strings.TrimSpace(strings.ToLower(h))] = i
+		name := strings.TrimSpace(strings.ToLower(h))
+		if !slices.Contains(CSVHeader, name) {
+			// Refused whole: a misspelt "storefront" would import every row
+			// as a global entry, suppressing more than the file meant.
+			return res, fmt.Errorf("CSV header: unknown column %q (want %s; nothing was imported)", h, strings.Join(CSVHeader, ","))
+		}
+		col[name] = i
 	}
 	for _, h := range []string{"email", "scope"} {
 		if _, ok := col[h]; !ok {

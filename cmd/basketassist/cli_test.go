@@ -184,6 +184,13 @@ func TestSuppressImportExportList(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, out, "1 entry (addresses are not stored")
 	assert.Contains(t, out, "basket_assistance  pink")
+
+	// A misspelt column would make every row global: the file is refused whole.
+	_, _, err = runCLI(t, "email,scope,storefrnt\nfay@example.com,all,pink\n", "--config", path, "suppress", "import")
+	assert.ErrorContains(t, err, `CSV header: unknown column "storefrnt" (want email,scope,storefront,reason,origin,created_at; nothing was imported)`)
+	out, _, err = runCLI(t, "", "--config", path, "suppress", "check", "--email", "fay@example.com", "--scope", "all")
+	require.NoError(t, err)
+	assert.Contains(t, out, "suppressed=false")
 }
 
 func TestBrokenTemplateStopsStartUp(t *testing.T) {
