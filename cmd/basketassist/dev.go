@@ -103,7 +103,9 @@ func printDevBanner(w io.Writer, cfg config.Config, did devDefaults) {
 			steps = append(steps, s.After.String())
 		}
 		fmt.Fprintf(w, "  Reminders after %v of basket inactivity. Configure everything with --config FILE (see README).\n", steps)
-		fmt.Fprintln(w, "  Policy: quiet hours and the frequency cap are off in dev mode; with a config file they are on (see README, Sending policy).")
+		if p := cfg.Policy; p.QuietHours.Start == p.QuietHours.End && p.FrequencyCap.Max == 0 { // demo turns quiet hours back on
+			fmt.Fprintln(w, "  Policy: quiet hours and the frequency cap are off in dev mode; with a config file they are on (see README, Sending policy).")
+		}
 	}
 	base := strings.TrimRight(cfg.Web.PublicURL, "/")
 	if cfg.Web.OpsListen != cfg.Web.Listen {

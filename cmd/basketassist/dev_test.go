@@ -18,6 +18,7 @@ import (
 
 	"github.com/basketassist/basketassist/basket"
 	"github.com/basketassist/basketassist/config"
+	"github.com/basketassist/basketassist/policy"
 )
 
 // startEmbedded runs serve as with no config at all (embedded Redis, outbox
@@ -129,6 +130,10 @@ func TestDevBannerNeverPrintsAConfiguredToken(t *testing.T) {
 	printDevBanner(&banner, cfg, made)
 	assert.Contains(t, banner.String(), cfg.Web.AdminToken, "a token made up for this run is how the newcomer logs in")
 	assert.Contains(t, banner.String(), "off in dev mode")
+	cfg.Policy.QuietHours = policy.Default().QuietHours // as demo does
+	banner.Reset()
+	printDevBanner(&banner, cfg, made)
+	assert.NotContains(t, banner.String(), "off in dev mode", "only what is true of this run")
 
 	cfg, err = config.Load("")
 	require.NoError(t, err)
