@@ -25,16 +25,14 @@ func shapeProblems(path string, t reflect.Type, raw any, out *Invalid) {
 	if raw == nil || reflect.PointerTo(t).Implements(unmarshalerType) {
 		return // null leaves the zero value, as encoding/json does
 	}
-	wrong := func(want string) {
-		*out = append(*out, Problem{Field: orEvent(path), Message: "must be " + want + ", got " + kindOf(raw)})
+	if want, ok := jsonKinds[t.Kind()]; ok && kindOf(raw) != want {
+		// Numbers are left to encoding/json: the wire type holds none.
+		*out = append(*out, Problem{Field: orEvent(path), Message: "must be " + jsonKind(t.Kind().String()) + ", got " + kindOf(raw)})
+		return
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		obj, ok := raw.(map[string]any)
-		if !ok {
-			wrong("an object")
-			return
-		}
+		obj := raw.(map[string]any)
 		names := make([]string, 0, len(obj))
 		for name := range obj {
 			names = append(names, name)
@@ -49,29 +47,15 @@ func shapeProblems(path string, t reflect.Type, raw any, out *Invalid) {
 			shapeProblems(join(path, name), field.Type, obj[name], out)
 		}
 	case reflect.Slice:
-		arr, ok := raw.([]any)
-		if !ok {
-			wrong("an array")
-			return
-		}
-		for i, v := range arr {
+		for i, v := range raw.([]any) {
 			shapeProblems(path+"["+strconv.Itoa(i)+"]", t.Elem(), v, out)
-		}
-	case reflect.String:
-		if _, ok := raw.(string); !ok {
-			wrong("a string")
-		}
-	case reflect.Bool:
-		if _, ok := raw.(bool); !ok {
-			wrong("true or false")
-		}
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
-		if _, ok := raw.(json.Number); !ok {
-			wrong("a number")
 		}
 	}
 }
+
+// jsonKinds is the JSON kind (as kindOf names it) each Go kind decodes from.
+var jsonKinds = map[reflect.Kind]string{reflect.Struct: "object", reflect.Slice: "array",
+	reflect.String: "string", reflect.Bool: "bool"}
 
 // fieldNamed finds the field of struct t that JSON name decodes into.
 func fieldNamed(t reflect.Type, name string) (reflect.StructField, bool) {

@@ -13,7 +13,10 @@ import (
 // Leaves lists every key of Config as its dotted path ("smtp.host",
 // "policy.frequency_cap.max"), lists and maps as one key each. It is what
 // the environment can set, and what TestEveryKeyFromTheEnvironment walks.
-func Leaves() []string {
+func Leaves() []string { return leaves(reflect.TypeFor[Config]()) }
+
+// leaves lists the keys of a config struct type, as Leaves does.
+func leaves(t reflect.Type) []string {
 	var out []string
 	var walk func(t reflect.Type, prefix string)
 	walk = func(t reflect.Type, prefix string) {
@@ -31,7 +34,7 @@ func Leaves() []string {
 			out = append(out, path)
 		}
 	}
-	walk(reflect.TypeOf(Config{}), "")
+	walk(t, "")
 	return out
 }
 
@@ -74,14 +77,7 @@ func unknownEnv() error {
 // inside a storefront ("storefronts[2].api_kye"), among a storefront's.
 func nearestKey(key string) string {
 	if list, field, ok := strings.Cut(key, "]."); ok && strings.HasPrefix(list, "storefronts[") {
-		var names []string
-		t := reflect.TypeFor[Storefront]()
-		for i := range t.NumField() {
-			if tag := t.Field(i).Tag.Get("mapstructure"); tag != "" && tag != "-" {
-				names = append(names, tag)
-			}
-		}
-		if near := nearest(field, names); near != "" {
+		if near := nearest(field, leaves(reflect.TypeFor[Storefront]())); near != "" {
 			return list + "]." + near
 		}
 		return ""

@@ -70,10 +70,10 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if len(batch.Problems) > 0 {
+	if bad := batch.BadEvents(); len(bad) > 0 {
 		writeJSON(w, http.StatusBadRequest, map[string]any{
-			"error":  fmt.Sprintf("%d of %d events are invalid; nothing was accepted", batch.Invalid(), batch.Count),
-			"events": batch.BadEvents(),
+			"error":  fmt.Sprintf("%d of %d events are invalid; nothing was accepted", len(bad), batch.Count),
+			"events": bad,
 		})
 		return
 	}

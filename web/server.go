@@ -65,7 +65,7 @@ type Options struct {
 	// a storefront without one is not limited.
 	RateLimits map[string]RateLimit
 	// RedisPrefix starts the keys the Server writes itself (redis.prefix):
-	// the rate limits' buckets. Default "ba:".
+	// the rate limits' buckets.
 	RedisPrefix string
 	// OutboxDir is dev mode's email folder, listed at /outbox; "" means no /outbox.
 	OutboxDir string
@@ -161,11 +161,8 @@ func New(d Deps, o Options) *Server {
 	for _, t := range s.tokens {
 		s.tokenHashes = append(s.tokenHashes, sha256.Sum256([]byte(t.Value)))
 	}
-	if s.opts.RedisPrefix == "" {
-		s.opts.RedisPrefix = "ba:"
-	}
 	for id, l := range o.RateLimits {
-		s.limits[id] = newLimiter(d.Redis, s.opts.RedisPrefix, id, l)
+		s.limits[id] = newLimiter(d.Redis, o.RedisPrefix, id, l)
 	}
 	if o.FeedbackMaxBytes <= 0 {
 		s.opts.FeedbackMaxBytes = 1 << 20

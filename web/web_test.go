@@ -56,7 +56,7 @@ func setupWeb(t *testing.T, adjust ...func(*Options)) *webBundle {
 		"pink": {ID: "pink", Name: "Pink Shirts", BasketURL: "https://pink.example/basket/{basket_id}"},
 		"blue": {ID: "blue", Name: "Blue Ties", BasketURL: "https://blue.example/b/{basket_id}"},
 	}
-	o := Options{Storefronts: sfs, APIKeys: map[string]string{"pink": pinkKey, "blue": blueKey}, AdminToken: adminKey}
+	o := Options{Storefronts: sfs, APIKeys: map[string]string{"pink": pinkKey, "blue": blueKey}, AdminToken: adminKey, RedisPrefix: "ba:"}
 	for _, f := range adjust {
 		f(&o)
 	}

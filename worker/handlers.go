@@ -160,10 +160,10 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("decode reminder payload: %v: %w", err, asynq.SkipRetry)
 	}
 	err := h.send(ctx, []reminderPayload{p})[0]
-	if lastAttempt(ctx, err) {
+	if retries, last := lastAttempt(ctx, err); last {
 		// asynq archives the task now: say so where support looks.
-		log := h.opts.Logger.With("storefront", p.Storefront, "basket_id", p.BasketID, "step", p.Step, "version", p.Version)
-		log.ErrorContext(ctx, "reminder failed on its last attempt; archived", "max_retry", h.opts.MaxRetry, "error", mail.Describe(err))
+		log := h.logFor(p)
+		log.ErrorContext(ctx, "reminder failed on its last attempt; archived", "max_retry", retries, "error", mail.Describe(err))
 		h.record(ctx, log, p, policy.Failed, policy.RetriesExhausted, nil)
 		h.opts.Metrics.Reminders.WithLabelValues(OutcomeFailed).Inc()
 	}
@@ -172,14 +172,19 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 
 // lastAttempt reports whether err, returned by the task's run in ctx, has
 // asynq archive the task: a failure (not a deferral, not one archived at
-// once, which records its own reason) with no retry left.
-func lastAttempt(ctx context.Context, err error) bool {
+// once, which records its own reason) with none of its retries left.
+func lastAttempt(ctx context.Context, err error) (retries int, last bool) {
 	if err == nil || errors.As(err, new(*Deferred)) || errors.Is(err, asynq.SkipRetry) {
-		return false
+		return 0, false
 	}
 	retried, ok := asynq.GetRetryCount(ctx)
-	limit, ok2 := asynq.GetMaxRetry(ctx)
-	return ok && ok2 && retried >= limit
+	retries, ok2 := asynq.GetMaxRetry(ctx)
+	return retries, ok && ok2 && retried >= retries
+}
+
+// logFor is the logger of one reminder's attempt.
+func (h *Handlers) logFor(p reminderPayload) *slog.Logger {
+	return h.opts.Logger.With("storefront", p.Storefront, "basket_id", p.BasketID, "step", p.Step, "version", p.Version)
 }
 
 // SendReminders sends a dispatcher's batch of due reminders, each as
@@ -217,7 +222,7 @@ func (h *Handlers) send(ctx context.Context, ps []reminderPayload) []error {
 	var attempts []*sendAttempt
 	var claims []basket.ClaimRequest
 	for i, p := range ps {
-		log := h.opts.Logger.With("storefront", p.Storefront, "basket_id", p.BasketID, "step", p.Step, "version", p.Version)
+		log := h.logFor(p)
 		sf, ok := h.opts.Storefronts[p.Storefront]
 		if !ok {
 			h.drop(ctx, log, p, policy.UnknownStorefront)

@@ -109,8 +109,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "explain":
 		return runExplain(ctx, *configPath, args, stdout, stderr)
 	case "version":
-		if len(args) > 0 {
-			return fmt.Errorf("version: unexpected argument %q (it takes none)", args[0])
+		if err := parseArgs(commandFlags(cmd, configPath, stderr), args, 0, ""); err != nil {
+			return err
 		}
 		fmt.Fprintln(stdout, "basketassist", version)
 		return nil
