@@ -156,7 +156,7 @@ type Worker struct {
 	Concurrency     int           `mapstructure:"concurrency"`
 	PollInterval    time.Duration `mapstructure:"poll_interval"`    // how often due reminders are checked
 	RetryBase       time.Duration `mapstructure:"retry_base"`       // first retry delay, doubling up to 1h
-	MaxRetry        int           `mapstructure:"max_retry"`        // retries of a temporarily failing send
+	MaxRetry        int           `mapstructure:"max_retry"`        // retries of a failing send (4xx, the relay's refusal, Redis down)
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"` // time for in-flight tasks at shutdown
 }
 

@@ -62,7 +62,7 @@ const (
 	HardBounce        Reason = "hard_bounce"        // the address cannot receive mail
 	SoftBounce        Reason = "soft_bounce"        // bounces.soft_limit temporary refusals about the mailbox in a row
 	Complaint         Reason = "complaint"          // a spam complaint
-	SenderRejected    Reason = "sender_rejected"    // the relay refused for its own reasons (5.7.x …)
+	SenderRejected    Reason = "sender_rejected"    // the relay refused for its own reasons (5.7.x …), the last retry too: archived
 	RetriesExhausted  Reason = "retries_exhausted"  // the last of worker.max_retry attempts failed too (relay or Redis unreachable, 4xx): archived
 )
 

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"testing"
 	"time"
@@ -45,8 +46,8 @@ func taskIDs(t *testing.T, list func(string, ...asynq.ListOption) ([]*asynq.Task
 
 // A dispatcher queues due reminders together; the batch sends each one
 // once, and each that does not end there goes on as its own task: a
-// deferral scheduled for its instant, a temporary failure for its retry, a
-// relay's refusal archived. Run again (its continuations could not all be
+// deferral scheduled for its instant, a temporary failure and a relay's
+// refusal for their retries. Run again (its continuations could not all be
 // queued), the batch sends only what is still owed.
 func TestABatchSendsEachOnceAndHandsOnTheRest(t *testing.T) {
 	t.Parallel()
@@ -83,11 +84,10 @@ func TestABatchSendsEachOnceAndHandsOnTheRest(t *testing.T) {
 	sent := b.sentTo(t, "a", "b", "c", "d")
 	assert.Len(t, sent, 2, "two of the four due were delivered: %v", sent)
 	scheduled := taskIDs(t, insp.ListScheduledTasks)
-	archived := taskIDs(t, insp.ListArchivedTasks)
-	require.Len(t, scheduled, 2, "the deferral and the retry wait as their own tasks")
-	require.Len(t, archived, 1, "the refused one is archived, to be run again once the relay is fixed")
+	require.Len(t, scheduled, 3, "the deferral and the two retries wait as their own tasks")
+	assert.Empty(t, taskIDs(t, insp.ListArchivedTasks), "the relay's refusal is retried, not archived: the relay may be fixed in time")
 	assert.Contains(t, scheduled, "remind:pink:later:s1:v1")
-	for _, id := range append(scheduled, archived...) {
+	for _, id := range scheduled {
 		r, err := basket.ParseTaskID(id)
 		require.NoError(t, err)
 		assert.False(t, sent[r.BasketID], "%s was not delivered", id)
@@ -129,4 +129,15 @@ func TestABatchDropsTheRemindersOfAForgottenPerson(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, b.h.SendReminders(ctx, asynq.NewTask(pending[0].Type, pending[0].Payload)))
 	assert.Empty(t, b.smtp.Messages())
+}
+
+// A reminder of a batch that cannot be built (a template's fault) goes on
+// as its own task, archived at once, to be run again once it is fixed.
+func TestABatchArchivesWhatCannotBeBuilt(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Private(t)
+	s := newScheduler(rdb, 10)
+	p := reminderPayload{Storefront: "pink", BasketID: "x", Step: 1, Version: 2, Due: time.Now()}
+	require.NoError(t, s.continueAlone(context.Background(), p, fmt.Errorf("compose reminder: %w", asynq.SkipRetry), time.Minute))
+	assert.Equal(t, []string{"remind:pink:x:s1:v2"}, taskIDs(t, asynq.NewInspectorFromRedisClient(rdb).ListArchivedTasks))
 }

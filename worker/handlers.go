@@ -153,7 +153,9 @@ type Sender interface {
 // drops as in_doubt, so an email is never sent twice and never lost unless
 // the connection broke after the final dot. Outcomes (sent, dropped,
 // suppressed, bounced, in doubt) complete the task; only faults return an
-// error: a temporary one is retried, a permanent one is archived.
+// error, retried (the relay's refusals too) until asynq archives it after
+// the last retry; only a reminder that cannot be built (a template's
+// fault) is archived at once.
 func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 	var p reminderPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
@@ -164,10 +166,20 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 		// asynq archives the task now: say so where support looks.
 		log := h.logFor(p)
 		log.ErrorContext(ctx, "reminder failed on its last attempt; archived", "max_retry", retries, "error", mail.Describe(err))
-		h.record(ctx, log, p, policy.Failed, policy.RetriesExhausted, nil)
+		h.record(ctx, log, p, policy.Failed, exhausted(err), nil)
 		h.opts.Metrics.Reminders.WithLabelValues(OutcomeFailed).Inc()
 	}
 	return err
+}
+
+// exhausted is the reason recorded for a reminder whose last attempt
+// failed with err: the relay's refusal, when that was the last word.
+func exhausted(err error) policy.Reason {
+	var se *mail.SendError
+	if errors.As(err, &se) && se.Class == mail.Rejected {
+		return policy.SenderRejected
+	}
+	return policy.RetriesExhausted
 }
 
 // lastAttempt reports whether err, returned by the task's run in ctx, has
@@ -515,16 +527,15 @@ func (a *sendAttempt) settle(ctx context.Context, sf basket.Storefront, b basket
 		}
 		return a.finish(ctx, basket.Bounced, OutcomeBounced, h.decision(p, policy.Bounced, policy.HardBounce))
 	case mail.Rejected:
-		// The sender's problem: nobody is suppressed. The claim is freed,
-		// so that once the relay is fixed the archived task can be run again.
+		// The sender's problem: nobody is suppressed. It is a fault, so it
+		// is retried like a temporary one (DESIGN: only a fault that
+		// exhausts its retries is archived): a relay fixed within the
+		// retries (credentials, an allow-list) heals every reminder it
+		// refused, with no operator action; the last attempt records
+		// sender_rejected.
 		h.opts.Metrics.PolicyRejections.Inc()
-		log.ErrorContext(ctx, "SMTP refused the message for a reason on the sending side (relay, auth, policy or reputation); nobody was suppressed")
-		h.record(ctx, log, p, policy.Failed, policy.SenderRejected, nil)
-		if err := a.release(nil); err != nil {
-			return err
-		}
-		h.opts.Metrics.Reminders.WithLabelValues(OutcomeFailed).Inc()
-		return fmt.Errorf("send reminder: %w: %w", se, asynq.SkipRetry)
+		log.ErrorContext(ctx, "SMTP refused the message for a reason on the sending side (relay, auth, policy or reputation); nobody was suppressed; will retry")
+		return a.release(se)
 	default:
 		if se.AboutRecipient() {
 			h.opts.Metrics.Bounces.WithLabelValues("soft").Inc()

@@ -72,8 +72,9 @@ func (s *scheduler) enqueueAlone(ctx context.Context, p reminderPayload, delay t
 // continueAlone gives a reminder that did not end in its batch a task of
 // its own, where it goes on as if it had been one from the start: deferred
 // to its instant (no retry spent), retried after retryBase (its first
-// retry), or, for a permanent fault, archived at once so that an operator
-// can run it again from asynqmon. An archived one carries no error text in
+// retry; the relay's refusals too), or, for a reminder that cannot be
+// built (a template's fault), archived at once so that an operator can run
+// it again from asynqmon once it is fixed. An archived one carries no error text in
 // asynqmon (asynq records text only for a run that failed); the worker's
 // log line says why.
 func (s *scheduler) continueAlone(ctx context.Context, p reminderPayload, cause error, retryBase time.Duration) error {

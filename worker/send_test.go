@@ -159,16 +159,23 @@ func TestBouncesAreClassifiedByEnhancedCode(t *testing.T) {
 		assert.True(t, b.suppressed(t))
 		assert.Equal(t, "bounced", b.claim(t, "b1"))
 	})
-	t.Run("550 5.7.1 at RCPT suppresses nobody and is archived", func(t *testing.T) {
+	t.Run("550 5.7.1 at RCPT suppresses nobody and is retried", func(t *testing.T) {
 		t.Parallel()
 		b := setupWorker(t, redistest.Client(t), time.Hour)
 		b.due(t, "b1")
 		b.smtp.Fail(smtptest.Fault{Stage: smtptest.AtRcpt, Code: 550, Enhanced: smtp.EnhancedCode{5, 7, 1}, Text: "<ann@example.com>: Relay access denied"})
 		err := b.h.SendReminder(context.Background(), reminderTask("b1", 1, 1))
-		require.ErrorIs(t, err, asynq.SkipRetry, "the relay's fault is a failure for ops")
+		require.Error(t, err, "the relay's fault is a failure for ops")
+		assert.False(t, errors.Is(err, asynq.SkipRetry), "a fault is retried: the relay may be fixed in time")
 		assert.NotContains(t, err.Error(), "ann@example.com")
+		assert.Equal(t, 1.0, counted(t, b.h.opts.Metrics.PolicyRejections))
 		assert.False(t, b.suppressed(t), "the sender's problem never suppresses the recipient")
-		assert.Empty(t, b.claim(t, "b1"), "freed, so the archived task can be run again once the relay is fixed")
+		assert.Empty(t, b.claim(t, "b1"), "freed for the retry")
+
+		// The relay is fixed before the retry: the reminder heals on its own.
+		require.NoError(t, b.h.SendReminder(context.Background(), reminderTask("b1", 1, 1)))
+		assert.Len(t, b.smtp.Messages(), 1)
+		assert.Equal(t, "sent", b.claim(t, "b1"))
 	})
 }
 
@@ -246,17 +253,33 @@ func TestARefusedDotIsNotCountedAgainstTheFrequencyCap(t *testing.T) {
 	assert.Equal(t, "sent", b.claim(t, "b1"))
 }
 
-// A reminder whose every attempt fails temporarily is archived by asynq
-// after its last retry; the decision record says so, once, where support
-// looks (explain, GET /v1/baskets/…), and asynq's stored error names no one.
+// A reminder whose every attempt fails is archived by asynq after its last
+// retry; the decision record says so, once, where support looks (explain,
+// GET /v1/baskets/…), with the last failure's reason, and asynq's stored
+// error names no one.
 func TestTheLastFailedAttemptIsRecorded(t *testing.T) {
 	t.Parallel()
+	for _, c := range []struct {
+		name   string
+		fault  smtptest.Fault
+		reason policy.Reason
+	}{
+		{"451 after DATA", smtptest.Fault{Stage: smtptest.AtDot, Code: 451, Enhanced: smtp.EnhancedCode{4, 3, 0}, Text: "<ann@example.com> later"}, policy.RetriesExhausted},
+		{"550 5.7.1 at RCPT", smtptest.Fault{Stage: smtptest.AtRcpt, Code: 550, Enhanced: smtp.EnhancedCode{5, 7, 1}, Text: "<ann@example.com>: Relay access denied"}, policy.SenderRejected},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			lastFailureIsRecorded(t, c.fault, c.reason)
+		})
+	}
+}
+
+func lastFailureIsRecorded(t *testing.T, fault smtptest.Fault, reason policy.Reason) {
 	rdb := redistest.Private(t)
 	b := setupWorker(t, rdb, time.Hour)
 	ctx := context.Background()
 	b.due(t, "b1")
-	later := smtptest.Fault{Stage: smtptest.AtDot, Code: 451, Enhanced: smtp.EnhancedCode{4, 3, 0}, Text: "<ann@example.com> later"}
-	b.smtp.Fail(later, later)
+	b.smtp.Fail(fault, fault)
 	_, err := asynq.NewClientFromRedisClient(rdb).EnqueueContext(ctx, reminderTask("b1", 1, 1), asynq.Queue(QueueEmail), asynq.MaxRetry(1))
 	require.NoError(t, err)
 	srv := NewServer(rdb, ServerOptions{Concurrency: 1, PollInterval: 10 * time.Millisecond, RetryBase: time.Millisecond})
@@ -281,10 +304,10 @@ func TestTheLastFailedAttemptIsRecorded(t *testing.T) {
 		}
 	}
 	require.Len(t, failed, 1, "the first failure was retried, and is no decision: %+v", decisions)
-	assert.Equal(t, policy.RetriesExhausted, failed[0].Reason)
+	assert.Equal(t, reason, failed[0].Reason)
 	assert.Equal(t, 1, failed[0].Step)
 	assert.Equal(t, 1.0, counted(t, b.h.opts.Metrics.Reminders.WithLabelValues(OutcomeFailed)), "ops alert on failed")
-	assert.Equal(t, 2.0, counted(t, b.h.opts.Metrics.Reminders.WithLabelValues(OutcomeRetry)), "each attempt failed temporarily")
+	assert.Equal(t, 2.0, counted(t, b.h.opts.Metrics.Reminders.WithLabelValues(OutcomeRetry)), "each attempt failed and was retried")
 }
 
 // counted reads a counter's value.

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/config"
 	"github.com/basketassist/basketassist/internal/smtptest"
 	"github.com/basketassist/basketassist/worker"
 )
@@ -21,7 +22,8 @@ import (
 // included) and every log line, and finds the address nowhere.
 func TestSMTPRepliesNamingTheAddressLeaveNoTrace(t *testing.T) {
 	t.Parallel()
-	b := setup(t, realRedis)
+	// Three retries: basket 1 is sent on its last, basket 2 exhausts them.
+	b := setup(t, realRedis, func(c *config.Config) { c.Worker.MaxRetry = 3 })
 	const addr = "grey.secret@shop.test"
 	says := "<" + addr + ">: "
 
@@ -34,14 +36,16 @@ func TestSMTPRepliesNamingTheAddressLeaveNoTrace(t *testing.T) {
 	b.smtp.WaitFor(t, 1, 20*time.Second)
 	b.settle(10 * time.Second)
 
-	// Basket 2: the relay refuses (the sender's problem): archived, nobody suppressed.
-	b.smtp.Fail(smtptest.Fault{Stage: smtptest.AtRcpt, Code: 550, Enhanced: smtp.EnhancedCode{5, 7, 1}, Text: says + "Relay access denied"})
+	// Basket 2: the relay refuses (the sender's problem) on every attempt:
+	// retried, then archived as a failure; nobody suppressed.
+	relay := smtptest.Fault{Stage: smtptest.AtRcpt, Code: 550, Enhanced: smtp.EnhancedCode{5, 7, 1}, Text: says + "Relay access denied"}
+	b.smtp.Fail(relay, relay, relay, relay)
 	b.send(b.event(basket.Updated, "b_p2", addr))
 	insp := asynq.NewInspectorFromRedisClient(b.rdb)
 	require.Eventually(t, func() bool {
 		archived, err := insp.ListArchivedTasks(worker.QueueEmail)
 		return err == nil && len(archived) == 1
-	}, 15*time.Second, 20*time.Millisecond, "the policy rejection is archived as a failure")
+	}, 15*time.Second, 20*time.Millisecond, "the policy rejection is retried, then archived as a failure")
 	archived, err := insp.ListArchivedTasks(worker.QueueEmail)
 	require.NoError(t, err)
 	assert.Contains(t, archived[0].LastErr, "550 5.7.1", "ops see the codes")
@@ -62,7 +66,8 @@ func TestSMTPRepliesNamingTheAddressLeaveNoTrace(t *testing.T) {
 		assert.NotContains(t, logs, needle, "no address or server text in the logs")
 	}
 	metrics := b.get(t, "/metrics", testAdminToken)
-	assert.Contains(t, metrics, `basketassist_smtp_policy_rejections_total 1`)
+	assert.Contains(t, metrics, `basketassist_smtp_policy_rejections_total 4`, "every refusal counts, for the alert")
+	assert.Contains(t, metrics, `basketassist_reminders_total{outcome="failed"} 1`)
 	assert.Contains(t, metrics, `basketassist_reminders_total{outcome="bounced"} 1`)
 	assert.Contains(t, metrics, `basketassist_reminders_total{outcome="sent"} 1`)
 	assert.NotContains(t, metrics, "shop.test")
