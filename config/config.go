@@ -292,8 +292,47 @@ func defaults() map[string]any {
 	}
 }
 
+// LoadValid loads the configuration at path and validates it, returning
+// every problem at once, one line each: values of the wrong type (Load's
+// *WrongTypes) with the other problems Validate finds beside them, leaving
+// out what only repeats a wrongly typed key.
+func LoadValid(path string) (Config, error) {
+	c, err := Load(path)
+	var wrong *WrongTypes
+	if err != nil && !errors.As(err, &wrong) {
+		return c, err
+	}
+	verr := c.Validate()
+	if err == nil {
+		if verr != nil {
+			return c, fmt.Errorf("invalid configuration:\n%w", verr)
+		}
+		return c, nil
+	}
+	var more []error
+	for _, e := range unjoin(verr) {
+		key, _, _ := strings.Cut(e.Error(), ": ")
+		if !slices.Contains(wrong.Keys, key) {
+			more = append(more, e)
+		}
+	}
+	return c, errors.Join(append([]error{err}, more...)...)
+}
+
+// unjoin is the errors joined in err (Validate's lines), or err alone.
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
 // Load reads the YAML file at path ("" for none), then the environment.
-// It does not validate: call Validate.
+// It does not validate: call Validate, or LoadValid for both. After values
+// of the wrong type (a *WrongTypes error) it returns what did decode.
 func Load(path string) (Config, error) {
 	v := viper.New()
 	for k, val := range defaults() {
@@ -320,7 +359,14 @@ func Load(path string) (Config, error) {
 		jsonListHook, mapstructure.StringToTimeDurationHookFunc(),
 	)), func(dc *mapstructure.DecoderConfig) { dc.ErrorUnused = true })
 	if err != nil {
-		return Config{}, fmt.Errorf("config:\n%w", decodeProblem(err))
+		problem := decodeProblem(err)
+		var wrong *WrongTypes
+		if errors.As(problem, &wrong) {
+			// What decoded is kept, so that LoadValid can name the
+			// file's other problems beside these.
+			return c, fmt.Errorf("config:\n%w", problem)
+		}
+		return Config{}, fmt.Errorf("config:\n%w", problem)
 	}
 	errs := []error{fromFile("secrets.key", &c.Secrets.Key, c.Secrets.KeyFile),
 		fromFile("smtp.password", &c.SMTP.Password, c.SMTP.PasswordFile),
@@ -461,21 +507,21 @@ func (c Config) Validate() error {
 	if strings.ContainsAny(c.Redis.Prefix, "{} ") {
 		bad("redis.prefix", "must not contain braces or spaces, got %q", c.Redis.Prefix)
 	}
-	if c.SMTP.Host != "" {
-		if c.SMTP.Port < 1 || c.SMTP.Port > 65535 {
-			bad("smtp.port", "must be 1-65535, got %d", c.SMTP.Port)
-		}
-		switch c.SMTP.TLS {
-		case "none", "starttls", "opportunistic", "tls":
-		default:
-			bad("smtp.tls", "must be none, starttls, opportunistic or tls, got %q", c.SMTP.TLS)
-		}
-		if c.SMTP.Connections < 1 || c.SMTP.Connections > 100 {
-			bad("smtp.connections", "must be 1-100, got %d", c.SMTP.Connections)
-		}
-		if c.SMTP.Password != "" && c.SMTP.Username == "" {
-			bad("smtp.username", "is required when smtp.password is set")
-		}
+	// Checked with or without smtp.host: a value set wrong now would stop
+	// the service the day a host is added.
+	if c.SMTP.Port < 1 || c.SMTP.Port > 65535 {
+		bad("smtp.port", "must be 1-65535, got %d", c.SMTP.Port)
+	}
+	switch c.SMTP.TLS {
+	case "none", "starttls", "opportunistic", "tls":
+	default:
+		bad("smtp.tls", "must be none, starttls, opportunistic or tls, got %q", c.SMTP.TLS)
+	}
+	if c.SMTP.Connections < 1 || c.SMTP.Connections > 100 {
+		bad("smtp.connections", "must be 1-100, got %d", c.SMTP.Connections)
+	}
+	if c.SMTP.Password != "" && c.SMTP.Username == "" {
+		bad("smtp.username", "is required when smtp.password is set")
 	}
 	if c.SMTP.Timeout <= 0 {
 		bad("smtp.timeout", "must be positive, e.g. 30s")

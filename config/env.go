@@ -142,6 +142,7 @@ func decodeProblem(err error) error {
 	// One line per key: "'smtp.port' cannot parse value as 'int': strconv…"
 	// or "'smtp.port' expected type 'int', got unconvertible type …".
 	var errs []error
+	wrong := &WrongTypes{}
 	for _, m := range badValue.FindAllStringSubmatch(msg, -1) {
 		want := "of another type"
 		switch k := wantKind.FindStringSubmatch(m[2]); {
@@ -153,12 +154,23 @@ func decodeProblem(err error) error {
 			want = "a mapping of keys to values"
 		}
 		errs = append(errs, fmt.Errorf("%s: must be %s (fix the value's type)", m[1], want))
+		wrong.Keys = append(wrong.Keys, m[1])
 	}
 	if len(errs) > 0 {
-		return errors.Join(errs...)
+		wrong.err = errors.Join(errs...)
+		return wrong
 	}
 	return err
 }
+
+// WrongTypes is Load's error for values of the wrong type: one line per
+// key, the keys in Keys.
+type WrongTypes struct {
+	Keys []string
+	err  error
+}
+
+func (w *WrongTypes) Error() string { return w.err.Error() }
 
 // badValue is mapstructure's line about one key's value (the library's
 // own words after the key are not shown); wantKind the type it wanted.

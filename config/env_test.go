@@ -141,6 +141,26 @@ worker.concurrency: must be a whole number (fix the value's type)
 worker.poll_interval: must be a duration such as 30s, 15m or 24h (fix the value's type)`, sortedLines(err.Error()))
 }
 
+// A file with values of the wrong type and other mistakes names them all
+// at once, and does not echo a wrongly typed key as its zero value.
+func TestLoadValidNamesEveryProblemAtOnce(t *testing.T) {
+	body := strings.Replace(sample, "port: 1025", "port: x25, tls: ssl", 1)
+	_, err := LoadValid(writeConfig(t, body+"worker: {concurrency: many}\nbounces: {soft_limit: -1}\n"))
+	require.Error(t, err)
+	assert.Equal(t, `config:
+bounces.soft_limit: must not be negative (0 turns it off), got -1
+smtp.port: must be a whole number (fix the value's type)
+smtp.tls: must be none, starttls, opportunistic or tls, got "ssl"
+worker.concurrency: must be a whole number (fix the value's type)`, sortedLines(err.Error()))
+
+	_, err = LoadValid(writeConfig(t, sample+"bounces: {soft_limit: -1}\n"))
+	assert.EqualError(t, err, "invalid configuration:\nbounces.soft_limit: must not be negative (0 turns it off), got -1")
+	_, err = LoadValid(writeConfig(t, sample+"templates: {dri: x}\nbounces: {soft_limit: -1}\n"))
+	assert.ErrorContains(t, err, "templates.dri: unknown key", "an unknown key stops at the key")
+	_, err = LoadValid(writeConfig(t, sample))
+	assert.NoError(t, err)
+}
+
 // sortedLines sorts all but the first line: the library's order is a map's.
 func sortedLines(s string) string {
 	lines := strings.Split(s, "\n")

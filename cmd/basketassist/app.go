@@ -88,18 +88,6 @@ type core struct {
 	embedded     *miniredis.Miniredis // nil with a real Redis
 }
 
-// loadConfig loads and validates the configuration at path.
-func loadConfig(path string) (config.Config, error) {
-	cfg, err := config.Load(path)
-	if err != nil {
-		return cfg, err
-	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
-	}
-	return cfg, nil
-}
-
 // quietRedis drops go-redis's own log lines (a pool's dial retries, four
 // to a failed start): basketassist reports Redis trouble itself, once,
 // naming redis.addr.
@@ -175,7 +163,7 @@ func (c *core) Close() error {
 // export-subject). The embedded dev Redis is refused: a private in-memory
 // one would not be the server's.
 func openServerRedis(ctx context.Context, configPath string, stderr io.Writer) (*core, *slog.Logger, error) {
-	cfg, err := loadConfig(configPath)
+	cfg, err := config.LoadValid(configPath)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -326,12 +314,12 @@ func outboxDir(cfg config.Config) string {
 	return cfg.Outbox.Dir
 }
 
-func runServer(ctx context.Context, cmd, configPath string, args []string, stderr io.Writer) error {
+func runServer(ctx context.Context, cmd, configPath string, args []string, stdout, stderr io.Writer) error {
 	fs := commandFlags(cmd, &configPath, stderr)
-	if err := parseArgs(fs, args, 0, ""); err != nil {
+	if err := parseArgs(fs, args, stdout, 0, ""); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(configPath)
+	cfg, err := config.LoadValid(configPath)
 	if err != nil {
 		return err
 	}

@@ -215,8 +215,9 @@ func TestBrokenTemplateStopsStartUp(t *testing.T) {
 	assert.Contains(t, err.Error(), filepath.Join(dir, "pink/fr/step1.tmpl")+":3")
 }
 
-// --help, of the program or of a command, prints the usage and succeeds;
-// a mistake still fails, saying what it was.
+// --help, of the program or of a command, prints the usage to stdout (it
+// is the answer, as "help" prints it) and succeeds; a mistake still fails,
+// saying what it was, with the usage on stderr.
 func TestHelpSucceedsAndMistakesFail(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{{"--help"}, {"-h"}, {"serve", "--help"}, {"preview", "-h"}, {"help"}} {
@@ -225,8 +226,13 @@ func TestHelpSucceedsAndMistakesFail(t *testing.T) {
 		var msg bytes.Buffer
 		assert.Zero(t, exitCode(err, &msg), "%v", args)
 		assert.Empty(t, msg.String(), "%v", args)
-		assert.Contains(t, stdout.String()+stderr.String(), "Usage", "%v prints the usage", args)
+		assert.Contains(t, stdout.String(), "Usage", "%v prints the usage to stdout", args)
+		assert.Empty(t, stderr.String(), "%v", args)
 	}
+	var usageOut, usageErr bytes.Buffer
+	require.Error(t, run(context.Background(), []string{"serve", "--no-such-flag"}, strings.NewReader(""), &usageOut, &usageErr))
+	assert.Empty(t, usageOut.String(), "a mistake's usage is no answer")
+	assert.Contains(t, usageErr.String(), "flag provided but not defined")
 	for _, args := range [][]string{{"bogus"}, {"serve", "--no-such-flag"}, {}, {"serve", "extra"}, {"version", "extra"},
 		{"emit", "a.json", "b.json"}, {"suppress", "list", "extra"}, {"explain", "--storefront", "pink", "b_1"}} {
 		var stdout, stderr, msg bytes.Buffer

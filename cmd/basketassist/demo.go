@@ -94,13 +94,13 @@ func runDemo(ctx context.Context, configPath string, args []string, stdout, stde
 	baskets := fs.Int("baskets", 36, "number of simulated shoppers")
 	exit := fs.Bool("exit", false, "stop after the summary instead of keeping the web UI up")
 	listen := fs.String("listen", "", "override web.listen (e.g. 127.0.0.1:0)")
-	if err := parseArgs(fs, args, 0, ""); err != nil {
+	if err := parseArgs(fs, args, stdout, 0, ""); err != nil {
 		return err
 	}
 	if *baskets < 1 || *baskets > 10000 {
 		return fmt.Errorf("--baskets: must be 1-10000, got %d", *baskets)
 	}
-	cfg, err := loadConfig(configPath)
+	cfg, err := config.LoadValid(configPath)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ import (
 // reported by number and the exit status is then non-zero.
 func runEmit(ctx context.Context, configPath string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := commandFlags("emit", &configPath, stderr)
-	if err := parseArgs(fs, args, 1, "FILE"); err != nil {
+	if err := parseArgs(fs, args, stdout, 1, "FILE"); err != nil {
 		return err
 	}
 	in := stdin

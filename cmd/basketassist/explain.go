@@ -19,7 +19,7 @@ func runExplain(ctx context.Context, configPath string, args []string, stdout, s
 	sf := fs.String("storefront", "", "storefront id")
 	id := fs.String("basket", "", "basket id")
 	asJSON := fs.Bool("json", false, "print JSON, as GET /v1/baskets/{storefront}/{basket_id} returns it")
-	if err := parseArgs(fs, args, 0, ""); err != nil {
+	if err := parseArgs(fs, args, stdout, 0, ""); err != nil {
 		return err
 	}
 	if *sf == "" || *id == "" {

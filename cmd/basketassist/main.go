@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -76,10 +77,10 @@ func exitCode(err error, stderr io.Writer) int {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	global := flag.NewFlagSet("basketassist", flag.ContinueOnError)
 	global.SetOutput(stderr)
-	global.Usage = func() { fmt.Fprint(stderr, usage) }
+	global.Usage = func() { fmt.Fprint(global.Output(), usage) }
 	configPath := global.String("config", "", "config file (YAML)")
 	showVersion := global.Bool("version", false, "print the version (as the version command)")
-	if err := global.Parse(args); err != nil {
+	if err := parseFlags(global, args, stdout); err != nil {
 		return err
 	}
 	args = global.Args()
@@ -93,7 +94,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cmd, args := args[0], args[1:]
 	switch cmd {
 	case "serve", "worker", "web":
-		return runServer(ctx, cmd, *configPath, args, stderr)
+		return runServer(ctx, cmd, *configPath, args, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, *configPath, args, stdout, stderr)
 	case "preview":
@@ -105,11 +106,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "forget", "export-subject":
 		return runSubject(ctx, cmd, *configPath, args, stdout, stderr)
 	case "healthcheck":
-		return runHealthcheck(args, stderr)
+		return runHealthcheck(args, stdout, stderr)
 	case "explain":
 		return runExplain(ctx, *configPath, args, stdout, stderr)
 	case "version":
-		if err := parseArgs(commandFlags(cmd, configPath, stderr), args, 0, ""); err != nil {
+		if err := parseArgs(commandFlags(cmd, configPath, stderr), args, stdout, 0, ""); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, "basketassist", version)
@@ -130,11 +131,11 @@ func count(n int, one, many string) string {
 	return strconv.Itoa(n) + " " + many
 }
 
-// parseArgs parses a command's flags and refuses more than most arguments
-// after them (file: what the one it takes is): a stray word is a mistake
-// to name, not to ignore.
-func parseArgs(fs *flag.FlagSet, args []string, most int, file string) error {
-	if err := fs.Parse(args); err != nil {
+// parseArgs parses a command's flags (as parseFlags) and refuses more
+// than most arguments after them (file: what the one it takes is): a stray
+// word is a mistake to name, not to ignore.
+func parseArgs(fs *flag.FlagSet, args []string, stdout io.Writer, most int, file string) error {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() <= most {
@@ -145,6 +146,23 @@ func parseArgs(fs *flag.FlagSet, args []string, most int, file string) error {
 		return fmt.Errorf("%s: unexpected argument %q (it takes flags only; see --help)", name, fs.Arg(0))
 	}
 	return fmt.Errorf("%s: unexpected argument %q (it takes one %s at most; see --help)", name, fs.Arg(most), file)
+}
+
+// parseFlags parses fs's flags. The usage goes to stdout when it was asked
+// for (-h, --help: the answer, as "basketassist help" prints it), to fs's
+// output (stderr) when it follows a mistake.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	var printed bytes.Buffer
+	errOut := fs.Output()
+	fs.SetOutput(&printed)
+	err := fs.Parse(args)
+	fs.SetOutput(errOut)
+	to := errOut
+	if errors.Is(err, flag.ErrHelp) {
+		to = stdout
+	}
+	_, _ = printed.WriteTo(to)
+	return err
 }
 
 // commandFlags returns a flag set for a subcommand that also accepts --config

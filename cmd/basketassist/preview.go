@@ -33,10 +33,10 @@ func runPreview(configPath string, args []string, stdout, stderr io.Writer) erro
 	step := fs.Int("step", 1, "reminder step")
 	out := fs.String("out", "", "write to FILE.html (HTML part) or FILE.eml (whole message) instead of printing the text part")
 	gallery := fs.String("gallery", "", "write every storefront × locale × step into DIR, with an index.html")
-	if err := parseArgs(fs, args, 0, ""); err != nil {
+	if err := parseArgs(fs, args, stdout, 0, ""); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(configPath)
+	cfg, err := config.LoadValid(configPath)
 	if err != nil {
 		return err
 	}

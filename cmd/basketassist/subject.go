@@ -17,7 +17,7 @@ import (
 func runSubject(ctx context.Context, cmd, configPath string, args []string, stdout, stderr io.Writer) error {
 	fs := commandFlags(cmd, &configPath, stderr)
 	email := fs.String("email", "", "the person's address")
-	if err := parseArgs(fs, args, 0, ""); err != nil {
+	if err := parseArgs(fs, args, stdout, 0, ""); err != nil {
 		return err
 	}
 	if secrets.CheckTypedAddress(*email) != nil {

@@ -44,7 +44,7 @@ func runSuppress(ctx context.Context, configPath string, args []string, stdin io
 	if action == "import" || action == "export" {
 		files = 1
 	}
-	if err := parseArgs(fs, args[1:], files, "FILE"); err != nil {
+	if err := parseArgs(fs, args[1:], stdout, files, "FILE"); err != nil {
 		return err
 	}
 	reasonSet := false
