@@ -16,6 +16,7 @@ import (
 	"github.com/basketassist/basketassist/basket"
 	"github.com/basketassist/basketassist/internal/redistest"
 	"github.com/basketassist/basketassist/internal/smtptest"
+	"github.com/basketassist/basketassist/policy"
 )
 
 // sentTo returns the baskets of ids whose step 1 was sent, by its claim,
@@ -108,6 +109,12 @@ func TestABatchSendsEachOnceAndHandsOnTheRest(t *testing.T) {
 	// The batch runs again: what was sent drops at its claim, what is owed goes.
 	require.NoError(t, b.h.SendReminders(ctx, task))
 	assert.Equal(t, map[string]bool{"a": true, "b": true, "c": true, "d": true}, b.sentTo(t, "a", "b", "c", "d"), "each basket once")
+	for id := range sent {
+		decisions, err := b.h.Baskets.Decisions(ctx, "pink", id)
+		require.NoError(t, err)
+		require.Len(t, decisions, 1, "%s: its send, not a second entry for the run again: %+v", id, decisions)
+		assert.Equal(t, policy.Send, decisions[0].Outcome)
+	}
 }
 
 // A forgotten person's reminder waiting in a batch is dropped when the

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -689,7 +690,14 @@ func (h *Handlers) drop(ctx context.Context, log *slog.Logger, p reminderPayload
 		h.opts.Metrics.Reminders.WithLabelValues(OutcomeDropped).Inc()
 	}
 	log.InfoContext(ctx, "reminder skipped", append([]any{"reason", reason}, args...)...)
-	if reason != policy.Gone && reason != policy.ClaimLost {
+	if !slices.Contains(unrecorded, reason) {
 		h.record(ctx, log, p, policy.Drop, reason, nil)
 	}
 }
+
+// unrecorded are the drops the decision record leaves out: the basket is
+// gone (nothing to attach to), or the step's own entry already says it (the
+// attempt that took it over records; a step sent or ended before has its
+// outcome there, which a batch run again would otherwise repeat, crowding
+// the record's last 20).
+var unrecorded = []policy.Reason{policy.Gone, policy.ClaimLost, policy.AlreadySent, policy.AlreadyDone}
