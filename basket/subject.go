@@ -158,7 +158,11 @@ type ForgetReport struct {
 	// pending, retry, archived).
 	RemindersCancelled int            `json:"reminders_cancelled"`
 	RemindersByState   map[string]int `json:"reminders_by_state"`
-	SuppressionsKept   int            `json:"suppressions_kept"`
+	// RemindersRunning counts reminder tasks running at that moment, which
+	// cannot be deleted: each finds the basket gone at its next step and
+	// drops; one already past its hand-over was with SMTP before the erasure.
+	RemindersRunning int `json:"reminders_running"`
+	SuppressionsKept int `json:"suppressions_kept"`
 }
 
 // SubjectExport is what is held about a person.

@@ -58,7 +58,8 @@ func (s *Subjects) Forget(ctx context.Context, r secrets.Recipient) (basket.Forg
 	}
 	for id, state := range states {
 		if state == "active" {
-			continue // running now: it finds the basket gone and drops
+			rep.RemindersRunning++ // it finds the basket gone and drops
+			continue
 		}
 		if err := s.sched.cancel(id); err != nil {
 			return rep, err
@@ -76,7 +77,7 @@ func (s *Subjects) Forget(ctx context.Context, r secrets.Recipient) (basket.Forg
 	}
 	rep.SuppressionsKept = len(entries)
 	s.log.InfoContext(ctx, "subject forgotten", "recipient", r.String(), "baskets", rep.Baskets,
-		"reminders_cancelled", rep.RemindersCancelled, "reminders_by_state", rep.RemindersByState, "suppressions_kept", rep.SuppressionsKept)
+		"reminders_cancelled", rep.RemindersCancelled, "reminders_by_state", rep.RemindersByState, "reminders_running", rep.RemindersRunning, "suppressions_kept", rep.SuppressionsKept)
 	return rep, nil
 }
 

@@ -73,6 +73,7 @@ func TestForgetDeletesRemindersInEveryState(t *testing.T) {
 	assert.Equal(t, 5, rep.Baskets)
 	assert.Equal(t, 6, rep.RemindersCancelled)
 	assert.Equal(t, map[string]int{"retry": 1, "scheduled": 2, "pending": 1, "archived": 2}, rep.RemindersByState)
+	assert.Zero(t, rep.RemindersRunning)
 
 	waiting, err := b.h.Baskets.Waiting(ctx)
 	require.NoError(t, err)
@@ -84,4 +85,37 @@ func TestForgetDeletesRemindersInEveryState(t *testing.T) {
 		require.NoError(t, err)
 		assert.Empty(t, tasks)
 	}
+}
+
+// A reminder running while its person is forgotten cannot be deleted: the
+// report counts it apart, and it finds the basket gone and sends nothing.
+func TestForgetReportsARunningReminder(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Private(t)
+	b := setupWorker(t, rdb, time.Hour)
+	ctx := context.Background()
+	b.due(t, "b1")
+	_, err := asynq.NewClientFromRedisClient(rdb).Enqueue(reminderTask("b1", 1, 1), asynq.TaskID("remind:pink:b1:s1:v1"), asynq.Queue(QueueEmail))
+	require.NoError(t, err)
+	require.NoError(t, b.h.Baskets.Dispatched(ctx, "remind:pink:b1:s1:v1"), "queued, as a dispatcher leaves it")
+	started, proceed := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Queues: map[string]int{QueueEmail: 1}, Concurrency: 1, LogLevel: asynq.FatalLevel})
+	require.NoError(t, srv.Start(asynq.HandlerFunc(func(ctx context.Context, task *asynq.Task) error {
+		close(started)
+		<-proceed // the erasure happens here, before the claim
+		err := b.h.SendReminder(ctx, task)
+		done <- err
+		return err
+	})))
+	defer srv.Shutdown()
+	<-started
+
+	rep, err := NewSubjects(rdb, b.h.Baskets, b.h.Suppressions, nil).Forget(ctx, b.keys.Recipient("ann@example.com"))
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.RemindersRunning)
+	assert.Zero(t, rep.RemindersCancelled, "a running task cannot be deleted")
+	close(proceed)
+	require.NoError(t, <-done, "the basket is gone: a drop, not a failure")
+	assert.Empty(t, b.smtp.Messages())
 }
