@@ -86,15 +86,38 @@ type SendGridFeedback struct {
 
 // Redis is where queues and state live.
 type Redis struct {
-	Addr     string `mapstructure:"addr"` // host:port; "" runs an embedded in-memory Redis (dev only)
-	Password string `mapstructure:"password"`
-	DB       int    `mapstructure:"db"`
-	Prefix   string `mapstructure:"prefix"` // prefix of basketassist's own keys (asynq's are always "asynq:")
+	Addr string `mapstructure:"addr"` // host:port; "" runs an embedded in-memory Redis (dev only), unless Sentinel is set
+	// Sentinel, instead of Addr, finds the primary through Redis Sentinel
+	// and follows it when Sentinel fails over to a replica.
+	Sentinel Sentinel `mapstructure:"sentinel"`
+	Password string   `mapstructure:"password"`
+	DB       int      `mapstructure:"db"`
+	Prefix   string   `mapstructure:"prefix"` // prefix of basketassist's own keys (asynq's are always "asynq:")
 	// WaitReplicas is how many replicas must confirm a hand-over or a
 	// suppression before it counts (Redis WAIT), so that a failover to a
 	// replica forgets neither; WaitTimeout bounds each wait.
 	WaitReplicas int           `mapstructure:"wait_replicas"`
 	WaitTimeout  time.Duration `mapstructure:"wait_timeout"`
+}
+
+// Sentinel names the Redis Sentinel deployment to find the primary through.
+type Sentinel struct {
+	Master   string   `mapstructure:"master"`   // the monitored primary's name (sentinel monitor <name> …)
+	Addrs    []string `mapstructure:"addrs"`    // host:port of one or more Sentinels; empty: no Sentinel
+	Password string   `mapstructure:"password"` // the Sentinels' own (requirepass in sentinel.conf), if any
+}
+
+// Real reports whether a real Redis is configured (an address or Sentinel),
+// not the embedded dev one.
+func (r Redis) Real() bool { return r.Addr != "" || len(r.Sentinel.Addrs) > 0 }
+
+// Where names the configured Redis for logs and errors: its address, or
+// the Sentinel master's name and the Sentinels asked.
+func (r Redis) Where() string {
+	if len(r.Sentinel.Addrs) > 0 {
+		return fmt.Sprintf("Sentinel master %q via %s", r.Sentinel.Master, strings.Join(r.Sentinel.Addrs, ", "))
+	}
+	return r.Addr
 }
 
 // SMTP is the outgoing mail server.
@@ -270,6 +293,7 @@ const EnvPrefix = "BASKETASSIST"
 func defaults() map[string]any {
 	return map[string]any{
 		"redis.addr": "", "redis.password": "", "redis.db": 0, "redis.prefix": "ba:",
+		"redis.sentinel.master": "", "redis.sentinel.addrs": []string{}, "redis.sentinel.password": "",
 		"redis.wait_replicas": 0, "redis.wait_timeout": "1s",
 		"smtp.host": "", "smtp.port": 1025, "smtp.username": "", "smtp.password": "",
 		"smtp.tls": "none", "smtp.connections": 4, "smtp.timeout": "30s",
@@ -455,7 +479,7 @@ func isDomain(s string) bool {
 
 // Embedded reports whether Redis or SMTP run in dev mode (embedded Redis,
 // outbox folder instead of SMTP).
-func (c Config) Embedded() bool { return c.Redis.Addr == "" || c.SMTP.Host == "" }
+func (c Config) Embedded() bool { return !c.Redis.Real() || c.SMTP.Host == "" }
 
 var (
 	storefrontID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
@@ -472,6 +496,21 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.Redis.Addr); err != nil {
 			bad("redis.addr", "must be host:port, got %q", c.Redis.Addr)
 		}
+	}
+	if sen := c.Redis.Sentinel; len(sen.Addrs) > 0 {
+		if c.Redis.Addr != "" {
+			bad("redis.addr", "must be empty when redis.sentinel.addrs is set (Sentinel names the primary), got %q", c.Redis.Addr)
+		}
+		if sen.Master == "" {
+			bad("redis.sentinel.master", "is required with redis.sentinel.addrs: the name in sentinel.conf's \"sentinel monitor <name> …\"")
+		}
+		for i, a := range sen.Addrs {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				bad(fmt.Sprintf("redis.sentinel.addrs[%d]", i), "must be host:port, e.g. 10.0.0.5:26379, got %q", a)
+			}
+		}
+	} else if c.Redis.Sentinel.Master != "" {
+		bad("redis.sentinel.addrs", "must list at least one Sentinel (host:port) when redis.sentinel.master is set")
 	}
 	if c.Bounces.Domain != "" && !isDomain(c.Bounces.Domain) {
 		bad("bounces.domain", "must be a domain like bounces.pink.example, got %q", c.Bounces.Domain)
@@ -564,7 +603,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.Secrets.Key == "" {
-		if c.Redis.Addr != "" {
+		if c.Redis.Real() {
 			bad("secrets.key", "is required with a real Redis (generate one with: openssl rand -base64 32)")
 		}
 	} else if placeholder(c.Secrets.Key) {
@@ -641,7 +680,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("storefronts[%d].policy.%w", i, err))
 		}
 	}
-	if c.Redis.Addr != "" || len(c.Storefronts) > 0 {
+	if c.Redis.Real() || len(c.Storefronts) > 0 {
 		// With embedded Redis and no storefront, dev mode adds a demo storefront.
 		errs = append(errs, c.validateStorefronts()...)
 	}

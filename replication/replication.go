@@ -2,8 +2,9 @@
 // Redis failover. Redis replicates asynchronously: a primary that dies can
 // take its last writes with it, and the replica promoted in its place never
 // saw them. Two writes must not be lost that way: the hand-over of a
-// reminder (lost, a retry would send the email again) and a suppression
-// entry (lost, an acknowledged unsubscribe would be forgotten). After each,
+// reminder (lost, a retry would send the email again), a suppression
+// entry (lost, an acknowledged unsubscribe would be forgotten) and an
+// accepted ingest request (lost, its reminders would never be sent). After each,
 // Wait blocks until enough replicas have it (Redis WAIT) and fails if
 // they do not, so the caller neither hands the email over nor acknowledges
 // the unsubscribe.
@@ -13,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -66,6 +68,56 @@ func (w Wait) Script(ctx context.Context, rdb redis.UniversalClient, script *red
 		err = w.Pipelined(ctx, rdb, func(p redis.Pipeliner) { cmd = script.Eval(ctx, p, keys, args...) })
 	}
 	return cmd, err
+}
+
+// Confirm runs write, a write made on a connection not the caller's (asynq's
+// enqueue), and then confirms it as Pipelined confirms its own: it changes
+// key on a connection of its own and WAITs for that, replicas applying the
+// primary's writes in the order it executed them. That holds only if one
+// server took both, and a Sentinel failover can move the client in
+// between, leaving the write on a demoted primary that will drop it: so the
+// server's run_id is read before write and again beside the WAIT, and a
+// change fails with ErrMoved (the write may be lost; have it redone). key
+// should share the hash tag of write's keys, so that on Redis Cluster it
+// lands on their node. Without replicas asked for, Confirm just runs write.
+func (w Wait) Confirm(ctx context.Context, rdb redis.UniversalClient, key string, write func() error) error {
+	if w.Replicas <= 0 {
+		return write()
+	}
+	before, err := rdb.Info(ctx, "server").Result()
+	if err != nil {
+		return err
+	}
+	if err := write(); err != nil {
+		return err
+	}
+	var after *redis.StringCmd
+	err = w.Pipelined(ctx, rdb, func(p redis.Pipeliner) {
+		after = p.Info(ctx, "server")
+		p.Incr(ctx, key) // a write that always changes something: WAIT waits for the connection's last
+		p.Expire(ctx, key, time.Hour)
+	})
+	if err != nil {
+		return err
+	}
+	if runID(before) != runID(after.Val()) || runID(before) == "" {
+		return ErrMoved
+	}
+	return nil
+}
+
+// ErrMoved says Confirm's write and its confirmation reached different
+// Redis servers (a failover came between): the write may be lost.
+var ErrMoved = errors.New("redis primary changed during the write (failover): it may be lost")
+
+// runID reads run_id from INFO server's text.
+func runID(info string) string {
+	_, rest, ok := strings.Cut(info, "run_id:")
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(rest, "\r\n")
+	return strings.TrimSpace(id)
 }
 
 func (w Wait) timeout() time.Duration {

@@ -55,3 +55,23 @@ func TestScriptRunsAfterRedisForgotItAndIsWaitedFor(t *testing.T) {
 	assert.Equal(t, "ok", cmd.Val())
 	assert.Equal(t, "x", replica.Get(ctx, "s").Val())
 }
+
+// Confirm vouches for a write made on another connection: it is on the
+// replica when Confirm returns, and refused when no replica has it.
+func TestConfirmVouchesForAnotherConnectionsWrite(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, primary, replica := redistest.Replicated(t)
+	other := redis.NewClient(&redis.Options{Addr: primary.Options().Addr}) // asynq's, say
+	defer other.Close()
+	w := replication.Wait{Replicas: 1, Timeout: 5 * time.Second}
+	require.NoError(t, w.Confirm(ctx, primary, "fence:{q}", func() error { return other.Set(ctx, "task", "v", 0).Err() }))
+	assert.Equal(t, "v", replica.Get(ctx, "task").Val(), "confirmed: the replica has it")
+
+	alone := redistest.Private(t)
+	err := replication.Wait{Replicas: 1, Timeout: 20 * time.Millisecond}.Confirm(ctx, alone, "fence:{q}", func() error { return nil })
+	require.ErrorIs(t, err, replication.ErrNotReplicated)
+	ran := false
+	require.NoError(t, replication.Wait{}.Confirm(ctx, alone, "fence:{q}", func() error { ran = true; return nil }))
+	assert.True(t, ran, "no replicas asked for: the write alone")
+}

@@ -60,7 +60,7 @@ func setupWeb(t *testing.T, adjust ...func(*Options)) *webBundle {
 	for _, f := range adjust {
 		f(&o)
 	}
-	b.server = New(Deps{Redis: rdb, Events: worker.NewProducer(asynq.NewClientFromRedisClient(rdb), keys),
+	b.server = New(Deps{Redis: rdb, Events: worker.NewProducer(asynq.NewClientFromRedisClient(rdb), keys, worker.ProducerOptions{}),
 		Suppressions: b.sup, Tokens: b.tokens, Keys: keys, Renderer: renderer}, o)
 	b.srv = httptest.NewServer(b.server)
 	t.Cleanup(b.srv.Close)

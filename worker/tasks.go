@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/replication"
 	"github.com/basketassist/basketassist/secrets"
 )
 
@@ -56,16 +58,31 @@ type remindersPayload struct {
 type Producer struct {
 	client *asynq.Client
 	keys   *secrets.Keys
+	opts   ProducerOptions
+}
+
+// ProducerOptions configures a Producer. The zero value confirms nothing
+// beyond Redis's own reply.
+type ProducerOptions struct {
+	// Replication, when it asks for replicas, holds each submission until
+	// enough have it (Redis WAIT, through Redis), so that an accepted
+	// request survives a failover; Prefix is redis.prefix, for the key
+	// it writes to confirm it.
+	Replication replication.Wait
+	Redis       redis.UniversalClient
+	Prefix      string
 }
 
 // NewProducer returns a Producer enqueueing with client and sealing with keys.
-func NewProducer(client *asynq.Client, keys *secrets.Keys) *Producer {
-	return &Producer{client: client, keys: keys}
+func NewProducer(client *asynq.Client, keys *secrets.Keys, o ProducerOptions) *Producer {
+	return &Producer{client: client, keys: keys, opts: o}
 }
 
 // Submit seals the customers of events and enqueues them as one task, so a
-// request is either wholly accepted or not at all (one Redis round trip).
-// events must be validated and belong to one storefront.
+// request is either wholly accepted or not at all (one Redis round trip;
+// two when replicas must confirm it). events must be validated and belong
+// to one storefront. After an error the request may still have been
+// queued: a retry is safe, events being applied once by id.
 func (p *Producer) Submit(ctx context.Context, events []basket.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -85,8 +102,13 @@ func (p *Producer) Submit(ctx context.Context, events []basket.Event) error {
 	if err != nil {
 		return fmt.Errorf("encode events: %w", err)
 	}
-	_, err = p.client.EnqueueContext(ctx, asynq.NewTask(TypeApplyEvents, b),
-		asynq.Queue(QueueEvents), asynq.MaxRetry(25), asynq.Timeout(time.Minute))
+	// The confirmation shares the events queue's hash tag: asynq's keys
+	// are "asynq:{events}:…".
+	err = p.opts.Replication.Confirm(ctx, p.opts.Redis, p.opts.Prefix+"fence:{"+QueueEvents+"}", func() error {
+		_, err := p.client.EnqueueContext(ctx, asynq.NewTask(TypeApplyEvents, b),
+			asynq.Queue(QueueEvents), asynq.MaxRetry(25), asynq.Timeout(time.Minute))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("enqueue %d events of %s: %w", len(events), pl.Storefront, err)
 	}

@@ -188,7 +188,7 @@ func TestRedisRoundTrips(t *testing.T) {
 	assert.Equal(t, int64(1+1+10+1), c.trips, "the claims in one pipeline, the reads in another, a hand-over per reminder, the finishes in one pipeline")
 	require.Len(t, b.smtp.Messages(), 22)
 
-	producer := NewProducer(asynq.NewClientFromRedisClient(rdb), b.keys)
+	producer := NewProducer(asynq.NewClientFromRedisClient(rdb), b.keys, ProducerOptions{})
 	events := make([]basket.Event, 500)
 	for i := range events {
 		events[i] = basket.Event{ID: "i" + strconv.Itoa(i), Type: basket.Updated, Storefront: "pink", BasketID: "b" + strconv.Itoa(i),

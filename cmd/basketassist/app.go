@@ -101,7 +101,7 @@ func init() { redis.SetLogger(quietRedis{}) }
 // cannot be reached, so a wrong redis.addr is reported at start.
 func openCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*core, error) {
 	var embedded *miniredis.Miniredis
-	if cfg.Redis.Addr == "" {
+	if !cfg.Redis.Real() {
 		var err error
 		if embedded, err = startEmbeddedRedis(); err != nil {
 			return nil, err
@@ -109,11 +109,7 @@ func openCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*core, 
 		cfg.Redis.Addr = embedded.Addr()
 		log.Warn("redis.addr is empty: using an embedded in-memory Redis; data is lost on exit (dev only)")
 	}
-	// RESP2: basketassist uses no RESP3 feature (push notifications,
-	// client-side caching), and with RESP3 go-redis looks for pending push
-	// notifications before reading every reply (2.5 % of the service's CPU
-	// while sending, scripts/bench.sh --only send --cpuprofile).
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB, Protocol: 2})
+	rdb := newRedisClient(cfg.Redis)
 	fail := func(err error) (*core, error) {
 		_ = rdb.Close()
 		if embedded != nil {
@@ -124,7 +120,11 @@ func openCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*core, 
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pingCtx).Err(); err != nil {
-		return fail(fmt.Errorf("redis.addr: cannot reach Redis at %s: %w", cfg.Redis.Addr, err))
+		key := "redis.addr"
+		if len(cfg.Redis.Sentinel.Addrs) > 0 {
+			key = "redis.sentinel"
+		}
+		return fail(fmt.Errorf("%s: cannot reach Redis at %s: %w", key, cfg.Redis.Where(), err))
 	}
 	master, err := secrets.ParseKey(cfg.Secrets.Key)
 	if err != nil {
@@ -138,7 +138,7 @@ func openCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*core, 
 	for _, s := range storefrontsOf(cfg) {
 		c.storefronts[s.ID] = s
 	}
-	wait := replication.Wait{Replicas: cfg.Redis.WaitReplicas, Timeout: cfg.Redis.WaitTimeout}
+	wait := c.replication()
 	c.baskets = basket.NewStore(rdb, keys, basket.StoreOptions{Prefix: cfg.Redis.Prefix, Steps: cfg.StepDelays(),
 		BasketTTL: cfg.Retention.Basket, ClaimTTL: cfg.Retention.Idempotency, Replication: wait})
 	c.suppressions = suppression.NewStore(rdb, cfg.Redis.Prefix, log.With("component", "suppression"))
@@ -146,6 +146,43 @@ func openCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*core, 
 	c.tokens = suppression.NewTokens(keys)
 	c.asynqClient = asynq.NewClientFromRedisClient(rdb)
 	return c, nil
+}
+
+// replication is what redis.wait_replicas asks of the writes a promise
+// rests on.
+func (c *core) replication() replication.Wait {
+	return replication.Wait{Replicas: c.cfg.Redis.WaitReplicas, Timeout: c.cfg.Redis.WaitTimeout}
+}
+
+// producerOptions has accepted events confirmed as redis.wait_replicas asks.
+func (c *core) producerOptions() worker.ProducerOptions {
+	return worker.ProducerOptions{Replication: c.replication(), Redis: c.rdb, Prefix: c.cfg.Redis.Prefix}
+}
+
+// newRedisClient connects to r: its address, or the primary its Sentinels
+// name, followed through a failover (go-redis closes the old primary's
+// connections when Sentinel announces the switch).
+//
+// RESP2: basketassist uses no RESP3 feature (push notifications,
+// client-side caching), and with RESP3 go-redis looks for pending push
+// notifications before reading every reply (2.5 % of the service's CPU
+// while sending, scripts/bench.sh --only send --cpuprofile).
+func newRedisClient(r config.Redis) *redis.Client {
+	if sen := r.Sentinel; len(sen.Addrs) > 0 {
+		return redis.NewFailoverClient(&redis.FailoverOptions{MasterName: sen.Master, SentinelAddrs: sen.Addrs,
+			SentinelPassword: sen.Password, Password: r.Password, DB: r.DB, Protocol: 2})
+	}
+	return redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.Password, DB: r.DB, Protocol: 2})
+}
+
+// asynqRedis is newRedisClient's Redis for asynqmon, which opens its own
+// connections.
+func asynqRedis(r config.Redis) asynq.RedisConnOpt {
+	if sen := r.Sentinel; len(sen.Addrs) > 0 {
+		return asynq.RedisFailoverClientOpt{MasterName: sen.Master, SentinelAddrs: sen.Addrs,
+			SentinelPassword: sen.Password, Password: r.Password, DB: r.DB}
+	}
+	return asynq.RedisClientOpt{Addr: r.Addr, Password: r.Password, DB: r.DB}
 }
 
 // Close closes the Redis connection. The asynq client shares it and has
@@ -167,7 +204,7 @@ func openServerRedis(ctx context.Context, configPath string, stderr io.Writer) (
 	if err != nil {
 		return nil, nil, err
 	}
-	if cfg.Redis.Addr == "" {
+	if !cfg.Redis.Real() {
 		return nil, nil, errors.New("redis.addr: is empty; this command needs the Redis that the server uses (with the embedded dev Redis, use the HTTP API instead)")
 	}
 	log := newLogger(cfg.Log, stderr)

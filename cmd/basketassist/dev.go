@@ -31,7 +31,7 @@ type devDefaults struct {
 // no config file at all, reminder delays short enough to watch.
 func applyDevDefaults(cfg *config.Config, configPath string) devDefaults {
 	var did devDefaults
-	if cfg.Redis.Addr != "" {
+	if cfg.Redis.Real() {
 		return did
 	}
 	if cfg.Secrets.Key == "" {
@@ -62,7 +62,7 @@ func applyDevDefaults(cfg *config.Config, configPath string) devDefaults {
 // it lives inside this one process, so events taken by web would never
 // reach a worker, and a worker would never see an event.
 func soloOnEmbeddedRedis(cmd string, cfg config.Config) error {
-	if cfg.Redis.Addr != "" || cmd == "serve" {
+	if cfg.Redis.Real() || cmd == "serve" {
 		return nil
 	}
 	return fmt.Errorf("%s: redis.addr is empty, and the embedded Redis lives inside this process only, so %s alone could never %s: run serve, or set redis.addr (BASKETASSIST_REDIS_ADDR) for every process",
@@ -86,7 +86,7 @@ func printDevBanner(w io.Writer, cfg config.Config, did devDefaults) {
 		return
 	}
 	fmt.Fprintln(w, "basketassist: dev mode.")
-	if cfg.Redis.Addr == "" {
+	if !cfg.Redis.Real() {
 		fmt.Fprintln(w, "  Redis: embedded and in memory only; everything is lost on exit. Use a real one: BASKETASSIST_REDIS_ADDR=host:6379 (and BASKETASSIST_SECRETS_KEY=$(openssl rand -base64 32)).")
 	}
 	if cfg.SMTP.Host == "" {

@@ -55,7 +55,7 @@ func runEmit(ctx context.Context, configPath string, args []string, stdin io.Rea
 		}
 		byStorefront[e.Storefront] = append(byStorefront[e.Storefront], e)
 	}
-	producer := worker.NewProducer(c.asynqClient, c.keys)
+	producer := worker.NewProducer(c.asynqClient, c.keys, c.producerOptions())
 	queued := 0
 	for _, sf := range order {
 		events := byStorefront[sf]

@@ -219,7 +219,7 @@ func (m *Main) newWebServer(renderer *templates.Renderer, feedback *bounce.Appli
 		}
 		tokens = append(tokens, web.Token{Name: t.Name, Value: t.Token, Roles: roles})
 	}
-	return web.New(web.Deps{Redis: m.core.rdb, Events: worker.NewProducer(m.core.asynqClient, m.core.keys),
+	return web.New(web.Deps{Redis: m.core.rdb, Events: worker.NewProducer(m.core.asynqClient, m.core.keys, m.core.producerOptions()),
 		Suppressions: m.core.suppressions, Tokens: m.core.tokens, Keys: m.core.keys, Renderer: renderer,
 		Subjects: worker.NewSubjects(m.core.rdb, m.core.baskets, m.core.suppressions, m.Logger.With("component", "subjects")),
 		Baskets:  worker.NewExplainer(m.core.rdb, m.core.baskets), Feedback: feedback},
@@ -232,9 +232,7 @@ func (m *Main) newWebServer(renderer *templates.Renderer, feedback *bounce.Appli
 // initMonitoring mounts asynqmon twice: writable for monitoring:write,
 // read-only for monitoring:read.
 func (m *Main) initMonitoring() (rw, ro *asynqmon.HTTPHandler) {
-	cfg := m.Config
-	opts := asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: asynq.RedisClientOpt{
-		Addr: m.core.cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB}}
+	opts := asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: asynqRedis(m.core.cfg.Redis)}
 	rw = asynqmon.New(opts)
 	opts.ReadOnly = true
 	ro = asynqmon.New(opts)
@@ -279,7 +277,7 @@ func (m *Main) logStarted() {
 	if cfg.SMTP.Host != "" {
 		smtpDesc = fmt.Sprintf("%s:%d tls=%s", cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.TLS)
 	}
-	m.Logger.Info("basketassist started", "worker", m.Worker, "web", m.Web, "redis", m.core.cfg.Redis.Addr,
+	m.Logger.Info("basketassist started", "worker", m.Worker, "web", m.Web, "redis", m.core.cfg.Redis.Where(),
 		"smtp", smtpDesc, "dkim", dkimSummary(cfg), "steps", len(cfg.Reminders.Steps),
 		"web_listen", addrOf(m.WebAddr), "ops_listen", addrOf(m.OpsAddr), "public_url", cfg.Web.PublicURL,
 		"bounces_listen", addrOf(m.BounceAddr))

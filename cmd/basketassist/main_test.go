@@ -110,11 +110,11 @@ func setupMain(t *testing.T, backend string, hook func(*Main), mutate ...func(*c
 		m(&b.cfg)
 	}
 	b.start()
-	addr := b.cfg.Redis.Addr
-	if addr == "" {
-		addr = b.main.core.cfg.Redis.Addr // the embedded server's address
+	if b.cfg.Redis.Real() {
+		b.rdb = newRedisClient(b.cfg.Redis) // the service's own way there (an address, or Sentinel)
+	} else {
+		b.rdb = redis.NewClient(&redis.Options{Addr: b.main.core.cfg.Redis.Addr}) // the embedded server's address
 	}
-	b.rdb = redis.NewClient(&redis.Options{Addr: addr, DB: b.cfg.Redis.DB})
 	t.Cleanup(func() { _ = b.rdb.Close() })
 	return b
 }

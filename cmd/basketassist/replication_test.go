@@ -9,12 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/basketassist/basketassist/basket"
 	"github.com/basketassist/basketassist/config"
 	"github.com/basketassist/basketassist/internal/redistest"
+	"github.com/basketassist/basketassist/worker"
 )
 
 func (b *bundle) postStatus(t *testing.T, path string, body any) int {
@@ -29,12 +32,23 @@ func (b *bundle) postStatus(t *testing.T, path string, body any) int {
 }
 
 // With redis.wait_replicas set and no replica to confirm, a failover could
-// forget the hand-over or the unsubscribe: so nothing is handed to SMTP (the
-// send is retried) and the unsubscribe is not acknowledged.
+// forget an accepted request, the hand-over or the unsubscribe: so the
+// request is answered 503 (the storefront retries), nothing is handed to
+// SMTP (the send is retried) and the unsubscribe is not acknowledged.
 func TestWithoutTheReplicasAskedForNothingIsHandedOverOrAcknowledged(t *testing.T) {
 	t.Parallel()
 	b := setup(t, realRedis, func(c *config.Config) { c.Redis.WaitReplicas, c.Redis.WaitTimeout = 1, 20*time.Millisecond })
-	b.send(b.event(basket.Updated, "b_w1", "wren@example.com"))
+	ctx := context.Background()
+	ev := b.event(basket.Updated, "b_w1", "wren@example.com")
+	_, err := b.client.Send(ctx, ev)
+	var refused *basket.APIError
+	require.ErrorAs(t, err, &refused)
+	assert.Equal(t, http.StatusServiceUnavailable, refused.Status, "not confirmed by a replica: not accepted")
+
+	// Queued all the same (as by a process without redis.wait_replicas):
+	// the hand-over is refused.
+	producer := worker.NewProducer(asynq.NewClientFromRedisClient(b.rdb), b.main.core.keys, worker.ProducerOptions{})
+	require.NoError(t, producer.Submit(ctx, []basket.Event{ev}))
 	require.Eventually(t, func() bool {
 		// Logs name errors in fixed words only (mail.Describe): count the failed attempts.
 		return strings.Count(b.logs.String(), `"msg":"task failed"`) >= 2
@@ -63,4 +77,50 @@ func TestAReplicaConfirmsTheHandOverAndTheUnsubscribe(t *testing.T) {
 	keys, err := replica.Keys(context.Background(), "ba:sup:*").Result()
 	require.NoError(t, err)
 	assert.Len(t, keys, 1)
+}
+
+// With redis.sentinel set, basketassist finds the primary through Sentinel
+// and follows a failover: what was sent before it is not sent again, an
+// unsubscribe acknowledged before it (confirmed by the replica, as
+// redis.wait_replicas asks) is honoured after it, and new reminders go out.
+func TestSentinelFailoverIsFollowed(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Sentinel(t, "ba-primary")
+	b := setup(t, realRedis, func(c *config.Config) {
+		c.Redis.Addr, c.Redis.DB = "", 0
+		c.Redis.Sentinel = config.Sentinel{Master: "ba-primary", Addrs: []string{rs.SentinelAddr}}
+		c.Redis.WaitReplicas, c.Redis.WaitTimeout = 1, 5*time.Second
+	})
+	defer func() {
+		if t.Failed() {
+			t.Log(b.logs.String())
+			due, _ := b.rdb.ZRangeWithScores(context.Background(), "ba:due", 0, -1).Result()
+			keys, _ := b.rdb.Keys(context.Background(), "asynq:*").Result()
+			t.Logf("DEBUG due %v now %d asynq %v", due, time.Now().UnixMilli(), keys)
+		}
+	}()
+	assert.Contains(t, b.logs.String(), `"redis":"Sentinel master \"ba-primary\" via `+rs.SentinelAddr+`"`, "the start-up line says where Redis is")
+	b.send(b.event(basket.Updated, "b_f1", "ann@example.com"))
+	b.smtp.WaitFor(t, 1, 20*time.Second)
+	require.Equal(t, http.StatusCreated, b.postStatus(t, "/v1/suppressions",
+		map[string]string{"email": "bob@example.com", "scope": "basket_assistance", "storefront": "pink"}))
+
+	rs.Failover(t)
+	// Until the service's connections follow the new primary, a request
+	// may be answered 503, not confirmed by a replica; the storefront
+	// retries (safe: events apply once, by id).
+	after := []basket.Event{b.event(basket.Updated, "b_f2", "bob@example.com"), b.event(basket.Updated, "b_f3", "cy@example.com")}
+	require.Eventually(t, func() bool {
+		_, err := b.client.Send(context.Background(), after...)
+		return err == nil
+	}, 30*time.Second, 100*time.Millisecond, "accepted once the new primary has a replica")
+	msgs := b.smtp.WaitFor(t, 2, 30*time.Second)
+	b.settle(30 * time.Second)
+	require.Len(t, b.smtp.Messages(), 2, "one email each to ann and cy, none again, none to bob")
+	assert.Equal(t, []string{"cy@example.com"}, msgs[1].To)
+	old := redis.NewClient(&redis.Options{Addr: rs.PrimaryAddr})
+	defer old.Close()
+	role, err := old.Do(context.Background(), "ROLE").Slice()
+	require.NoError(t, err)
+	assert.Equal(t, "slave", role[0], "the old primary serves no writes now: cy's reminder went through the new one")
 }

@@ -42,7 +42,7 @@ func numCPU() int { return runtime.NumCPU() }
 // submit queues n events of this run as the HTTP API would, in batches of
 // basket.MaxBatch, straight into asynq (ingest is measured apart).
 func (b *bench) submit(ctx context.Context, n int, local string, at time.Time) error {
-	producer := worker.NewProducer(asynq.NewClientFromRedisClient(b.rdb), b.keys)
+	producer := worker.NewProducer(asynq.NewClientFromRedisClient(b.rdb), b.keys, worker.ProducerOptions{})
 	events := make([]basket.Event, 0, basket.MaxBatch)
 	for i := range n {
 		events = append(events, b.event(i, local, at))

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,14 +124,15 @@ func Private(t testing.TB) *redis.Client {
 // Both are stopped at cleanup.
 func Replicated(t testing.TB) (primaryAddr string, primary, replica *redis.Client) {
 	t.Helper()
-	primaryAddr, stopPrimary, err := start("--repl-diskless-sync-delay", "0") // sync the replica at once
+	// Each in a folder of its own: a replica writes what it receives to
+	// dump.rdb, which any later server in the same folder would load, and
+	// after a failover (Sentinel) the primary is a replica too.
+	primaryAddr, stopPrimary, err := start("--repl-diskless-sync-delay", "0", "--dir", t.TempDir()) // sync the replica at once
 	if err != nil {
 		t.Fatalf("redistest: start a primary: %v", err)
 	}
 	t.Cleanup(stopPrimary)
 	host, port, _ := net.SplitHostPort(primaryAddr)
-	// A replica writes what it receives to dump.rdb, which any later server
-	// in the same folder would load: give it a folder of its own.
 	replicaAddr, stopReplica, err := start("--replicaof", host, port, "--dir", t.TempDir())
 	if err != nil {
 		t.Fatalf("redistest: start a replica: %v", err)
@@ -152,10 +154,79 @@ func Replicated(t testing.TB) (primaryAddr string, primary, replica *redis.Clien
 	}
 }
 
+// Sentineled is a primary, its replica and a Sentinel monitoring them.
+type Sentineled struct {
+	Master       string // the name Sentinel knows the primary by
+	SentinelAddr string
+	Sentinel     *redis.SentinelClient
+	PrimaryAddr  string // at the start; Failover swaps the roles
+	ReplicaAddr  string
+}
+
+// Sentinel starts a private primary and replica (as Replicated) and a
+// Sentinel monitoring them as master, and returns them once Sentinel knows
+// the replica, so that it can fail over to it. All stop at cleanup.
+func Sentinel(t testing.TB, master string) *Sentineled {
+	t.Helper()
+	primaryAddr, _, replica := Replicated(t)
+	s := &Sentineled{Master: master, PrimaryAddr: primaryAddr, ReplicaAddr: replica.Options().Addr}
+	host, port, _ := net.SplitHostPort(primaryAddr)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "sentinel.conf") // Sentinel rewrites its file: one of its own
+	body := fmt.Sprintf("sentinel monitor %s %s %s 1\nsentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 5000\n",
+		master, host, port, master, master)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatalf("redistest: write sentinel.conf: %v", err)
+	}
+	addr, stop, err := launch([]string{conf, "--sentinel"}, "--dir", dir)
+	if err != nil {
+		t.Fatalf("redistest: start a Sentinel: %v", err)
+	}
+	t.Cleanup(stop)
+	s.SentinelAddr = addr
+	s.Sentinel = redis.NewSentinelClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { _ = s.Sentinel.Close() })
+	s.await(t, "know the replica", func(ctx context.Context) bool {
+		rs, err := s.Sentinel.Replicas(ctx, master).Result()
+		return err == nil && len(rs) == 1
+	})
+	return s
+}
+
+// Failover has Sentinel promote the replica, as it would on the primary's
+// failure, and returns once Sentinel names the replica as the primary.
+func (s *Sentineled) Failover(t testing.TB) {
+	t.Helper()
+	if err := s.Sentinel.Failover(context.Background(), s.Master).Err(); err != nil {
+		t.Fatalf("redistest: SENTINEL FAILOVER %s: %v", s.Master, err)
+	}
+	s.await(t, "promote the replica", func(ctx context.Context) bool {
+		a, err := s.Sentinel.GetMasterAddrByName(ctx, s.Master).Result()
+		return err == nil && len(a) == 2 && net.JoinHostPort(a[0], a[1]) == s.ReplicaAddr
+	})
+}
+
+func (s *Sentineled) await(t testing.TB, what string, done func(context.Context) bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !done(context.Background()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("redistest: Sentinel did not %s within 30 s", what)
+		}
+		time.Sleep(50 * time.Millisecond) // polling Sentinel's view; its events are on a channel tests need not follow
+	}
+}
+
 // start runs redis-server on a free loopback port, without persistence,
 // with extra arguments. The server dies with the test process (Pdeathsig),
 // even if cleanup never runs.
 func start(extra ...string) (string, func(), error) {
+	return launch(nil, extra...)
+}
+
+// launch is start with first placed before every other argument (a
+// config file, --sentinel).
+func launch(first []string, extra ...string) (string, func(), error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return "", nil, err
@@ -166,8 +237,8 @@ func start(extra ...string) (string, func(), error) {
 			return "", nil, err
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		args := append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no",
-			"--databases", strconv.Itoa(Databases), "--dir", os.TempDir()}, extra...) // later arguments win
+		args := append(append(first, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no",
+			"--databases", strconv.Itoa(Databases), "--dir", os.TempDir()), extra...) // later arguments win
 		cmd := exec.Command(bin, args...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
