@@ -120,11 +120,7 @@ func openCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*core, 
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pingCtx).Err(); err != nil {
-		key := "redis.addr"
-		if len(cfg.Redis.Sentinel.Addrs) > 0 {
-			key = "redis.sentinel"
-		}
-		return fail(fmt.Errorf("%s: cannot reach Redis at %s: %w", key, cfg.Redis.Where(), err))
+		return fail(unreachable(cfg.Redis, err))
 	}
 	master, err := secrets.ParseKey(cfg.Secrets.Key)
 	if err != nil {
@@ -146,6 +142,22 @@ func openCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*core, 
 	c.tokens = suppression.NewTokens(keys)
 	c.asynqClient = asynq.NewClientFromRedisClient(rdb)
 	return c, nil
+}
+
+// unreachable says that Redis r could not be reached, naming the key to
+// check and the failure in fixed words (a Redis error by its code: NOAUTH,
+// WRONGPASS, LOADING), not the library's text.
+func unreachable(r config.Redis, err error) error {
+	key := "redis.addr"
+	if len(r.Sentinel.Addrs) > 0 {
+		key = "redis.sentinel"
+	}
+	why := mail.Describe(err)
+	var re redis.Error
+	if errors.As(err, &re) {
+		why, _, _ = strings.Cut(re.Error(), " ")
+	}
+	return fmt.Errorf("%s: cannot reach Redis at %s: %s", key, r.Where(), why)
 }
 
 // replication is what redis.wait_replicas asks of the writes a promise

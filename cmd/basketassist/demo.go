@@ -108,7 +108,16 @@ func runDemo(ctx context.Context, configPath string, args []string, stdout, stde
 	if *listen != "" {
 		cfg.Web.Listen = *listen
 	}
-	cfg.Web.OpsListen = cfg.Web.Listen // one port: the demo's URLs are all on it
+	if did.tour {
+		cfg.Web.OpsListen = cfg.Web.Listen // one port: the demo's URLs are all on it
+	}
+	if cfg.Redis.Real() {
+		release, err := claimEmptyRedis(ctx, cfg.Redis)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	steps := len(cfg.Reminders.Steps)
 	cfg.Reminders.Steps = demoSteps(steps)
 	cfg.Worker.PollInterval = 200 * time.Millisecond
@@ -136,9 +145,9 @@ func runDemo(ctx context.Context, configPath string, args []string, stdout, stde
 	if err != nil {
 		return fmt.Errorf("web.listen: %w", err)
 	}
-	if u := cfg.Web.PublicURL; strings.Contains(u, "127.0.0.1") || strings.Contains(u, "localhost") {
-		cfg.Web.PublicURL = "http://" + ln.Addr().String() // the port may be chosen by the system
-	}
+	// The shoppers and the links in their emails reach this process, never
+	// a configured public URL (a live deployment's).
+	cfg.Web.PublicURL = "http://" + ln.Addr().String()
 	sf := cfg.Storefronts[0]
 	printDevBanner(stderr, cfg, did)
 
@@ -168,11 +177,42 @@ func runDemo(ctx context.Context, configPath string, args []string, stdout, stde
 	if *exit {
 		return nil
 	}
-	base := strings.TrimRight(cfg.Web.PublicURL, "/")
-	fmt.Fprintf(stdout, "\nThe web UI stays up until Ctrl-C:\n  outbox      %s/outbox\n  asynqmon    %s/monitoring/   (user: any, password: %s)\n  metrics     %s/metrics\n",
-		base, base, cfg.Web.AdminToken, base)
+	ops := "http://" + m.OpsAddr.String()
+	password := "web.admin_token"
+	if did.adminToken {
+		password = cfg.Web.AdminToken // made up for this run
+	}
+	fmt.Fprintln(stdout, "\nThe web UI stays up until Ctrl-C:")
+	if cfg.SMTP.Host == "" {
+		fmt.Fprintf(stdout, "  outbox      %s/outbox\n", ops)
+	}
+	fmt.Fprintf(stdout, "  asynqmon    %s/monitoring/   (user: any, password: %s)\n  metrics     %s/metrics\n", ops, password, ops)
 	<-ctx.Done()
 	return nil
+}
+
+// claimEmptyRedis refuses a configured Redis database that holds anything:
+// the demo writes fake shoppers, their suppressions and reminders, and
+// would send a live database's due reminders with its own. It returns a
+// release that erases the database when the demo ends, so that the next
+// demo finds it empty again.
+func claimEmptyRedis(ctx context.Context, r config.Redis) (release func(), err error) {
+	rdb := newRedisClient(r)
+	n, err := rdb.DBSize(ctx).Result()
+	if err != nil {
+		_ = rdb.Close()
+		return nil, unreachable(r, err)
+	}
+	if n > 0 {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("demo: redis.db %d at %s holds %s; the demo writes fake shoppers, suppressions and reminders, "+
+			"so it needs an empty database: set redis.db (BASKETASSIST_REDIS_DB) to an unused one, or empty this one (redis-cli -n %d flushdb)",
+			r.DB, r.Where(), count(int(n), "key", "keys"), r.DB)
+	}
+	return func() {
+		_ = rdb.FlushDB(context.WithoutCancel(ctx)).Err()
+		_ = rdb.Close()
+	}, nil
 }
 
 func stepList(steps []config.Step) []string {
@@ -532,9 +572,15 @@ func settledBut(ctx context.Context, m *Main, n int) bool {
 // cancelSleepers deletes the sleepers' deferred reminders once the summary
 // is taken: a demo must not email anyone in the morning.
 func (s *simulator) cancelSleepers(insp *asynq.Inspector) error {
-	tasks, err := insp.ListRetryTasks(worker.QueueEmail, asynq.PageSize(1000))
-	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
-		return fmt.Errorf("list deferred reminders: %w", err)
+	// A reminder deferred alone waits in asynq's retry set; one deferred
+	// from a batch, as its own scheduled task.
+	var tasks []*asynq.TaskInfo
+	for _, list := range []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){insp.ListRetryTasks, insp.ListScheduledTasks} {
+		some, err := list(worker.QueueEmail, asynq.PageSize(1000))
+		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+			return fmt.Errorf("list deferred reminders: %w", err)
+		}
+		tasks = append(tasks, some...)
 	}
 	for _, t := range tasks {
 		for _, sh := range s.shoppers {

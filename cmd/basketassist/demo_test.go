@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"regexp"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -52,4 +54,26 @@ func TestDemoTwiceOnTheSameRedis(t *testing.T) {
 		require.NoError(t, err, "run %d: %s", run, out)
 		assert.Contains(t, out, "reconciles: yes", "run %d", run)
 	}
+}
+
+// A demo refuses a Redis database that holds anything (a live one's
+// baskets, suppressions and due reminders would mix with its shoppers),
+// touches nothing there, and empties the database it used when it ends.
+func TestDemoNeedsAnEmptyRedisDatabase(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, smtptest.Start(t))
+	path := writeYAML(t, cfg)
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, DB: cfg.Redis.DB})
+	defer rdb.Close()
+	ctx := context.Background()
+	require.NoError(t, rdb.Set(ctx, "ba:live", "a customer's data", 0).Err())
+	_, _, err := runCLI(t, "", "--config", path, "demo", "--baskets", "6", "--exit", "--listen", "127.0.0.1:0")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "holds 1 key; the demo writes fake shoppers")
+	assert.Equal(t, int64(1), rdb.DBSize(ctx).Val(), "nothing written")
+
+	require.NoError(t, rdb.Del(ctx, "ba:live").Err())
+	out, _, err := runCLI(t, "", "--config", path, "demo", "--baskets", "6", "--exit", "--listen", "127.0.0.1:0")
+	require.NoError(t, err, out)
+	assert.Zero(t, rdb.DBSize(ctx).Val(), "the demo's data is gone with it")
 }
