@@ -123,13 +123,13 @@ func (v Validator) everyProblem(raw []byte, strictErr error) Invalid {
 		// the rest decoded; what a self-decoding type (Consent) refused,
 		// which the walk leaves to it, stops the decoding there, so the
 		// rest is not checked (it would read as missing).
-		if p := decodeProblem(err); !covered(p.Field, shape) {
+		if p := DescribeJSON(err, "event"); !covered(p.Field, shape) {
 			shape = append(shape, p)
 			complete = false
 		}
 	}
 	if len(shape) == 0 {
-		shape = Invalid{decodeProblem(strictErr)}
+		shape = Invalid{DescribeJSON(strictErr, "event")}
 	}
 	out := shape
 	if !complete {

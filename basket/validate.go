@@ -116,7 +116,7 @@ func (v Validator) decodeNext(dec *json.Decoder, data []byte) (Event, error) {
 	if rest := bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n,"); len(rest) > 0 && rest[0] != '{' {
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
-			return Event{}, Invalid{decodeProblem(err)}
+			return Event{}, Invalid{DescribeJSON(err, "event")}
 		}
 		return Event{}, Invalid{{Field: "event", Message: "must be an object"}}
 	}
@@ -125,7 +125,7 @@ func (v Validator) decodeNext(dec *json.Decoder, data []byte) (Event, error) {
 	if err := dec.Decode(&w); err != nil {
 		var syntaxErr *json.SyntaxError
 		if errors.As(err, &syntaxErr) || errors.Is(err, io.ErrUnexpectedEOF) || dec.InputOffset() <= start {
-			return Event{}, Invalid{decodeProblem(err)}
+			return Event{}, Invalid{DescribeJSON(err, "event")}
 		}
 		// The value was read whole and refused for its shape: say all
 		// that is wrong with it, not only the first thing.
@@ -134,23 +134,28 @@ func (v Validator) decodeNext(dec *json.Decoder, data []byte) (Event, error) {
 	return v.check(w)
 }
 
-func decodeProblem(err error) Problem {
+// DescribeJSON names what encoding/json refused in a value, as a problem
+// of one field (whole: the value's own name, for what is no field's), in
+// the contract's words rather than the library's (Go type names).
+func DescribeJSON(err error, whole string) Problem {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError
 	switch {
 	case errors.As(err, &typeErr):
 		field := typeErr.Field
 		if field == "" {
-			field = "event"
+			field = whole
 		}
 		return Problem{Field: field, Message: fmt.Sprintf("must be %s, got %s", jsonKind(typeErr.Type.Kind().String()), typeErr.Value)}
 	case errors.As(err, &syntaxErr):
-		return Problem{Field: "event", Message: fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, err)}
+		return Problem{Field: whole, Message: fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, err)}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return Problem{Field: name, Message: "unknown field (contract v1)"}
+	case errors.Is(err, io.EOF):
+		return Problem{Field: whole, Message: "is empty"}
 	default:
-		return Problem{Field: "event", Message: "malformed JSON: " + err.Error()}
+		return Problem{Field: whole, Message: "malformed JSON: " + err.Error()}
 	}
 }
 

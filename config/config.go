@@ -620,8 +620,8 @@ func (c Config) Validate() error {
 	if c.Worker.RetryBase <= 0 {
 		bad("worker.retry_base", "must be positive, e.g. 30s")
 	}
-	if c.Worker.MaxRetry < 0 {
-		bad("worker.max_retry", "must not be negative, got %d", c.Worker.MaxRetry)
+	if c.Worker.MaxRetry < 1 {
+		bad("worker.max_retry", "must be at least 1, got %d (a reminder with no retry is lost at the first 4xx or Redis blip)", c.Worker.MaxRetry)
 	}
 	if c.Worker.ShutdownTimeout <= 0 {
 		bad("worker.shutdown_timeout", "must be positive, e.g. 30s")

@@ -83,6 +83,7 @@ func TestValidateNamesKeyAndFix(t *testing.T) {
 		want   string
 	}{
 		{"smtp port", func(c *Config) { c.SMTP.Port = 0 }, "smtp.port: must be 1-65535, got 0"},
+		{"no retry", func(c *Config) { c.Worker.MaxRetry = 0 }, "worker.max_retry: must be at least 1, got 0"},
 		{"smtp port without host", func(c *Config) { c.SMTP.Host, c.SMTP.Port = "", 70000 }, "smtp.port: must be 1-65535, got 70000"},
 		{"wait replicas", func(c *Config) { c.Redis.WaitReplicas = -1 }, "redis.wait_replicas: must not be negative, got -1"},
 		{"wait timeout", func(c *Config) { c.Redis.WaitReplicas, c.Redis.WaitTimeout = 1, 0 }, "redis.wait_timeout: must be positive when redis.wait_replicas is set"},

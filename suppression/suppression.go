@@ -39,7 +39,7 @@ func ParseScope(s string) (Scope, error) {
 	case BasketAssistance, Newsletter, All:
 		return sc, nil
 	}
-	return "", fmt.Errorf("suppression: unknown scope %q (want basket_assistance, newsletter or all)", s)
+	return "", fmt.Errorf("unknown scope %q (want basket_assistance, newsletter or all)", s)
 }
 
 // Reason says why an entry exists.
@@ -59,7 +59,7 @@ func ParseReason(s string) (Reason, error) {
 	if slices.Contains(Reasons, Reason(s)) {
 		return Reason(s), nil
 	}
-	return "", fmt.Errorf("suppression: unknown reason %q (want %s)", s, ReasonNames())
+	return "", fmt.Errorf("unknown reason %q (want %s)", s, ReasonNames())
 }
 
 // Reasons are the valid reasons, in the order help texts list them.

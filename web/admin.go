@@ -34,7 +34,8 @@ func (s *Server) parseSuppression(w http.ResponseWriter, r *http.Request, needRe
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "body must be JSON {email, scope, storefront, reason}: "+err.Error())
+		p := basket.DescribeJSON(err, "body")
+		writeError(w, http.StatusBadRequest, "body must be JSON {email, scope, storefront, reason}: "+p.Field+": "+p.Message)
 		return req, "", "", false
 	}
 	if req.Emails != nil {

@@ -289,7 +289,21 @@ func TestAdminAPI(t *testing.T) {
 
 	resp, out = b.post(t, "/v1/suppressions", adminKey, "application/json", jsonBody(map[string]string{"email": "zoe@example.com", "scope": "everything"}))
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
-	assert.Contains(t, out, "scope:")
+	assert.Contains(t, out, `scope: unknown scope \"everything\"`)
+
+	// A refused body is named in our words: no library prefix, no Go type names.
+	for body, want := range map[string]string{
+		`{"email":"zoe@example.com","colour":"red"}`: `colour: unknown field`,
+		`{"email":7}`:                 `email: must be a string, got number`,
+		`{"email":"zoe@example.com",`: `body: malformed JSON`,
+		``:                            `body: is empty`,
+	} {
+		resp, out = b.post(t, "/v1/suppressions", adminKey, "application/json", []byte(body))
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, body)
+		assert.Contains(t, out, want, body)
+		assert.NotContains(t, out, "json:", body)
+		assert.NotContains(t, out, "suppressionRequest", body)
+	}
 }
 
 func TestHealthAndReadiness(t *testing.T) {

@@ -22,7 +22,7 @@ type ServerOptions struct {
 	PollInterval    time.Duration
 	RetryBase       time.Duration
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
+	Logger          *slog.Logger // asynq's own lines, e.g. With("component", "asynq")
 }
 
 // Server runs the two queues, each on an asynq server of its own: asynq
@@ -167,13 +167,12 @@ func logTasks(log *slog.Logger) asynq.MiddlewareFunc {
 	}
 }
 
-// asynqLogger adapts slog to asynq.Logger.
+// asynqLogger adapts slog to asynq.Logger; ServerOptions.Logger names the
+// component.
 type asynqLogger struct{ l *slog.Logger }
 
-func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
-func (a asynqLogger) Fatal(args ...any) {
-	a.l.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true)
-}
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...)) }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...)) }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...)) }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...), "fatal", true) }

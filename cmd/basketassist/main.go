@@ -119,8 +119,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", cmd)
+	return fmt.Errorf("unknown command %q (see basketassist help)", cmd)
 }
 
 // count writes n with its noun: "1 entry", "2 entries".
@@ -149,20 +148,25 @@ func parseArgs(fs *flag.FlagSet, args []string, stdout io.Writer, most int, file
 }
 
 // parseFlags parses fs's flags. The usage goes to stdout when it was asked
-// for (-h, --help: the answer, as "basketassist help" prints it), to fs's
-// output (stderr) when it follows a mistake.
+// for (-h, --help: the answer, as "basketassist help" prints it); a mistake
+// is one line, its error, pointing at --help.
 func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	var printed bytes.Buffer
 	errOut := fs.Output()
 	fs.SetOutput(&printed)
 	err := fs.Parse(args)
 	fs.SetOutput(errOut)
-	to := errOut
-	if errors.Is(err, flag.ErrHelp) {
-		to = stdout
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		_, _ = printed.WriteTo(stdout)
+		return err
 	}
-	_, _ = printed.WriteTo(to)
-	return err
+	if name := strings.TrimPrefix(fs.Name(), "basketassist"); name != "" {
+		return fmt.Errorf("%s: %w (see --help)", strings.TrimSpace(name), err)
+	}
+	return fmt.Errorf("%w (see --help)", err)
 }
 
 // commandFlags returns a flag set for a subcommand that also accepts --config

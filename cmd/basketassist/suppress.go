@@ -230,6 +230,9 @@ func importSuppressions(ctx context.Context, c *core, src string, stdin io.Reade
 	res, err := c.suppressions.ImportCSV(ctx, in, suppression.ImportOptions{Keys: c.keys, Problems: stderr,
 		Storefronts: func(id string) bool { _, ok := c.storefronts[id]; return ok }})
 	took := time.Since(start)
+	if err != nil && res.Rows == 0 {
+		return err // refused before any row (the header): there is nothing to sum up
+	}
 	fmt.Fprintf(stdout, "imported %d rows in %s: %d added, %d already present, %d bad\n", res.Rows, took.Round(time.Millisecond), res.Added, res.Kept, res.Bad)
 	if err != nil {
 		return err
