@@ -222,7 +222,12 @@ var orderScript = redis.NewScript(orderSrc)
 // reminder sequence of theirs there whose basket saw no activity since
 // ends (policy.Ordered). Kept as long as baskets are.
 func (s *Store) NoteOrder(ctx context.Context, recipient, storefront string, at time.Time) error {
-	err := orderScript.Run(ctx, s.rdb, []string{s.orderKey(recipient)}, storefront, at.UnixMilli(), seconds(s.opts.BasketTTL)).Err()
+	// Confirmed by the replicas asked for, as the apply is: lost in a
+	// failover, the order would no longer end the person's other sequences.
+	cmd, err := s.opts.Replication.Script(ctx, s.rdb, orderScript, []string{s.orderKey(recipient)}, storefront, at.UnixMilli(), seconds(s.opts.BasketTTL))
+	if err == nil {
+		err = cmd.Err()
+	}
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("note order: %w", err)
 	}

@@ -211,20 +211,23 @@ func (s *Store) ApplyMany(ctx context.Context, events []Sealed) ([]ApplyResult, 
 				seconds(s.opts.BasketTTL), e.ID, len(s.opts.Steps), TaskPrefix(e.Storefront, e.BasketID),
 			}, s.stepDelays()...)}
 	}
+	// With replicas asked for, the pipeline ends in WAIT: the events task
+	// is acknowledged only once the state it wrote would survive a
+	// failover, else it runs again (applied events are recognised by id).
 	run := func() ([]*redis.Cmd, error) {
-		pipe := s.rdb.Pipeline()
 		cmds := make([]*redis.Cmd, len(events))
-		for i, e := range events {
-			cmds[i] = applyScript.EvalSha(ctx, pipe, calls[i].keys, calls[i].args...)
-			// The person's index lives in another slot, so it cannot join
-			// the script; it rides in the same pipeline instead.
-			if e.Recipient != "" {
-				subj := s.subjectKey(e.Recipient)
-				pipe.HSet(ctx, subj, e.Storefront+":"+e.BasketID, "1")
-				pipe.Expire(ctx, subj, s.opts.BasketTTL)
+		err := s.opts.Replication.Pipelined(ctx, s.rdb, func(pipe redis.Pipeliner) {
+			for i, e := range events {
+				cmds[i] = applyScript.EvalSha(ctx, pipe, calls[i].keys, calls[i].args...)
+				// The person's index lives in another slot, so it cannot join
+				// the script; it rides in the same pipeline instead.
+				if e.Recipient != "" {
+					subj := s.subjectKey(e.Recipient)
+					pipe.HSet(ctx, subj, e.Storefront+":"+e.BasketID, "1")
+					pipe.Expire(ctx, subj, s.opts.BasketTTL)
+				}
 			}
-		}
-		_, err := pipe.Exec(ctx)
+		})
 		return cmds, err
 	}
 	cmds, err := run()

@@ -177,16 +177,20 @@ func reduce(stage Stage, err error) *SendError {
 }
 
 // Describe names any error in fixed words, for logs: a *SendError by its
-// codes, a network failure by its kind, anything else by its Go type. No
+// codes, a network failure by its kind, an error that says its text is
+// fixed words (FixedWords) by that text, anything else by its Go type. No
 // text from another system (an SMTP reply, a library's message, a
 // template's data) passes, since such text can carry an address.
 func Describe(err error) string {
 	var se *SendError
+	var fixed FixedWords
 	switch {
 	case err == nil:
 		return ""
 	case errors.As(err, &se):
 		return se.Error()
+	case errors.As(err, &fixed):
+		return fixed.Error()
 	}
 	if d := networkDesc(err); d != "network error" {
 		return d
@@ -198,6 +202,14 @@ func Describe(err error) string {
 		}
 		err = inner
 	}
+}
+
+// FixedWords is an error whose text is basketassist's own fixed words,
+// with nothing from another system in it (replication.ErrNotReplicated):
+// Describe passes it as it is.
+type FixedWords interface {
+	error
+	FixedWords()
 }
 
 // networkDesc names a failure that came with no reply, in fixed words.

@@ -1,13 +1,14 @@
 // Package replication makes the writes that a promise rests on survive a
 // Redis failover. Redis replicates asynchronously: a primary that dies can
 // take its last writes with it, and the replica promoted in its place never
-// saw them. Two writes must not be lost that way: the hand-over of a
-// reminder (lost, a retry would send the email again), a suppression
-// entry (lost, an acknowledged unsubscribe would be forgotten) and an
-// accepted ingest request (lost, its reminders would never be sent). After each,
-// Wait blocks until enough replicas have it (Redis WAIT) and fails if
-// they do not, so the caller neither hands the email over nor acknowledges
-// the unsubscribe.
+// saw them. These must not be lost that way: the hand-over of a reminder
+// (lost, a retry would send the email again), a suppression entry (lost, an
+// acknowledged unsubscribe would be forgotten), and each step that carries a
+// reminder from an accepted ingest request to its hand-over (lost, the
+// reminder would never be sent): the queued request, its applied state, the
+// reminder handed to the email queue. After each, Wait blocks until enough
+// replicas have it (Redis WAIT) and fails if they do not, so the caller
+// does not go on as if it had happened.
 package replication
 
 import (
@@ -23,7 +24,14 @@ import (
 // ErrNotReplicated says fewer replicas than required confirmed a write in
 // time. The write may still be on the primary; the caller must act as if
 // it had failed.
-var ErrNotReplicated = errors.New("not confirmed by enough Redis replicas")
+var ErrNotReplicated error = fixedWords("not confirmed by enough Redis replicas")
+
+// fixedWords is an error of this package's own words, which logs may show
+// as they are (mail.FixedWords).
+type fixedWords string
+
+func (f fixedWords) Error() string { return string(f) }
+func (fixedWords) FixedWords()     {}
 
 // Wait is how many replicas must confirm a write, and for how long to wait.
 // The zero value waits for none: a single Redis, made durable by its
@@ -108,7 +116,7 @@ func (w Wait) Confirm(ctx context.Context, rdb redis.UniversalClient, key string
 
 // ErrMoved says Confirm's write and its confirmation reached different
 // Redis servers (a failover came between): the write may be lost.
-var ErrMoved = errors.New("redis primary changed during the write (failover): it may be lost")
+var ErrMoved error = fixedWords("redis primary changed during the write (failover): it may be lost")
 
 // runID reads run_id from INFO server's text.
 func runID(info string) string {

@@ -2,6 +2,7 @@ package replication_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/basketassist/basketassist/internal/redistest"
+	"github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/replication"
 )
 
@@ -24,6 +26,7 @@ func TestWriteWithoutTheReplicasAskedForIsRefused(t *testing.T) {
 	err := replication.Wait{Replicas: 1, Timeout: 20 * time.Millisecond}.Pipelined(ctx, rdb, set(ctx, "k"))
 	require.ErrorIs(t, err, replication.ErrNotReplicated)
 	assert.Contains(t, err.Error(), "0 of 1")
+	assert.Equal(t, "not confirmed by enough Redis replicas", mail.Describe(fmt.Errorf("apply: %w", err)), "logs say it in these words")
 	assert.Equal(t, "v", rdb.Get(ctx, "k").Val(), "the primary has the write; only the promise is refused")
 
 	require.NoError(t, replication.Wait{}.Pipelined(ctx, rdb, set(ctx, "k2")), "no replicas asked for: no wait")

@@ -9,12 +9,14 @@ import (
 
 	"github.com/basketassist/basketassist/basket"
 	"github.com/basketassist/basketassist/mail"
+	"github.com/basketassist/basketassist/replication"
 )
 
 // Dispatcher hands reminders from the due index to the email queue as they
 // fall due. Every worker process runs one; leases keep two from taking the
 // same reminder, and a second hand-over (a lease that ran out) is harmless.
 type Dispatcher struct {
+	rdb     redis.UniversalClient
 	baskets *basket.Store
 	sched   *scheduler
 	opts    DispatcherOptions
@@ -43,8 +45,14 @@ type DispatcherOptions struct {
 	// they fall due again (default 30 s).
 	Lease    time.Duration
 	MaxRetry int
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// Replication, when it asks for replicas, has each queued task
+	// confirmed by them before its reminders leave the due index: a task
+	// left on a primary that a failover demotes would take them with it.
+	// Prefix is redis.prefix, for the key the confirmation writes.
+	Replication replication.Wait
+	Prefix      string
+	Now         func() time.Time
+	Logger      *slog.Logger
 }
 
 // NewDispatcher returns a Dispatcher queueing into rdb's asynq queues.
@@ -70,7 +78,7 @@ func NewDispatcher(rdb redis.UniversalClient, baskets *basket.Store, o Dispatche
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Dispatcher{baskets: baskets, sched: newScheduler(rdb, o.MaxRetry), opts: o}
+	return &Dispatcher{rdb: rdb, baskets: baskets, sched: newScheduler(rdb, o.MaxRetry), opts: o}
 }
 
 // Run dispatches until ctx ends. While Redis fails it backs off (up to
@@ -111,11 +119,14 @@ func (d *Dispatcher) Once(ctx context.Context) (int, error) {
 	for rest := due; len(rest) > 0; {
 		chunk := rest[:min(len(rest), d.opts.PerTask)]
 		rest = rest[len(chunk):]
-		if len(chunk) == 1 {
-			err = d.sched.enqueue(ctx, chunk[0])
-		} else {
-			err = d.sched.enqueueBatch(ctx, chunk)
-		}
+		// The confirmation shares the email queue's hash tag (asynq's
+		// "asynq:{email}:…").
+		err = d.opts.Replication.Confirm(ctx, d.rdb, d.opts.Prefix+"fence:{"+QueueEmail+"}", func() error {
+			if len(chunk) == 1 {
+				return d.sched.enqueue(ctx, chunk[0])
+			}
+			return d.sched.enqueueBatch(ctx, chunk)
+		})
 		if err != nil {
 			break // the rest fall due again when their lease ends
 		}

@@ -156,7 +156,8 @@ func (m *Main) initWorker(ctx context.Context, renderer *templates.Renderer, sen
 		return fmt.Errorf("start worker: %w", err)
 	}
 	d := worker.NewDispatcher(m.core.rdb, m.core.baskets, worker.DispatcherOptions{Poll: cfg.Worker.PollInterval,
-		MaxRetry: cfg.Worker.MaxRetry, Now: m.Now, Logger: m.Logger.With("component", "dispatcher")})
+		MaxRetry: cfg.Worker.MaxRetry, Replication: m.core.replication(), Prefix: cfg.Redis.Prefix,
+		Now: m.Now, Logger: m.Logger.With("component", "dispatcher")})
 	dctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() { defer close(done); d.Run(dctx) }()

@@ -32,9 +32,10 @@ func (b *bundle) postStatus(t *testing.T, path string, body any) int {
 }
 
 // With redis.wait_replicas set and no replica to confirm, a failover could
-// forget an accepted request, the hand-over or the unsubscribe: so the
-// request is answered 503 (the storefront retries), nothing is handed to
-// SMTP (the send is retried) and the unsubscribe is not acknowledged.
+// forget any step a promise rests on, so none counts: the request is
+// answered 503 (the storefront retries), an applied event is applied again,
+// a due reminder stays in the due index, nothing is handed to SMTP (the
+// send is retried) and the unsubscribe is not acknowledged.
 func TestWithoutTheReplicasAskedForNothingIsHandedOverOrAcknowledged(t *testing.T) {
 	t.Parallel()
 	b := setup(t, realRedis, func(c *config.Config) { c.Redis.WaitReplicas, c.Redis.WaitTimeout = 1, 20*time.Millisecond })
@@ -46,13 +47,25 @@ func TestWithoutTheReplicasAskedForNothingIsHandedOverOrAcknowledged(t *testing.
 	assert.Equal(t, http.StatusServiceUnavailable, refused.Status, "not confirmed by a replica: not accepted")
 
 	// Queued all the same (as by a process without redis.wait_replicas):
-	// the hand-over is refused.
+	// the apply runs on the primary but is not acknowledged, and the due
+	// reminder is not handed to the email queue.
 	producer := worker.NewProducer(asynq.NewClientFromRedisClient(b.rdb), b.main.core.keys, worker.ProducerOptions{})
 	require.NoError(t, producer.Submit(ctx, []basket.Event{ev}))
-	require.Eventually(t, func() bool {
+	failed := func(n int) func() bool {
 		// Logs name errors in fixed words only (mail.Describe): count the failed attempts.
-		return strings.Count(b.logs.String(), `"msg":"task failed"`) >= 2
-	}, 20*time.Second, 20*time.Millisecond, "the hand-over is refused and retried")
+		return func() bool { return strings.Count(b.logs.String(), `"msg":"task failed"`) >= n }
+	}
+	require.Eventually(t, failed(2), 20*time.Second, 20*time.Millisecond, "the apply is not acknowledged, and runs again")
+	b.waitScheduled("remind:pink:b_w1:s1:v1")
+	require.Eventually(t, func() bool { return strings.Contains(b.logs.String(), "cannot dispatch due reminders") },
+		20*time.Second, 20*time.Millisecond, "the due reminder is not handed over to the queue")
+
+	// A reminder task queued all the same: its hand-over is refused.
+	_, err = asynq.NewClientFromRedisClient(b.rdb).Enqueue(asynq.NewTask(worker.TypeSendReminder,
+		[]byte(`{"storefront":"pink","basket_id":"b_w1","step":1,"version":1,"due":"2026-01-01T00:00:00Z"}`)), asynq.Queue(worker.QueueEmail))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return strings.Count(b.logs.String(), `"task_type":"reminder:send"`) >= 2 },
+		20*time.Second, 20*time.Millisecond, "the hand-over is refused and retried")
 	assert.Empty(t, b.smtp.Messages(), "nothing reached the final dot")
 	claim, _ := b.rdb.Get(context.Background(), "ba:{pink:b_w1}:step:1").Result()
 	assert.NotContains(t, claim, "handing_over", "the refused hand-over was undone")
@@ -113,8 +126,8 @@ func TestSentinelFailoverIsFollowed(t *testing.T) {
 	require.Eventually(t, func() bool {
 		_, err := b.client.Send(context.Background(), after...)
 		return err == nil
-	}, 30*time.Second, 100*time.Millisecond, "accepted once the new primary has a replica")
-	msgs := b.smtp.WaitFor(t, 2, 30*time.Second)
+	}, 60*time.Second, 100*time.Millisecond, "accepted once the new primary has a replica")
+	msgs := b.smtp.WaitFor(t, 2, 60*time.Second)
 	b.settle(30 * time.Second)
 	require.Len(t, b.smtp.Messages(), 2, "one email each to ann and cy, none again, none to bob")
 	assert.Equal(t, []string{"cy@example.com"}, msgs[1].To)
