@@ -399,12 +399,19 @@ func (s *Store) HandOver(ctx context.Context, storefront, basketID string, versi
 	if cmdErr != nil {
 		return fmt.Errorf("hand over step %d of basket %s: %w", step, basketID, cmdErr)
 	}
+	if err != nil {
+		// Not confirmed, whatever the script said: a drop it wrote (the
+		// step suppressed, the claim freed) may be lost in a failover as
+		// well, with the task acknowledged, leaving a claim nobody ends.
+		// The retry decides again.
+		return fmt.Errorf("hand over step %d of basket %s: %w", step, basketID, err)
+	}
 	if str(res[0]) == "drop" {
 		d := &ErrDropped{Reason: policy.Reason(str(res[1]))}
 		if len(res) > 2 {
 			d.Field = str(res[2])
 		}
-		return d // nothing to hand over, whatever the replicas hold
+		return d
 	}
 	if err != nil {
 		return fmt.Errorf("hand over step %d of basket %s: %w", step, basketID, err)
@@ -427,7 +434,14 @@ func (s *Store) Release(ctx context.Context, storefront, basketID string, step i
 		member = historyMember(storefront, basketID, step)
 	}
 	keys := []string{s.claimKey(storefront, basketID, step), s.historyKey(recipient, false)}
-	if err := releaseScript.Run(ctx, s.rdb, keys, attempt, member).Err(); err != nil {
+	// Confirmed by the replicas asked for, like the hand-over it may undo:
+	// a release lost in a failover would leave a hand-over that never sent
+	// for the retry to drop as in doubt.
+	cmd, err := s.opts.Replication.Script(ctx, s.rdb, releaseScript, keys, attempt, member)
+	if err == nil {
+		err = cmd.Err()
+	}
+	if err != nil {
 		return fmt.Errorf("release step %d of basket %s: %w", step, basketID, err)
 	}
 	return nil
@@ -498,22 +512,36 @@ func (s *Store) FinishMany(ctx context.Context, reqs []FinishRequest) ([]FinishR
 				s.legacyStateKey(r.Storefront, r.BasketID), s.legacyDataKey(r.Storefront, r.BasketID), s.recordKey(r.Storefront, r.BasketID)},
 			append([]any{r.Outcome, r.Version, r.Step, len(s.opts.Steps), TaskPrefix(r.Storefront, r.BasketID), rec, RecordLimit}, s.stepDelays()...)
 	}
-	pipe := s.rdb.Pipeline()
+	// With replicas asked for, the pipeline ends in WAIT: an outcome lost in
+	// a failover, its task acknowledged all the same, would leave a claim
+	// nobody ends (and a sent step's next step never scheduled). Not
+	// confirmed, every finish reports it, to be run again (persist).
 	fins := make([]*redis.Cmd, len(reqs))
-	for i, r := range reqs {
-		keys, args := keysArgs(r)
-		fins[i] = finishScript.EvalSha(ctx, pipe, keys, args...)
+	waitErr := s.opts.Replication.Pipelined(ctx, s.rdb, func(pipe redis.Pipeliner) {
+		for i, r := range reqs {
+			keys, args := keysArgs(r)
+			fins[i] = finishScript.EvalSha(ctx, pipe, keys, args...)
+		}
+	})
+	if !errors.Is(waitErr, replication.ErrNotReplicated) && !errors.Is(waitErr, replication.ErrMoved) {
+		waitErr = nil // each finish reports its own error
 	}
-	_, _ = pipe.Exec(ctx) // each finish reports its own error
 	for i, r := range reqs {
 		fin := fins[i]
 		if redis.HasErrorPrefix(fin.Err(), "NOSCRIPT") {
 			// First use on this server (or since a restart): nothing of
 			// this finish ran. Run loads the script.
 			keys, args := keysArgs(r)
-			fin = finishScript.Run(ctx, s.rdb, keys, args...)
+			var werr error
+			fin, werr = s.opts.Replication.Script(ctx, s.rdb, finishScript, keys, args...)
+			if fin.Err() == nil && werr != nil {
+				fin.SetErr(werr)
+			}
 		}
 		res, err := fin.Slice()
+		if err == nil {
+			err = waitErr
+		}
 		if err != nil {
 			errs[i] = fmt.Errorf("finish step %d of basket %s: %w", r.Step, r.BasketID, err)
 			continue

@@ -17,6 +17,7 @@ import (
 	"github.com/basketassist/basketassist/internal/redistest"
 	"github.com/basketassist/basketassist/internal/smtptest"
 	"github.com/basketassist/basketassist/policy"
+	"github.com/basketassist/basketassist/replication"
 )
 
 // sentTo returns the baskets of ids whose step 1 was sent, by its claim,
@@ -143,7 +144,7 @@ func TestABatchDropsTheRemindersOfAForgottenPerson(t *testing.T) {
 func TestABatchArchivesWhatCannotBeBuilt(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Private(t)
-	s := newScheduler(rdb, 10)
+	s := newScheduler(rdb, 10, replication.Wait{}, "ba:")
 	p := reminderPayload{Storefront: "pink", BasketID: "x", Step: 1, Version: 2, Due: time.Now()}
 	require.NoError(t, s.continueAlone(context.Background(), p, fmt.Errorf("compose reminder: %w", asynq.SkipRetry), time.Minute))
 	assert.Equal(t, []string{"remind:pink:x:s1:v2"}, taskIDs(t, asynq.NewInspectorFromRedisClient(rdb).ListArchivedTasks))

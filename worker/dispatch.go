@@ -16,7 +16,6 @@ import (
 // fall due. Every worker process runs one; leases keep two from taking the
 // same reminder, and a second hand-over (a lease that ran out) is harmless.
 type Dispatcher struct {
-	rdb     redis.UniversalClient
 	baskets *basket.Store
 	sched   *scheduler
 	opts    DispatcherOptions
@@ -78,7 +77,7 @@ func NewDispatcher(rdb redis.UniversalClient, baskets *basket.Store, o Dispatche
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Dispatcher{rdb: rdb, baskets: baskets, sched: newScheduler(rdb, o.MaxRetry), opts: o}
+	return &Dispatcher{baskets: baskets, sched: newScheduler(rdb, o.MaxRetry, o.Replication, o.Prefix), opts: o}
 }
 
 // Run dispatches until ctx ends. While Redis fails it backs off (up to
@@ -119,14 +118,11 @@ func (d *Dispatcher) Once(ctx context.Context) (int, error) {
 	for rest := due; len(rest) > 0; {
 		chunk := rest[:min(len(rest), d.opts.PerTask)]
 		rest = rest[len(chunk):]
-		// The confirmation shares the email queue's hash tag (asynq's
-		// "asynq:{email}:…").
-		err = d.opts.Replication.Confirm(ctx, d.rdb, d.opts.Prefix+"fence:{"+QueueEmail+"}", func() error {
-			if len(chunk) == 1 {
-				return d.sched.enqueue(ctx, chunk[0])
-			}
-			return d.sched.enqueueBatch(ctx, chunk)
-		})
+		if len(chunk) == 1 {
+			err = d.sched.enqueue(ctx, chunk[0])
+		} else {
+			err = d.sched.enqueueBatch(ctx, chunk)
+		}
 		if err != nil {
 			break // the rest fall due again when their lease ends
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/basketassist/basketassist/bounce"
 	"github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/policy"
+	"github.com/basketassist/basketassist/replication"
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/suppression"
 	"github.com/basketassist/basketassist/templates"
@@ -45,9 +46,14 @@ type Options struct {
 	// HistoryFor is how long each recipient's send history is kept for the
 	// frequency cap: the longest policy.frequency_cap.per of any storefront.
 	HistoryFor time.Duration
-	Now        func() time.Time
-	Logger     *slog.Logger
-	Metrics    *Metrics
+	// Replication has each task a reminder continues in (after a batch, a
+	// deferral) confirmed by the replicas asked for; Prefix is
+	// redis.prefix, for the key the confirmation writes.
+	Replication replication.Wait
+	Prefix      string
+	Now         func() time.Time
+	Logger      *slog.Logger
+	Metrics     *Metrics
 }
 
 // Deps are the parts the handlers use.
@@ -91,7 +97,7 @@ func NewHandlers(d Deps, o Options) *Handlers {
 		o.PersistFor = 30 * time.Second
 	}
 	o.PublicURL = strings.TrimRight(o.PublicURL, "/")
-	return &Handlers{Deps: d, opts: o, composer: &Composer{Tokens: d.Tokens, Keys: d.Keys, Renderer: d.Renderer, PublicURL: o.PublicURL, Now: o.Now}, sched: newScheduler(d.Redis, o.MaxRetry)}
+	return &Handlers{Deps: d, opts: o, composer: &Composer{Tokens: d.Tokens, Keys: d.Keys, Renderer: d.Renderer, PublicURL: o.PublicURL, Now: o.Now}, sched: newScheduler(d.Redis, o.MaxRetry, o.Replication, o.Prefix)}
 }
 
 // Mux routes task types to handlers, with logging and recovery middleware.
@@ -488,6 +494,15 @@ func (a *sendAttempt) settle(ctx context.Context, sf basket.Storefront, b basket
 	var dropped *basket.ErrDropped
 	if errors.As(sendErr, &dropped) {
 		// The last word said no: nothing was handed over, the script recorded why.
+		if dropped.Reason == policy.ClaimLost {
+			// Another attempt took the step over. It should end it, but it
+			// may never: a failover can lose its task while its claim
+			// survives. So this one tries again later, when the claim says
+			// how it ended (sent, in doubt…) or is a dead attempt's, taken
+			// over then; never a second email, the claim decides.
+			a.log.InfoContext(ctx, "reminder claimed by another attempt; checking again later")
+			return h.retry(errClaimLost)
+		}
 		if dropped.Reason == policy.FrequencyCap {
 			// Another email to this person was handed over since the
 			// decision: ask again, with it in the history.
@@ -694,6 +709,16 @@ func (h *Handlers) drop(ctx context.Context, log *slog.Logger, p reminderPayload
 		h.record(ctx, log, p, policy.Drop, reason, nil)
 	}
 }
+
+// errClaimLost is the retry of an attempt whose claim another took over.
+var errClaimLost error = claimLostError{}
+
+type claimLostError struct{}
+
+func (claimLostError) Error() string {
+	return "another attempt holds the step's claim: trying again once it has ended"
+}
+func (claimLostError) FixedWords() {}
 
 // unrecorded are the drops the decision record leaves out: the basket is
 // gone (nothing to attach to), or the step's own entry already says it (the

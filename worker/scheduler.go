@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/replication"
 )
 
 // scheduler queues due reminders and deletes queued ones (waiting ones
@@ -21,10 +22,23 @@ type scheduler struct {
 	client    *asynq.Client
 	inspector *asynq.Inspector
 	maxRetry  int
+	// wait confirms each queued task (replication.Wait.Confirm, its fence
+	// key under prefix): a task left on a primary that a failover demotes
+	// would take its reminders with it.
+	wait   replication.Wait
+	prefix string
 }
 
-func newScheduler(rdb redis.UniversalClient, maxRetry int) *scheduler {
-	return &scheduler{rdb: rdb, client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb), maxRetry: maxRetry}
+func newScheduler(rdb redis.UniversalClient, maxRetry int, wait replication.Wait, prefix string) *scheduler {
+	return &scheduler{rdb: rdb, client: asynq.NewClientFromRedisClient(rdb), inspector: asynq.NewInspectorFromRedisClient(rdb),
+		maxRetry: maxRetry, wait: wait, prefix: prefix}
+}
+
+// queue runs enqueue, a write of a task to the email queue, confirmed by
+// the replicas asked for. Its confirmation shares the queue's hash tag
+// (asynq's "asynq:{email}:…").
+func (s *scheduler) queue(ctx context.Context, enqueue func() error) error {
+	return s.wait.Confirm(ctx, s.rdb, s.prefix+"fence:{"+QueueEmail+"}", enqueue)
 }
 
 // enqueue queues a due reminder to run now, as its own task. A task that
@@ -47,8 +61,12 @@ func (s *scheduler) enqueueBatch(ctx context.Context, rs []basket.Reminder) erro
 	if err != nil {
 		return fmt.Errorf("encode reminders: %w", err)
 	}
-	if _, err = s.client.EnqueueContext(ctx, asynq.NewTask(TypeSendReminders, b), asynq.Queue(QueueEmail),
-		asynq.MaxRetry(s.maxRetry), asynq.Timeout(5*time.Minute)); err != nil {
+	err = s.queue(ctx, func() error {
+		_, err := s.client.EnqueueContext(ctx, asynq.NewTask(TypeSendReminders, b), asynq.Queue(QueueEmail),
+			asynq.MaxRetry(s.maxRetry), asynq.Timeout(5*time.Minute))
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("queue %d reminders from %s: %w", len(rs), rs[0].Task, err)
 	}
 	return nil
@@ -61,9 +79,15 @@ func (s *scheduler) enqueueAlone(ctx context.Context, p reminderPayload, delay t
 	if err != nil {
 		return fmt.Errorf("encode reminder: %w", err)
 	}
-	_, err = s.client.EnqueueContext(ctx, asynq.NewTask(TypeSendReminder, b), asynq.TaskID(id),
-		asynq.Queue(QueueEmail), asynq.MaxRetry(maxRetry), asynq.Timeout(2*time.Minute), asynq.ProcessIn(delay))
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+	err = s.queue(ctx, func() error {
+		_, err := s.client.EnqueueContext(ctx, asynq.NewTask(TypeSendReminder, b), asynq.TaskID(id),
+			asynq.Queue(QueueEmail), asynq.MaxRetry(maxRetry), asynq.Timeout(2*time.Minute), asynq.ProcessIn(delay))
+		if errors.Is(err, asynq.ErrTaskIDConflict) {
+			return nil // the same reminder, queued already
+		}
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("queue %s: %w", id, err)
 	}
 	return nil

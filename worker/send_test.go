@@ -317,3 +317,40 @@ func counted(t *testing.T, c prometheus.Counter) float64 {
 	require.NoError(t, c.Write(&m))
 	return m.GetCounter().GetValue()
 }
+
+// senderFunc is a Sender made of a function.
+type senderFunc func(context.Context, *mail.Message, mail.HandOver) error
+
+func (f senderFunc) Send(ctx context.Context, m *mail.Message, h mail.HandOver) error {
+	return f(ctx, m, h)
+}
+
+// An attempt whose claim another took over does not give the step up: the
+// other may never end it (a failover can lose its task while its claim
+// survives). It tries again, takes the dead attempt's claim over, and the
+// email goes out once.
+func TestAClaimTakenOverIsCheckedAgainNotGivenUp(t *testing.T) {
+	t.Parallel()
+	b := setupWorker(t, redistest.Client(t), time.Hour)
+	ctx := context.Background()
+	b.due(t, "b1")
+	real := b.h.Sender
+	b.h.Sender = senderFunc(func(ctx context.Context, m *mail.Message, handOver mail.HandOver) error {
+		// Another attempt claims the step now, and then dies.
+		_, err := b.h.Baskets.Claim(ctx, "pink", "b1", 1, 1, "dead-attempt")
+		require.NoError(t, err)
+		return real.Send(ctx, m, handOver)
+	})
+	err := b.h.SendReminder(ctx, reminderTask("b1", 1, 1))
+	require.ErrorIs(t, err, errClaimLost, "retried, not dropped")
+	assert.False(t, errors.Is(err, asynq.SkipRetry))
+	assert.Empty(t, b.smtp.Messages(), "the hand-over said no")
+	assert.Equal(t, "claimed:dead-attempt", b.claim(t, "b1"))
+
+	b.h.Sender = real
+	require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)))
+	assert.Len(t, b.smtp.Messages(), 1, "the retry took the dead claim over and sent")
+	assert.Equal(t, "sent", b.claim(t, "b1"))
+	require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)))
+	assert.Len(t, b.smtp.Messages(), 1, "and never again")
+}

@@ -7,6 +7,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/replication"
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/suppression"
 )
@@ -26,7 +27,7 @@ func NewSubjects(rdb redis.UniversalClient, baskets *basket.Store, suppressions 
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Subjects{baskets: baskets, suppressions: suppressions, log: log,
-		sched: newScheduler(rdb, 0)}
+		sched: newScheduler(rdb, 0, replication.Wait{}, "")} // it deletes tasks, never queues one
 }
 
 // Forget erases the person's baskets, step claims (how often they were

@@ -148,7 +148,7 @@ func (m *Main) initWorker(ctx context.Context, renderer *templates.Renderer, sen
 		Tokens: m.core.tokens, Keys: m.core.keys, Renderer: renderer, Sender: sender},
 		worker.Options{Storefronts: m.core.storefronts, PublicURL: cfg.Web.PublicURL,
 			MaxRetry: cfg.Worker.MaxRetry, RetryBase: cfg.Worker.RetryBase, SoftLimit: cfg.Bounces.SoftLimit, HistoryFor: historyFor(m.core.storefronts),
-			Now: m.Now, Logger: m.Logger.With("component", "worker"), Metrics: wm})
+			Replication: m.core.replication(), Prefix: cfg.Redis.Prefix, Now: m.Now, Logger: m.Logger.With("component", "worker"), Metrics: wm})
 	m.asynqSrv = worker.NewServer(m.core.rdb, worker.ServerOptions{Concurrency: cfg.Worker.Concurrency,
 		PollInterval: cfg.Worker.PollInterval, RetryBase: cfg.Worker.RetryBase,
 		ShutdownTimeout: cfg.Worker.ShutdownTimeout, Logger: m.Logger.With("component", "asynq")})

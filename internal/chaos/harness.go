@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -21,16 +22,20 @@ import (
 // harness is one scenario's world: Redis, the sink, the service and what
 // the shoppers did.
 type harness struct {
-	dir     string
-	redis   *redisServer
-	sink    *sink
-	fleet   *fleet
-	rdb     *redis.Client
-	webURL  string
-	apiKey  string
-	admin   string
-	http    *http.Client
-	baskets []*shopper
+	dir   string
+	redis *redisServer
+	// With failover: a replica of redis and a Sentinel watching both; the
+	// service finds the primary through it and either may be primary.
+	replica  *redisServer
+	sentinel *redisServer
+	sink     *sink
+	fleet    *fleet
+	rdb      *redis.Client
+	webURL   string
+	apiKey   string
+	admin    string
+	http     *http.Client
+	baskets  []*shopper
 }
 
 // shopper is one basket and what its owner did around the due time.
@@ -56,23 +61,35 @@ func (quiet) Printf(context.Context, string, ...any) {}
 
 func init() { redis.SetLogger(quiet{}) }
 
-func newHarness(bin, dir, fsync string, seed uint64) (*harness, error) {
+// sentinelMaster is the name the failover scenario's Sentinel knows the primary by.
+const sentinelMaster = "chaos"
+
+func newHarness(bin, dir, fsync string, seed uint64, failover bool) (*harness, error) {
 	h := &harness{dir: dir, http: &http.Client{Timeout: 10 * time.Second}}
 	var err error
 	if h.sink, err = startSink(seed); err != nil {
 		return nil, err
 	}
-	if h.redis, err = startRedis(dir, fsync); err != nil {
+	// Replicas sync at once (no diskless delay): roles swap in a failover.
+	fastSync := []string{"--repl-diskless-sync-delay", "0"}
+	if h.redis, err = startRedis(dir, "redis", fsync, fastSync...); err != nil {
 		h.sink.close()
 		return nil, err
 	}
 	h.rdb = redis.NewClient(&redis.Options{Addr: h.redis.addr})
+	redisYAML := `redis: {addr: "` + h.redis.addr + `"}`
+	if failover {
+		if redisYAML, err = h.startFailover(dir, fsync, fastSync); err != nil {
+			h.close()
+			return nil, err
+		}
+	}
 	webPort, err := freePort()
 	if err != nil {
 		h.close()
 		return nil, err
 	}
-	cfg, apiKey, admin, err := writeConfig(dir, h.redis.addr, h.sink.port(), webPort)
+	cfg, apiKey, admin, err := writeConfig(dir, redisYAML, h.sink.port(), webPort)
 	if err != nil {
 		h.close()
 		return nil, err
@@ -87,6 +104,59 @@ func newHarness(bin, dir, fsync string, seed uint64) (*harness, error) {
 		return nil, err
 	}
 	return h, nil
+}
+
+// startFailover adds a replica of h.redis and a Sentinel, points h.rdb at
+// whichever is primary, and returns the service's redis config: through
+// the Sentinel, every promise confirmed by the replica.
+func (h *harness) startFailover(dir, fsync string, fastSync []string) (string, error) {
+	host, port, _ := net.SplitHostPort(h.redis.addr)
+	var err error
+	if h.replica, err = startRedis(dir, "replica", fsync, append(fastSync, "--replicaof", host, port)...); err != nil {
+		return "", err
+	}
+	if h.sentinel, err = startSentinel(dir, sentinelMaster, h.redis); err != nil {
+		return "", err
+	}
+	_ = h.rdb.Close()
+	h.rdb = redis.NewFailoverClient(&redis.FailoverOptions{MasterName: sentinelMaster, SentinelAddrs: []string{h.sentinel.addr}})
+	if err := h.awaitSentinel(func(s *redis.SentinelClient) bool {
+		rs, err := s.Replicas(context.Background(), sentinelMaster).Result()
+		return err == nil && len(rs) == 1
+	}); err != nil {
+		return "", fmt.Errorf("sentinel did not find the replica: %w", err)
+	}
+	return fmt.Sprintf(`redis: {sentinel: {master: %q, addrs: [%q]}, wait_replicas: 1, wait_timeout: 2s}`, sentinelMaster, h.sentinel.addr), nil
+}
+
+// awaitSentinel polls the Sentinel until done holds (30 s at most).
+func (h *harness) awaitSentinel(done func(*redis.SentinelClient) bool) error {
+	s := redis.NewSentinelClient(&redis.Options{Addr: h.sentinel.addr})
+	defer s.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for !done(s) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within 30 s")
+		}
+		time.Sleep(50 * time.Millisecond) // polling Sentinel's view; following its events would need a subscriber
+	}
+	return nil
+}
+
+// primary is whichever of the failover scenario's servers Sentinel names.
+func (h *harness) primary() (*redisServer, error) {
+	s := redis.NewSentinelClient(&redis.Options{Addr: h.sentinel.addr})
+	defer s.Close()
+	a, err := s.GetMasterAddrByName(context.Background(), sentinelMaster).Result()
+	if err != nil {
+		return nil, err
+	}
+	for _, rs := range []*redisServer{h.redis, h.replica} {
+		if len(a) == 2 && rs.addr == net.JoinHostPort(a[0], a[1]) {
+			return rs, nil
+		}
+	}
+	return nil, fmt.Errorf("sentinel names %v, neither server", a)
 }
 
 func (h *harness) waitHealthy() error {

@@ -18,6 +18,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -28,6 +29,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // scenario is one fault schedule.
@@ -36,6 +39,9 @@ type scenario struct {
 	baskets int
 	spread  time.Duration // baskets are created evenly over this time
 	faults  sinkFaults
+	// failover runs Redis as a primary, a replica and a Sentinel, the
+	// service reaching it through the Sentinel with redis.wait_replicas 1.
+	failover bool
 	// chaos runs beside the load until stop is closed; it returns how many
 	// faults it injected.
 	chaos func(h *harness, rng *mrand.Rand, stop <-chan struct{}) (int, error)
@@ -45,6 +51,7 @@ var scenarios = []scenario{
 	{name: "kill-workers", baskets: 1000, spread: 20 * time.Second, chaos: killWorkers(2*time.Second, 4*time.Second, 0)},
 	{name: "kill-redis", baskets: 1000, spread: 20 * time.Second, chaos: killRedis},
 	{name: "smtp-faults", baskets: 1000, spread: 20 * time.Second, faults: sinkFaults{TempFail: 0.20, Drop: 0.05}},
+	{name: "failover", baskets: 1000, spread: 20 * time.Second, failover: true, chaos: failOver},
 }
 
 // short is the quick run of scripts/test.sh: one worker killed while
@@ -54,7 +61,7 @@ var short = scenario{name: "short", baskets: 300, spread: 6 * time.Second,
 
 func main() {
 	bin := flag.String("bin", "", "the basketassist binary to test (required)")
-	only := flag.String("scenario", "", "run only this scenario: kill-workers, kill-redis or smtp-faults")
+	only := flag.String("scenario", "", "run only this scenario: kill-workers, kill-redis, smtp-faults or failover")
 	quick := flag.Bool("short", false, "one quick mixed scenario (300 baskets, one worker kill, some 451s)")
 	fsync := flag.String("appendfsync", "always", "redis-server appendfsync: always (what the guarantee needs) or everysec")
 	seed := flag.Uint64("seed", uint64(time.Now().UnixNano()), "random seed, printed, to replay a run")
@@ -114,7 +121,7 @@ func runScenario(bin string, s scenario, fsync string, seed uint64, keep bool) (
 		}
 		os.RemoveAll(dir)
 	}()
-	h, err := newHarness(bin, dir, fsync, seed)
+	h, err := newHarness(bin, dir, fsync, seed, s.failover)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +134,7 @@ func runScenario(bin string, s scenario, fsync string, seed uint64, keep bool) (
 // writeConfig writes the service's configuration: one reminder step 5 s
 // after the basket, quick retries, 4 SMTP connections shared by 20 tasks
 // per worker, debug JSON logs (the most that could leak).
-func writeConfig(dir, redisAddr string, smtpPort, webPort int) (path, apiKey, adminToken string, err error) {
+func writeConfig(dir, redisYAML string, smtpPort, webPort int) (path, apiKey, adminToken string, err error) {
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return "", "", "", err
@@ -135,7 +142,7 @@ func writeConfig(dir, redisAddr string, smtpPort, webPort int) (path, apiKey, ad
 	apiKey, adminToken = randHex(24), randHex(24)
 	webAddr := fmt.Sprintf("127.0.0.1:%d", webPort)
 	yaml := strings.Join([]string{
-		"redis: {addr: \"" + redisAddr + "\"}",
+		redisYAML,
 		fmt.Sprintf("smtp: {host: \"127.0.0.1\", port: %d, connections: 4, timeout: 10s}", smtpPort),
 		"web: {listen: \"" + webAddr + "\", ops_listen: \"" + webAddr + "\", public_url: \"http://" + webAddr + "\", admin_token: \"" + adminToken + "\"}",
 		"secrets: {key: \"" + base64.StdEncoding.EncodeToString(secret) + "\"}",
@@ -208,12 +215,55 @@ func killRedis(h *harness, rng *mrand.Rand, stop <-chan struct{}) (int, error) {
 	}
 }
 
+// failOver moves the primary every 6–9 s, by turns as an operator's
+// SENTINEL FAILOVER and as a crash: SIGKILL the primary, let Sentinel
+// promote the replica (a second of silence), then start the old primary
+// again on its append-only file, to rejoin as the new one's replica.
+func failOver(h *harness, rng *mrand.Rand, stop <-chan struct{}) (int, error) {
+	moves := 0
+	for {
+		select {
+		case <-stop:
+			return moves, nil
+		case <-time.After(6*time.Second + time.Duration(rng.Int64N(int64(3*time.Second)))):
+		}
+		old, err := h.primary()
+		if err != nil {
+			return moves, err
+		}
+		if moves%2 == 0 {
+			s := redis.NewSentinelClient(&redis.Options{Addr: h.sentinel.addr})
+			err = s.Failover(context.Background(), sentinelMaster).Err()
+			_ = s.Close()
+			if err != nil {
+				continue // the last failover's replica is still syncing (NOGOODSLAVE): next time
+			}
+		} else {
+			old.kill9()
+		}
+		moves++
+		if err := h.awaitSentinel(func(s *redis.SentinelClient) bool {
+			now, err := h.primary()
+			return err == nil && now != old
+		}); err != nil {
+			return moves, fmt.Errorf("sentinel did not promote the replica: %w", err)
+		}
+		if moves%2 == 0 {
+			if err := old.restart(); err != nil {
+				return moves, err
+			}
+		}
+	}
+}
+
 func (h *harness) close() {
 	if h.fleet != nil {
 		h.fleet.stop()
 	}
-	if h.redis != nil {
-		h.redis.stop()
+	for _, rs := range []*redisServer{h.sentinel, h.replica, h.redis} {
+		if rs != nil {
+			rs.stop()
+		}
 	}
 	h.sink.close()
 	_ = h.rdb.Close()

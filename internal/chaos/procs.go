@@ -75,15 +75,42 @@ type redisServer struct {
 	addr string
 }
 
-func startRedis(dir, appendfsync string) (*redisServer, error) {
+// startRedis starts a redis-server named name, keeping its files in a
+// folder of its own under dir (a replica writes what it receives to
+// dump.rdb), with extra arguments (--replicaof).
+func startRedis(dir, name, appendfsync string, extra ...string) (*redisServer, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
+	data := filepath.Join(dir, name)
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return nil, err
+	}
 	rs := &redisServer{addr: "127.0.0.1:" + strconv.Itoa(port)}
-	rs.proc = proc{name: "redis-server", log: filepath.Join(dir, "redis.log"), args: []string{"redis-server",
-		"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir, "--save", "",
-		"--appendonly", "yes", "--appendfsync", appendfsync}}
+	rs.proc = proc{name: name, log: filepath.Join(dir, name+".log"), args: append([]string{"redis-server",
+		"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", data, "--save", "",
+		"--appendonly", "yes", "--appendfsync", appendfsync}, extra...)}
+	return rs, rs.restart()
+}
+
+// startSentinel starts a Sentinel monitoring primary as master (quorum 1:
+// it is the only one), declaring it down after a second of silence.
+func startSentinel(dir, master string, primary *redisServer) (*redisServer, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	host, pport, _ := net.SplitHostPort(primary.addr)
+	conf := filepath.Join(dir, "sentinel.conf") // Sentinel rewrites it: a file of its own
+	body := fmt.Sprintf("sentinel monitor %s %s %s 1\nsentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 10000\n",
+		master, host, pport, master, master)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		return nil, err
+	}
+	rs := &redisServer{addr: "127.0.0.1:" + strconv.Itoa(port)}
+	rs.proc = proc{name: "sentinel", log: filepath.Join(dir, "sentinel.log"), args: []string{"redis-server", conf, "--sentinel",
+		"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir}}
 	return rs, rs.restart()
 }
 
