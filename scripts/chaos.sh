@@ -5,9 +5,9 @@
 # redis-server (Debian package) when missing. Exit status 1 on any broken
 # promise. Run it alone: it saturates two cores.
 #
-#   scripts/chaos.sh                      all scenarios (about 5 minutes)
+#   scripts/chaos.sh                      all scenarios (about 7 minutes)
 #   scripts/chaos.sh --short              one quick mixed scenario (scripts/test.sh runs it)
-#   scripts/chaos.sh --scenario kill-redis
+#   scripts/chaos.sh --scenario failover  one of kill-workers, kill-redis, smtp-faults, failover
 #   scripts/chaos.sh --seed 42 --keep     replay a run and keep its logs
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -2,8 +2,9 @@
 // real processes: a redis-server with an append-only file, one `web` and
 // three `worker` processes of the built binary, and an SMTP sink on
 // loopback. For each scenario it sends baskets whose reminders fall due
-// while workers are killed with SIGKILL, Redis is killed and restarted, or
-// the SMTP server fails on purpose; some shoppers unsubscribe and some buy
+// while workers are killed with SIGKILL, Redis is killed and restarted,
+// Sentinel moves the primary to its replica, or the SMTP server fails on
+// purpose; some shoppers unsubscribe and some buy
 // around the due time. Once every queue is empty it compares what the sink
 // received with what Redis recorded and what the shoppers did:
 //
