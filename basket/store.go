@@ -413,9 +413,6 @@ func (s *Store) HandOver(ctx context.Context, storefront, basketID string, versi
 		}
 		return d
 	}
-	if err != nil {
-		return fmt.Errorf("hand over step %d of basket %s: %w", step, basketID, err)
-	}
 	return nil
 }
 

@@ -721,8 +721,8 @@ func (claimLostError) Error() string {
 func (claimLostError) FixedWords() {}
 
 // unrecorded are the drops the decision record leaves out: the basket is
-// gone (nothing to attach to), or the step's own entry already says it (the
-// attempt that took it over records; a step sent or ended before has its
-// outcome there, which a batch run again would otherwise repeat, crowding
-// the record's last 20).
-var unrecorded = []policy.Reason{policy.Gone, policy.ClaimLost, policy.AlreadySent, policy.AlreadyDone}
+// gone (nothing to attach to), or the step's own entry already says it (a
+// step sent or ended before has its outcome there, which a batch run again
+// would otherwise repeat, crowding the record's last 20). claim_lost is no
+// drop: it is retried (errClaimLost).
+var unrecorded = []policy.Reason{policy.Gone, policy.AlreadySent, policy.AlreadyDone}

@@ -35,11 +35,15 @@ func newScheduler(rdb redis.UniversalClient, maxRetry int, wait replication.Wait
 }
 
 // queue runs enqueue, a write of a task to the email queue, confirmed by
-// the replicas asked for. Its confirmation shares the queue's hash tag
-// (asynq's "asynq:{email}:…").
+// the replicas asked for.
 func (s *scheduler) queue(ctx context.Context, enqueue func() error) error {
-	return s.wait.Confirm(ctx, s.rdb, s.prefix+"fence:{"+QueueEmail+"}", enqueue)
+	return s.wait.Confirm(ctx, s.rdb, fenceKey(s.prefix, QueueEmail), enqueue)
 }
+
+// fenceKey is the key replication.Wait.Confirm writes to confirm a task
+// queued in queue: it shares the queue's hash tag (asynq's keys are
+// "asynq:{<queue>}:…"), so that on Redis Cluster it lands on their node.
+func fenceKey(prefix, queue string) string { return prefix + "fence:{" + queue + "}" }
 
 // enqueue queues a due reminder to run now, as its own task. A task that
 // already exists with its id is left as it is: ids name one step of one

@@ -102,9 +102,7 @@ func (p *Producer) Submit(ctx context.Context, events []basket.Event) error {
 	if err != nil {
 		return fmt.Errorf("encode events: %w", err)
 	}
-	// The confirmation shares the events queue's hash tag: asynq's keys
-	// are "asynq:{events}:…".
-	err = p.opts.Replication.Confirm(ctx, p.opts.Redis, p.opts.Prefix+"fence:{"+QueueEvents+"}", func() error {
+	err = p.opts.Replication.Confirm(ctx, p.opts.Redis, fenceKey(p.opts.Prefix, QueueEvents), func() error {
 		_, err := p.client.EnqueueContext(ctx, asynq.NewTask(TypeApplyEvents, b),
 			asynq.Queue(QueueEvents), asynq.MaxRetry(25), asynq.Timeout(time.Minute))
 		return err

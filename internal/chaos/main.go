@@ -180,10 +180,8 @@ func killWorkers(min, max time.Duration, limit int) func(*harness, *mrand.Rand, 
 	return func(h *harness, rng *mrand.Rand, stop <-chan struct{}) (int, error) {
 		kills := 0
 		for limit == 0 || kills < limit {
-			select {
-			case <-stop:
+			if !pause(stop, rng, min, max-min+1) {
 				return kills, nil
-			case <-time.After(min + time.Duration(rng.Int64N(int64(max-min)+1))):
 			}
 			w := h.fleet.workers[rng.IntN(len(h.fleet.workers))]
 			w.kill9()
@@ -202,10 +200,8 @@ func killWorkers(min, max time.Duration, limit int) func(*harness, *mrand.Rand, 
 func killRedis(h *harness, rng *mrand.Rand, stop <-chan struct{}) (int, error) {
 	kills := 0
 	for {
-		select {
-		case <-stop:
+		if !pause(stop, rng, 5*time.Second, 3*time.Second) {
 			return kills, nil
-		case <-time.After(5*time.Second + time.Duration(rng.Int64N(int64(3*time.Second)))):
 		}
 		h.redis.kill9()
 		kills++
@@ -223,10 +219,8 @@ func killRedis(h *harness, rng *mrand.Rand, stop <-chan struct{}) (int, error) {
 func failOver(h *harness, rng *mrand.Rand, stop <-chan struct{}) (int, error) {
 	moves := 0
 	for {
-		select {
-		case <-stop:
+		if !pause(stop, rng, 6*time.Second, 3*time.Second) {
 			return moves, nil
-		case <-time.After(6*time.Second + time.Duration(rng.Int64N(int64(3*time.Second)))):
 		}
 		old, err := h.primary()
 		if err != nil {
@@ -254,6 +248,17 @@ func failOver(h *harness, rng *mrand.Rand, stop <-chan struct{}) (int, error) {
 				return moves, err
 			}
 		}
+	}
+}
+
+// pause waits least plus up to spread more at random, and says false
+// when stop closed first.
+func pause(stop <-chan struct{}, rng *mrand.Rand, least, spread time.Duration) bool {
+	select {
+	case <-stop:
+		return false
+	case <-time.After(least + time.Duration(rng.Int64N(int64(spread)))):
+		return true
 	}
 }
 
