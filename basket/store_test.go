@@ -181,6 +181,35 @@ func TestClaimHandOverFinish(t *testing.T) {
 	assertDropped(t, err, policy.Gone)
 }
 
+// A finish run again with the same request (its first run's WAIT went
+// unconfirmed, so persist repeats it) writes its decision once; a decision
+// made later, even one reading the same, is written again.
+func TestAFinishRunTwiceRecordsItsDecisionOnce(t *testing.T) {
+	t.Parallel()
+	b := setupStore(t, 2)
+	ctx := context.Background()
+	r := b.apply(t, Updated, 0, true)
+	_, err := b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a1")
+	require.NoError(t, err)
+	require.NoError(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1", Suppression{Key: "ba:sup:{x}", Fields: []string{"*|all"}}, Pace{}))
+	sent := Decision{At: b.t0.Add(time.Hour), Step: 1, Outcome: policy.Send}
+	for range 2 {
+		next, err := b.store.Finish(ctx, "pink", "b_1", r.Version, 1, Sent, &sent)
+		require.NoError(t, err)
+		assert.Equal(t, "remind:pink:b_1:s2:v1", next.Task, "the rerun names the same next step")
+	}
+	later := Decision{At: sent.At.Add(time.Minute), Step: 2, Outcome: policy.Drop, Reason: policy.FrequencyCap}
+	require.NoError(t, b.store.Record(ctx, "pink", "b_1", later))
+	require.NoError(t, b.store.Record(ctx, "pink", "b_1", later))
+	again := later
+	again.At = later.At.Add(time.Millisecond)
+	require.NoError(t, b.store.Record(ctx, "pink", "b_1", again))
+
+	got, err := b.store.Decisions(ctx, "pink", "b_1")
+	require.NoError(t, err)
+	assert.Equal(t, []Decision{sent, later, again}, got)
+}
+
 func TestClaimAfterHandOverIsInDoubt(t *testing.T) {
 	t.Parallel()
 	b := setupStore(t, 1)

@@ -118,11 +118,15 @@ end
 -- append_record adds entry (a decision's JSON) to a basket's decision
 -- record, keeps the last keep entries and lets the record expire with the
 -- basket (its state, in either layout). A basket that is gone gets no
--- record. Returns 1 when the entry was added.
+-- record. An entry the record already holds (the same decision, to the
+-- millisecond) is not added again: that is the same write run a second
+-- time, as a finish whose WAIT went unconfirmed is. Returns 1 when the
+-- entry was added.
 local function append_record(state_key, legacy_hash, record_key, entry, keep)
   local ttl = redis.call('PTTL', state_key)
   if ttl == -2 then ttl = redis.call('PTTL', legacy_hash) end
   if ttl == -2 then return 0 end
+  if redis.call('LPOS', record_key, entry) then return 0 end
   redis.call('RPUSH', record_key, entry)
   redis.call('LTRIM', record_key, -tonumber(keep), -1)
   if ttl > 0 then redis.call('PEXPIRE', record_key, ttl) end
