@@ -74,6 +74,24 @@ func TestUnknownKeyIsAnError(t *testing.T) {
 	assert.ErrorContains(t, err, "smpt")
 }
 
+// A file that is not YAML is reported in our words: its line and the
+// parser's complaint, without what the parser quoted from the file.
+func TestAFileThatIsNotYAMLNamesTheLine(t *testing.T) {
+	cases := []struct{ body, want string }{
+		{"smtp:\n  host: a\n  host: b\n", "not valid YAML at line 3: mapping key already defined at line 2"},
+		{"smtp:\n\thost: a\n", "not valid YAML at line 2: found character that cannot start any token (YAML indents with spaces, never tabs)"},
+		{"smtp:\n  password: \"sekrit-0123\n  port: 25\n", "not valid YAML at line 2: found unexpected end of stream"},
+	}
+	for _, c := range cases {
+		p := writeConfig(t, c.body)
+		_, err := Load(p)
+		require.Error(t, err)
+		assert.Equal(t, "config "+p+": "+c.want, err.Error())
+	}
+	_, err := Load(filepath.Join(t.TempDir(), "missing.yaml"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "a file that cannot be read keeps the system's reason")
+}
+
 func TestValidateNamesKeyAndFix(t *testing.T) {
 	base, err := Load(writeConfig(t, sample))
 	require.NoError(t, err)

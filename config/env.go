@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/spf13/viper"
 )
 
 // Leaves lists every key of Config as its dotted path ("smtp.host",
@@ -118,6 +120,33 @@ func distance(a, b string) int {
 }
 
 var invalidKeys = regexp.MustCompile(`'([^']*)' has invalid keys: ([^\n]+)`)
+
+var yamlLine = regexp.MustCompile(`^line (\d+): `)
+
+// fileProblem words a config file that could not be read as YAML: the line
+// the parser stopped at and its complaint, without viper's wrapping and
+// without anything the parser quoted from the file (a key, or a value that
+// may be a secret).
+func fileProblem(err error) error {
+	var parse viper.ConfigParseError
+	if !errors.As(err, &parse) {
+		return err // reading it failed: the path and the system's reason
+	}
+	complaint := quoted.ReplaceAllString(errors.Unwrap(parse).Error(), "")
+	complaint = strings.TrimPrefix(strings.TrimPrefix(complaint, "yaml: "), "unmarshal errors:")
+	complaint = strings.Join(strings.Fields(complaint), " ") // one line
+	at := ""
+	if m := yamlLine.FindStringSubmatch(complaint); m != nil {
+		at, complaint = " at line "+m[1], complaint[len(m[0]):]
+	}
+	if strings.Contains(complaint, "cannot start any token") {
+		complaint += " (YAML indents with spaces, never tabs)"
+	}
+	return fmt.Errorf("not valid YAML%s: %s", at, complaint)
+}
+
+// quoted is what a YAML parser's message quotes from the file.
+var quoted = regexp.MustCompile("`[^`]*`|\"[^\"]*\"|'[^']*'")
 
 // decodeProblem turns mapstructure's text into "key: problem (fix)" lines.
 func decodeProblem(err error) error {
