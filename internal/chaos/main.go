@@ -227,6 +227,13 @@ func failOver(h *harness, rng *mrand.Rand, stop <-chan struct{}) (int, error) {
 			return moves, err
 		}
 		if moves%2 == 0 {
+			// Sentinel accepts a request while the old primary, restarted,
+			// still reports itself a primary, and then aborts it
+			// (-failover-abort-no-good-slave): ask only once it serves as
+			// a replica in sync.
+			if err := h.awaitSentinel(goodReplica); err != nil {
+				return moves, fmt.Errorf("the old primary did not rejoin as a replica: %w", err)
+			}
 			s := redis.NewSentinelClient(&redis.Options{Addr: h.sentinel.addr})
 			err = s.Failover(context.Background(), sentinelMaster).Err()
 			_ = s.Close()
@@ -249,6 +256,21 @@ func failOver(h *harness, rng *mrand.Rand, stop <-chan struct{}) (int, error) {
 			}
 		}
 	}
+}
+
+// goodReplica says whether Sentinel knows a replica it would promote: one
+// that reports itself a replica, with its link to the primary up.
+func goodReplica(s *redis.SentinelClient) bool {
+	replicas, err := s.Replicas(context.Background(), sentinelMaster).Result()
+	if err != nil {
+		return false
+	}
+	for _, r := range replicas {
+		if r["flags"] == "slave" && r["role-reported"] == "slave" && r["master-link-status"] == "ok" {
+			return true
+		}
+	}
+	return false
 }
 
 // pause waits least plus up to spread more at random, and says false
