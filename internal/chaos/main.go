@@ -226,7 +226,8 @@ func failOver(h *harness, rng *mrand.Rand, stop <-chan struct{}) (int, error) {
 		if err != nil {
 			return moves, err
 		}
-		if moves%2 == 0 {
+		requested, asked := moves%2 == 0, time.Now()
+		if requested {
 			// Sentinel accepts a request while the old primary, restarted,
 			// still reports itself a primary, and then aborts it
 			// (-failover-abort-no-good-slave): ask only once it serves as
@@ -237,6 +238,7 @@ func failOver(h *harness, rng *mrand.Rand, stop <-chan struct{}) (int, error) {
 			s := redis.NewSentinelClient(&redis.Options{Addr: h.sentinel.addr})
 			err = s.Failover(context.Background(), sentinelMaster).Err()
 			_ = s.Close()
+			asked = time.Now()
 			if err != nil {
 				continue // the last failover's replica is still syncing (NOGOODSLAVE): next time
 			}
@@ -245,8 +247,16 @@ func failOver(h *harness, rng *mrand.Rand, stop <-chan struct{}) (int, error) {
 		}
 		moves++
 		if err := h.awaitSentinel(func(s *redis.SentinelClient) bool {
-			now, err := h.primary()
-			return err == nil && now != old
+			if now, err := h.primary(); err == nil && now != old {
+				return true
+			}
+			if requested && time.Since(asked) > 5*time.Second {
+				// Aborted after all (the replica fell behind meanwhile): ask
+				// again. One still in progress answers INPROG.
+				_ = s.Failover(context.Background(), sentinelMaster).Err()
+				asked = time.Now()
+			}
+			return false
 		}); err != nil {
 			return moves, fmt.Errorf("sentinel did not promote the replica: %w", err)
 		}
