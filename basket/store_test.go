@@ -50,6 +50,16 @@ func (b *storeBundle) claim(t *testing.T, step int) string {
 	return v
 }
 
+// handOver claims step 1 of basket b_1, version, as attempt a1 and hands
+// it over (nobody suppressed).
+func (b *storeBundle) handOver(t *testing.T, version int64) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := b.store.Claim(ctx, "pink", "b_1", version, 1, "a1")
+	require.NoError(t, err)
+	require.NoError(t, b.store.HandOver(ctx, "pink", "b_1", version, 1, "a1", Suppression{Key: "ba:sup:{x}", Fields: []string{"*|all"}}, Pace{}))
+}
+
 // apply applies an event of typ for basket b_1, occurring at t0+offset.
 func (b *storeBundle) apply(t *testing.T, typ Type, offset time.Duration, withCustomer bool) ApplyResult {
 	t.Helper()
@@ -189,9 +199,7 @@ func TestAFinishRunTwiceRecordsItsDecisionOnce(t *testing.T) {
 	b := setupStore(t, 2)
 	ctx := context.Background()
 	r := b.apply(t, Updated, 0, true)
-	_, err := b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a1")
-	require.NoError(t, err)
-	require.NoError(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1", Suppression{Key: "ba:sup:{x}", Fields: []string{"*|all"}}, Pace{}))
+	b.handOver(t, r.Version)
 	sent := Decision{At: b.t0.Add(time.Hour), Step: 1, Outcome: policy.Send}
 	for range 2 {
 		next, err := b.store.Finish(ctx, "pink", "b_1", r.Version, 1, Sent, &sent)
@@ -215,10 +223,8 @@ func TestClaimAfterHandOverIsInDoubt(t *testing.T) {
 	b := setupStore(t, 1)
 	ctx := context.Background()
 	r := b.apply(t, Updated, 0, true)
-	_, err := b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a1")
-	require.NoError(t, err)
-	require.NoError(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1", Suppression{Key: "ba:sup:{x}", Fields: []string{"*|all"}}, Pace{}))
-	_, err = b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a2")
+	b.handOver(t, r.Version)
+	_, err := b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a2")
 	assertDropped(t, err, policy.InDoubt)
 	assert.Equal(t, "in_doubt", b.claim(t, 1))
 	// The first attempt did get its reply after all: the truth wins.
@@ -320,12 +326,10 @@ func TestHandOverLeftByADeadAttemptIsRecordedInDoubtWhateverCameSince(t *testing
 	b := setupStore(t, 1)
 	ctx := context.Background()
 	r := b.apply(t, Updated, 0, true)
-	_, err := b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a1")
-	require.NoError(t, err)
-	require.NoError(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1", Suppression{Key: "ba:sup:{nobody}", Fields: []string{"*|all"}}, Pace{}))
+	b.handOver(t, r.Version)
 	b.apply(t, OrderCompleted, time.Minute, false)
 
-	_, err = b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a2")
+	_, err := b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a2")
 	assertDropped(t, err, policy.InDoubt)
 	assert.Equal(t, "in_doubt", b.claim(t, 1))
 }

@@ -226,33 +226,22 @@ func failOver(h *harness, rng *mrand.Rand, stop <-chan struct{}) (int, error) {
 		if err != nil {
 			return moves, err
 		}
-		requested, asked := moves%2 == 0, time.Now()
-		if requested {
-			// Sentinel accepts a request while the old primary, restarted,
-			// still reports itself a primary, and then aborts it
-			// (-failover-abort-no-good-slave): ask only once it serves as
-			// a replica in sync.
-			if err := h.awaitSentinel(goodReplica); err != nil {
-				return moves, fmt.Errorf("the old primary did not rejoin as a replica: %w", err)
-			}
-			s := redis.NewSentinelClient(&redis.Options{Addr: h.sentinel.addr})
-			err = s.Failover(context.Background(), sentinelMaster).Err()
-			_ = s.Close()
-			asked = time.Now()
-			if err != nil {
-				continue // the last failover's replica is still syncing (NOGOODSLAVE): next time
-			}
-		} else {
+		requested := moves%2 == 0
+		if !requested {
 			old.kill9()
 		}
 		moves++
+		var asked time.Time // the first poll asks
 		if err := h.awaitSentinel(func(s *redis.SentinelClient) bool {
 			if now, err := h.primary(); err == nil && now != old {
 				return true
 			}
 			if requested && time.Since(asked) > 5*time.Second {
-				// Aborted after all (the replica fell behind meanwhile): ask
-				// again. One still in progress answers INPROG.
+				// Sentinel can refuse (NOGOODSLAVE: the last move's replica
+				// is still syncing) or accept and then abort
+				// (-failover-abort-no-good-slave: the restarted old primary
+				// still reported itself a primary): either way, ask again.
+				// One in progress answers INPROG.
 				_ = s.Failover(context.Background(), sentinelMaster).Err()
 				asked = time.Now()
 			}
@@ -260,27 +249,12 @@ func failOver(h *harness, rng *mrand.Rand, stop <-chan struct{}) (int, error) {
 		}); err != nil {
 			return moves, fmt.Errorf("sentinel did not promote the replica: %w", err)
 		}
-		if moves%2 == 0 {
+		if !requested {
 			if err := old.restart(); err != nil {
 				return moves, err
 			}
 		}
 	}
-}
-
-// goodReplica says whether Sentinel knows a replica it would promote: one
-// that reports itself a replica, with its link to the primary up.
-func goodReplica(s *redis.SentinelClient) bool {
-	replicas, err := s.Replicas(context.Background(), sentinelMaster).Result()
-	if err != nil {
-		return false
-	}
-	for _, r := range replicas {
-		if r["flags"] == "slave" && r["role-reported"] == "slave" && r["master-link-status"] == "ok" {
-			return true
-		}
-	}
-	return false
 }
 
 // pause waits least plus up to spread more at random, and says false
