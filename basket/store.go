@@ -57,6 +57,12 @@ type StoreOptions struct {
 	// Replication is how many Redis replicas must have a hand-over before
 	// the email is handed to SMTP; the zero value waits for none.
 	Replication replication.Wait
+	// HandOverLife is how long after its hand-over an attempt may still be
+	// at work: waiting for the final dot's reply, then writing how the
+	// send ended or freeing the step (see worker.HandOverLife). A claim
+	// that finds a hand-over younger than this answers *ErrHandingOver
+	// instead of in_doubt. Zero: in doubt at once.
+	HandOverLife time.Duration
 }
 
 // Status is where a basket stands.
@@ -285,6 +291,17 @@ type ErrDropped struct {
 
 func (e *ErrDropped) Error() string { return "basket: reminder dropped: " + string(e.Reason) }
 
+// ErrHandingOver is Claim's answer when another attempt handed the step
+// over less than StoreOptions.HandOverLife ago: it may be sending the
+// email, or, having sent nothing, about to free the step. Nothing was
+// written; ask again after Wait, when the claim says how it ended (or,
+// still handed over, is in doubt).
+type ErrHandingOver struct{ Wait time.Duration }
+
+func (e *ErrHandingOver) Error() string {
+	return "basket: another attempt is handing the step over; ask again in " + e.Wait.String()
+}
+
 //go:embed lua/claim.lua
 var claimSrc string
 var claimScript = redis.NewScript(stateSrc + claimSrc)
@@ -294,7 +311,8 @@ var claimScript = redis.NewScript(stateSrc + claimSrc)
 // *ErrDropped when the reminder must not go out (see the Drop reasons, and
 // "already_<outcome>" when the step was handled before). A claim left by an
 // attempt that died before its hand-over is taken over: that attempt
-// delivered nothing. One left at the hand-over is recorded in_doubt.
+// delivered nothing. One left at the hand-over is recorded in_doubt once
+// it is older than StoreOptions.HandOverLife (*ErrHandingOver until then).
 func (s *Store) Claim(ctx context.Context, storefront, basketID string, version int64, step int, attempt string) (Basket, error) {
 	b, errs := s.ClaimMany(ctx, []ClaimRequest{{Storefront: storefront, BasketID: basketID, Version: version, Step: step, Attempt: attempt}})
 	return b[0], errs[0]
@@ -318,7 +336,7 @@ func (s *Store) ClaimMany(ctx context.Context, reqs []ClaimRequest) ([]Basket, [
 		for i, r := range reqs {
 			keys := []string{s.stateKey(r.Storefront, r.BasketID), s.claimKey(r.Storefront, r.BasketID, r.Step),
 				s.legacyStateKey(r.Storefront, r.BasketID), s.legacyDataKey(r.Storefront, r.BasketID)}
-			cmds[i] = claimScript.EvalSha(ctx, pipe, keys, r.Version, seconds(s.opts.ClaimTTL), r.Attempt)
+			cmds[i] = claimScript.EvalSha(ctx, pipe, keys, r.Version, seconds(s.opts.ClaimTTL), r.Attempt, s.opts.HandOverLife.Milliseconds())
 		}
 		_, _ = pipe.Exec(ctx) // each claim reports its own error
 		return cmds
@@ -342,8 +360,11 @@ func (s *Store) claimed(r ClaimRequest, cmd *redis.Cmd) (Basket, error) {
 	if err != nil {
 		return Basket{}, fmt.Errorf("claim step %d of basket %s: %w", r.Step, r.BasketID, err)
 	}
-	if str(res[0]) == "drop" {
+	switch str(res[0]) {
+	case "drop":
 		return Basket{}, &ErrDropped{Reason: policy.Reason(str(res[1]))}
+	case "wait":
+		return Basket{}, &ErrHandingOver{Wait: time.Duration(num(res[1])) * time.Millisecond}
 	}
 	b := Basket{Storefront: r.Storefront, ID: r.BasketID, Version: r.Version, LastActivity: time.UnixMilli(num(res[3])).UTC()}
 	if b.Customer, err = openCustomer(s.keys, r.Storefront, r.BasketID, []byte(str(res[1]))); err != nil {

@@ -233,6 +233,48 @@ func TestClaimAfterHandOverIsInDoubt(t *testing.T) {
 	assert.Equal(t, "sent", b.claim(t, 1))
 }
 
+// An attempt whose lease an outage expired may still be at work after its
+// hand-over: a run beside it that finds the hand-over young writes nothing
+// and asks again later, and the live attempt, having sent nothing, frees
+// the step for it. The hand-over is dated by its own TTL, however old the
+// claim before it.
+func TestAYoungHandOverIsAskedAboutAgainNotCalledInDoubt(t *testing.T) {
+	t.Parallel()
+	b := setupStore(t, 1)
+	b.store.opts.HandOverLife = time.Minute
+	ctx := context.Background()
+	r := b.apply(t, Updated, 0, true)
+	_, err := b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a1")
+	require.NoError(t, err)
+	require.NoError(t, b.rdb.PExpire(ctx, b.store.claimKey("pink", "b_1", 1), b.store.opts.ClaimTTL-time.Hour).Err(),
+		"claimed an hour before its hand-over (waiting for a connection)")
+	require.NoError(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, 1, "a1", Suppression{Key: "ba:sup:{x}", Fields: []string{"*|all"}}, Pace{}))
+
+	_, err = b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a2")
+	var busy *ErrHandingOver
+	require.ErrorAs(t, err, &busy)
+	assert.InDelta(t, float64(time.Minute), float64(busy.Wait), float64(10*time.Second), "asked again once the hand-over is a minute old")
+	assert.Equal(t, "handing_over:a1", b.claim(t, 1), "nothing written")
+
+	require.NoError(t, b.store.Release(ctx, "pink", "b_1", 1, "a1", ""), "the live attempt sent nothing")
+	_, err = b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a2")
+	require.NoError(t, err, "and the step is claimed again, to be sent")
+}
+
+// A hand-over older than an attempt's life is a dead attempt's: in doubt.
+func TestAHandOverOlderThanItsLifeIsInDoubt(t *testing.T) {
+	t.Parallel()
+	b := setupStore(t, 1)
+	b.store.opts.HandOverLife = time.Minute
+	ctx := context.Background()
+	r := b.apply(t, Updated, 0, true)
+	b.handOver(t, r.Version)
+	require.NoError(t, b.rdb.PExpire(ctx, b.store.claimKey("pink", "b_1", 1), b.store.opts.ClaimTTL-time.Minute-time.Second).Err())
+	_, err := b.store.Claim(ctx, "pink", "b_1", r.Version, 1, "a2")
+	assertDropped(t, err, policy.InDoubt)
+	assert.Equal(t, "in_doubt", b.claim(t, 1))
+}
+
 func TestHandOverHasTheLastWord(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -56,6 +56,7 @@ const (
 	InDoubt           Reason = "in_doubt"           // an earlier attempt reached the final dot: never risk a second email
 	Gone              Reason = "gone"               // the basket expired, was forgotten or never existed
 	ClaimLost         Reason = "claim_lost"         // another attempt of the same task took the step over
+	HandingOver       Reason = "handing_over"       // deferred: another attempt handed the step over moments ago and may still end it
 	AlreadySent       Reason = "already_sent"       // the step was sent before
 	AlreadyDone       Reason = "already_done"       // the step ended before (dropped, suppressed, bounced, in doubt)
 	UnknownStorefront Reason = "unknown_storefront" // the storefront is no longer configured
@@ -68,7 +69,7 @@ const (
 
 // Reasons lists every reason, for tests and docs.
 var Reasons = []Reason{FrequencyCap, QuietHours, NotDue, NoConsent, Under16, TooOld, BelowMinValue, Ordered,
-	Suppressed, Purchased, Cleared, Superseded, InDoubt, Gone, ClaimLost, AlreadySent, AlreadyDone,
+	Suppressed, Purchased, Cleared, Superseded, InDoubt, Gone, ClaimLost, HandingOver, AlreadySent, AlreadyDone,
 	UnknownStorefront, HardBounce, SoftBounce, Complaint, SenderRejected, RetriesExhausted}
 
 // Known reports whether r is one of Reasons.

@@ -38,7 +38,7 @@ type Options struct {
 	// retried as its own task after it.
 	RetryBase time.Duration
 	// PersistFor is how long a write that must not be lost (an outcome, a
-	// freed claim) is retried through a Redis outage (default 30 s).
+	// freed claim) is retried through a Redis outage (DefaultPersistFor).
 	PersistFor time.Duration
 	// SoftLimit is how many temporary refusals about a recipient in a row
 	// suppress them globally as soft_bounce (bounces.soft_limit; 0: never).
@@ -54,6 +54,21 @@ type Options struct {
 	Now         func() time.Time
 	Logger      *slog.Logger
 	Metrics     *Metrics
+}
+
+// DefaultPersistFor is Options.PersistFor's default.
+const DefaultPersistFor = 30 * time.Second
+
+// HandOverLife is how long after its hand-over an attempt with the
+// default PersistFor may still be at work on a step, for
+// basket.StoreOptions.HandOverLife: the replicas' confirmation of the
+// hand-over (wait), the rest of the SMTP conversation (smtpTimeout bounds
+// each message's), writing how it ended or freeing the step, and a margin
+// for the commands' own timeouts. A later attempt that found the
+// hand-over sooner could call in doubt an email the live one then never
+// sends; one that waits this long only delays an in_doubt.
+func HandOverLife(smtpTimeout, wait time.Duration) time.Duration {
+	return wait + smtpTimeout + DefaultPersistFor + 10*time.Second
 }
 
 // Deps are the parts the handlers use.
@@ -94,7 +109,7 @@ func NewHandlers(d Deps, o Options) *Handlers {
 		o.RetryBase = 30 * time.Second
 	}
 	if o.PersistFor <= 0 {
-		o.PersistFor = 30 * time.Second
+		o.PersistFor = DefaultPersistFor
 	}
 	o.PublicURL = strings.TrimRight(o.PublicURL, "/")
 	return &Handlers{Deps: d, opts: o, composer: &Composer{Tokens: d.Tokens, Keys: d.Keys, Renderer: d.Renderer, PublicURL: o.PublicURL, Now: o.Now}, sched: newScheduler(d.Redis, o.MaxRetry, o.Replication, o.Prefix)}
@@ -266,9 +281,15 @@ func (h *Handlers) send(ctx context.Context, ps []reminderPayload) []error {
 	claimed := attempts[:0]
 	for j, a := range attempts {
 		var dropped *basket.ErrDropped
+		var busy *basket.ErrHandingOver
 		switch err := claimErrs[j]; {
 		case errors.As(err, &dropped):
 			h.drop(ctx, a.log, a.p, dropped.Reason)
+			continue
+		case errors.As(err, &busy):
+			// An attempt whose lease an outage expired may still be at
+			// work on it: come back once it must have ended (no retry spent).
+			errs[a.index] = h.postpone(ctx, a.log, a.p, policy.Decision{Outcome: policy.Defer, Reason: policy.HandingOver, Until: now.Add(busy.Wait)}, now)
 			continue
 		case err != nil:
 			errs[a.index] = h.retry(err)

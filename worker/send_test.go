@@ -116,6 +116,9 @@ func TestCrashAfterHandOverDropsInDoubt(t *testing.T) {
 	require.NoError(t, err)
 	key, fields := b.h.Suppressions.Blocking(b.keys.Recipient("ann@example.com"), "pink", suppression.BasketAssistance)
 	require.NoError(t, b.h.Baskets.HandOver(ctx, "pink", "b1", 1, 1, "dead-attempt", basket.Suppression{Key: key, Fields: fields}, basket.Pace{}))
+	var d *Deferred
+	require.ErrorAs(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)), &d, "the attempt may be alive yet")
+	b.age(t, "b1", HandOverLife(5*time.Second, 0))
 	require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)), "in doubt is an outcome")
 	assert.Empty(t, b.smtp.Messages(), "the dot may have gone out: never a second email")
 	assert.Equal(t, "in_doubt", b.claim(t, "b1"))
@@ -316,6 +319,49 @@ func counted(t *testing.T, c prometheus.Counter) float64 {
 	var m dto.Metric
 	require.NoError(t, c.Write(&m))
 	return m.GetCounter().GetValue()
+}
+
+// age makes basketID's step-1 claim look as if written by since ago.
+func (b *workerBundle) age(t *testing.T, basketID string, since time.Duration) {
+	t.Helper()
+	ttl := 30 * 24 * time.Hour // basket.StoreOptions.ClaimTTL's default
+	require.NoError(t, b.rdb.PExpire(context.Background(), "ba:{pink:"+basketID+"}:step:1", ttl-since).Err())
+}
+
+// The gap a failover showed: an attempt's lease expired in an outage while
+// the attempt lived on, so asynq ran the task again beside it. The second
+// run found the live hand-over and used to call it in doubt; the live one,
+// its hand-over then unconfirmed, sent nothing and freed the step, and the
+// email was never sent. Now the second run waits the hand-over's life out
+// (a deferral, no retry spent) and, the step freed, its next run sends.
+func TestARunBesideALiveHandOverWaitsForItAndTheEmailGoesOut(t *testing.T) {
+	t.Parallel()
+	b := setupWorker(t, redistest.Client(t), time.Hour)
+	ctx := context.Background()
+	b.due(t, "b1")
+	real := b.h.Sender
+	var beside error
+	b.h.Sender = senderFunc(func(ctx context.Context, m *mail.Message, handOver mail.HandOver) error {
+		return real.Send(ctx, m, func(ctx context.Context) error {
+			if err := handOver(ctx); err != nil {
+				return err
+			}
+			beside = b.h.SendReminder(ctx, reminderTask("b1", 1, 1)) // asynq's second run
+			return errors.New("WAIT: 0 of 1 replicas within 1s")     // as an unconfirmed hand-over fails
+		})
+	})
+	require.Error(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)), "the live attempt: nothing sent, retried")
+	var d *Deferred
+	require.ErrorAs(t, beside, &d, "the run beside it waits")
+	assert.Equal(t, string(policy.HandingOver), d.Reason)
+	assert.InDelta(t, HandOverLife(5*time.Second, 0).Seconds(), d.After.Seconds(), 5)
+	assert.Empty(t, b.smtp.Messages())
+	assert.Empty(t, b.claim(t, "b1"), "the live attempt freed the step")
+
+	b.h.Sender = real
+	require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)), "the deferred run, later")
+	assert.Len(t, b.smtp.Messages(), 1, "sent, once")
+	assert.Equal(t, "sent", b.claim(t, "b1"))
 }
 
 // senderFunc is a Sender made of a function.

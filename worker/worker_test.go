@@ -47,7 +47,8 @@ func setupWorker(t *testing.T, rdb *redis.Client, steps ...time.Duration) *worke
 	trips := &atomic.Int64{}
 	rdb.AddHook(tripCounter{trips})
 	b := &workerBundle{rdb: rdb, keys: keys, smtp: smtpSrv, trips: trips, now: time.Now().UTC()}
-	b.h = NewHandlers(Deps{Redis: rdb, Baskets: basket.NewStore(rdb, keys, basket.StoreOptions{Prefix: "ba:", Steps: steps}),
+	b.h = NewHandlers(Deps{Redis: rdb, Baskets: basket.NewStore(rdb, keys, basket.StoreOptions{Prefix: "ba:", Steps: steps,
+		HandOverLife: HandOverLife(5*time.Second, 0)}),
 		Suppressions: suppression.NewStore(rdb, "ba:", nil), Tokens: suppression.NewTokens(keys), Keys: keys,
 		Renderer: renderer, Sender: sender},
 		Options{PublicURL: "https://ba.example", Storefronts: map[string]basket.Storefront{

@@ -2,8 +2,9 @@
 -- one attempt. The claim moves claimed:<attempt> -> handing_over:<attempt>
 -- (handover.lua) -> an outcome (finish.lua).
 -- KEYS[1] state (state.lua), KEYS[2] step claim, KEYS[3] legacy state hash, KEYS[4] legacy customer and contents
--- ARGV: 1 version, 2 claim TTL s, 3 attempt id
--- Reply: {'drop', reason} or {'ok', sealed customer, contents JSON, last_activity_ms}
+-- ARGV: 1 version, 2 claim TTL s, 3 attempt id, 4 hand-over life ms
+-- Reply: {'drop', reason}, {'wait', ms left of the hand-over's life} or
+--        {'ok', sealed customer, contents JSON, last_activity_ms}
 -- Reasons are policy.Reason values (TestScriptReasonsAreKnown). Consent that
 -- was not stated passes: policy.Decide rules on it with the rest.
 local st = load_state(KEYS[1], KEYS[3], KEYS[4])
@@ -11,6 +12,13 @@ if not st then return {'drop', 'gone'} end
 local version = tonumber(ARGV[1])
 local claim = redis.call('GET', KEYS[2])
 if claim and string.sub(claim, 1, 13) == 'handing_over:' then
+  -- handover.lua set the claim's TTL afresh, so its age is what the TTL
+  -- has lost. An attempt that handed over less than its life ago may be
+  -- alive (its lease lost in an outage, not its process) and may yet
+  -- release the step, having sent nothing: ask again once it must have
+  -- ended, never calling in doubt what nobody will send.
+  local left = tonumber(ARGV[4]) - (tonumber(ARGV[2]) * 1000 - redis.call('PTTL', KEYS[2]))
+  if left > 0 then return {'wait', left} end
   -- An earlier attempt reached the final dot and never recorded the
   -- reply: the email may have been delivered. Never risk a second one, and
   -- record it so whatever else (a purchase, newer activity) came since.

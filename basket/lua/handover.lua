@@ -7,7 +7,7 @@
 -- KEYS[4] the basket's send record (for bounces that arrive later),
 -- KEYS[5] recipient's send history, KEYS[6] recipient's orders,
 -- KEYS[7] legacy state hash, KEYS[8] legacy customer and contents
--- ARGV: 1 version, 2 attempt id, 3 record TTL s, 4 storefront, 5 basket id,
+-- ARGV: 1 version, 2 attempt id, 3 claim and record TTL s, 4 storefront, 5 basket id,
 --       6 recipient hash ("" = no record), 7 cap max (0 = none),
 --       8 cap window start (unix ms), 9 now (unix ms), 10 history member,
 --       11 history kept from (unix ms), 12 history TTL ms,
@@ -52,7 +52,8 @@ for i = 1, #fields do
     return {'drop', 'suppressed', fields[i]}
   end
 end
-redis.call('SET', KEYS[2], 'handing_over:' .. ARGV[2], 'KEEPTTL')
+-- A fresh TTL dates the hand-over: claim.lua reads its age from it.
+redis.call('SET', KEYS[2], 'handing_over:' .. ARGV[2], 'EX', ARGV[3])
 if ARGV[6] ~= '' then
   redis.call('HSET', KEYS[4], 'sf', ARGV[4], 'b', ARGV[5], 'r', ARGV[6])
   redis.call('EXPIRE', KEYS[4], ARGV[3])

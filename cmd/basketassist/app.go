@@ -136,7 +136,8 @@ func openCore(ctx context.Context, cfg config.Config, log *slog.Logger) (*core, 
 	}
 	wait := c.replication()
 	c.baskets = basket.NewStore(rdb, keys, basket.StoreOptions{Prefix: cfg.Redis.Prefix, Steps: cfg.StepDelays(),
-		BasketTTL: cfg.Retention.Basket, ClaimTTL: cfg.Retention.Idempotency, Replication: wait})
+		BasketTTL: cfg.Retention.Basket, ClaimTTL: cfg.Retention.Idempotency, Replication: wait,
+		HandOverLife: worker.HandOverLife(cfg.SMTP.Timeout, wait.Timeout)})
 	c.suppressions = suppression.NewStore(rdb, cfg.Redis.Prefix, log.With("component", "suppression"))
 	c.suppressions.Replication = wait
 	c.tokens = suppression.NewTokens(keys)
