@@ -46,8 +46,12 @@ type report struct {
 	piiLogs              []string
 	piiMetrics           bool
 	details              []string // what Redis holds for each lost or mismatched basket
-	kills                int
-	took                 time.Duration
+	// doubts: the same for each in doubt and never received. Allowed (a
+	// worker killed between hand-over and dot), but where no worker died
+	// it is worth a look, so it is printed and the run's logs kept.
+	doubts []string
+	kills  int
+	took   time.Duration
 }
 
 func (r *report) line() string {
@@ -122,6 +126,7 @@ func (h *harness) check(name string) (*report, error) {
 			r.inDoubt++
 			if len(got) == 0 {
 				r.inDoubtUndelivered++
+				r.doubts = append(r.doubts, h.describe(ctx, sh, "in doubt, never received:", claim))
 			}
 		}
 		if (claim == "sent") != (len(got) > 0) && claim != "in_doubt" {

@@ -102,6 +102,9 @@ func main() {
 			fmt.Printf("  VIOLATION %s\n", v)
 			failed = true
 		}
+		for _, d := range r.doubts {
+			fmt.Printf("  NOTE %s\n", d)
+		}
 	}
 	if failed {
 		os.Exit(1)
@@ -116,7 +119,7 @@ func runScenario(bin string, s scenario, fsync string, seed uint64, keep bool) (
 	var r *report
 	defer func() {
 		// Keep the evidence of a failed run: logs, Redis files, config.
-		if keep || err != nil || len(r.violations()) > 0 {
+		if keep || err != nil || len(r.violations()) > 0 || len(r.doubts) > 0 {
 			fmt.Printf("scenario=%s dir=%s (kept)\n", s.name, dir)
 			return
 		}
