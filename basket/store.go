@@ -52,7 +52,7 @@ type StoreOptions struct {
 	Steps []time.Duration
 	// BasketTTL is how long a basket lives after its last activity (default 30 days).
 	BasketTTL time.Duration
-	// ClaimTTL is how long a step claim is remembered (default 30 days).
+	// ClaimTTL is how long a step claim is remembered (DefaultClaimTTL).
 	ClaimTTL time.Duration
 	// Replication is how many Redis replicas must have a hand-over before
 	// the email is handed to SMTP; the zero value waits for none.
@@ -77,13 +77,17 @@ const (
 	Emptied   Status = "cleared"
 )
 
+// DefaultClaimTTL is StoreOptions.ClaimTTL's default
+// (retention.idempotency's, 30 days).
+const DefaultClaimTTL = 30 * 24 * time.Hour
+
 // NewStore returns a Store using rdb for state and keys for sealing.
 func NewStore(rdb redis.UniversalClient, keys *secrets.Keys, opts StoreOptions) *Store {
 	if opts.BasketTTL <= 0 {
 		opts.BasketTTL = 30 * 24 * time.Hour
 	}
 	if opts.ClaimTTL <= 0 {
-		opts.ClaimTTL = 30 * 24 * time.Hour
+		opts.ClaimTTL = DefaultClaimTTL
 	}
 	return &Store{rdb: rdb, keys: keys, opts: opts}
 }

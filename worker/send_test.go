@@ -118,7 +118,7 @@ func TestCrashAfterHandOverDropsInDoubt(t *testing.T) {
 	require.NoError(t, b.h.Baskets.HandOver(ctx, "pink", "b1", 1, 1, "dead-attempt", basket.Suppression{Key: key, Fields: fields}, basket.Pace{}))
 	var d *Deferred
 	require.ErrorAs(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)), &d, "the attempt may be alive yet")
-	b.age(t, "b1", HandOverLife(5*time.Second, 0))
+	b.age(t, "b1", testHandOverLife)
 	require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)), "in doubt is an outcome")
 	assert.Empty(t, b.smtp.Messages(), "the dot may have gone out: never a second email")
 	assert.Equal(t, "in_doubt", b.claim(t, "b1"))
@@ -324,8 +324,7 @@ func counted(t *testing.T, c prometheus.Counter) float64 {
 // age makes basketID's step-1 claim look as if written by since ago.
 func (b *workerBundle) age(t *testing.T, basketID string, since time.Duration) {
 	t.Helper()
-	ttl := 30 * 24 * time.Hour // basket.StoreOptions.ClaimTTL's default
-	require.NoError(t, b.rdb.PExpire(context.Background(), "ba:{pink:"+basketID+"}:step:1", ttl-since).Err())
+	require.NoError(t, b.rdb.PExpire(context.Background(), "ba:{pink:"+basketID+"}:step:1", basket.DefaultClaimTTL-since).Err())
 }
 
 // The gap a failover showed: an attempt's lease expired in an outage while
@@ -354,7 +353,7 @@ func TestARunBesideALiveHandOverWaitsForItAndTheEmailGoesOut(t *testing.T) {
 	var d *Deferred
 	require.ErrorAs(t, beside, &d, "the run beside it waits")
 	assert.Equal(t, string(policy.HandingOver), d.Reason)
-	assert.InDelta(t, HandOverLife(5*time.Second, 0).Seconds(), d.After.Seconds(), 5)
+	assert.InDelta(t, testHandOverLife.Seconds(), d.After.Seconds(), 5)
 	assert.Empty(t, b.smtp.Messages())
 	assert.Empty(t, b.claim(t, "b1"), "the live attempt freed the step")
 

@@ -32,6 +32,9 @@ type workerBundle struct {
 	now   time.Time
 }
 
+// testHandOverLife is the bundle's hand-over life: its sender's 5 s timeout, no replicas.
+var testHandOverLife = HandOverLife(5*time.Second, 0)
+
 // setupWorker builds Handlers on rdb, sending to a real SMTP server.
 func setupWorker(t *testing.T, rdb *redis.Client, steps ...time.Duration) *workerBundle {
 	t.Helper()
@@ -48,7 +51,7 @@ func setupWorker(t *testing.T, rdb *redis.Client, steps ...time.Duration) *worke
 	rdb.AddHook(tripCounter{trips})
 	b := &workerBundle{rdb: rdb, keys: keys, smtp: smtpSrv, trips: trips, now: time.Now().UTC()}
 	b.h = NewHandlers(Deps{Redis: rdb, Baskets: basket.NewStore(rdb, keys, basket.StoreOptions{Prefix: "ba:", Steps: steps,
-		HandOverLife: HandOverLife(5*time.Second, 0)}),
+		HandOverLife: testHandOverLife}),
 		Suppressions: suppression.NewStore(rdb, "ba:", nil), Tokens: suppression.NewTokens(keys), Keys: keys,
 		Renderer: renderer, Sender: sender},
 		Options{PublicURL: "https://ba.example", Storefronts: map[string]basket.Storefront{
