@@ -55,7 +55,7 @@ func NewMetrics(reg prometheus.Registerer, bounces bounce.Metrics) *Metrics {
 			Name: "basketassist_reminders_skipped_total", Help: "Reminders not sent, by reason.",
 		}, []string{"reason"}),
 		Deferred: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "basketassist_reminders_deferred_total", Help: "Reminders put off to a later instant, by reason (quiet_hours, frequency_cap, not_due).",
+			Name: "basketassist_reminders_deferred_total", Help: "Reminders put off to a later instant, by reason (quiet_hours, frequency_cap, not_due, handing_over).",
 		}, []string{"reason"}),
 		SMTPErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "basketassist_smtp_errors_total", Help: "Failed SMTP sends, by class and stage.",
