@@ -104,6 +104,9 @@ func TestABatchSendsEachOnceAndHandsOnTheRest(t *testing.T) {
 			require.NoError(t, err)
 			assert.WithinDuration(t, time.Now().Add(time.Minute), info.NextProcessAt, 5*time.Second, "retried after worker.retry_base")
 			assert.Equal(t, b.h.opts.MaxRetry-1, info.MaxRetry, "the batch's try was its first")
+			var p reminderPayload
+			require.NoError(t, json.Unmarshal(info.Payload, &p))
+			assert.Equal(t, 1, p.Tried, "its last attempt's log counts the batch's")
 		}
 	}
 

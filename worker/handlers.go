@@ -184,10 +184,10 @@ func (h *Handlers) SendReminder(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("decode reminder payload: %v: %w", err, asynq.SkipRetry)
 	}
 	err := h.send(ctx, []reminderPayload{p})[0]
-	if retries, last := lastAttempt(ctx, err); last {
+	if retried, last := lastAttempt(ctx, err); last {
 		// asynq archives the task now: say so where support looks.
 		log := h.logFor(p)
-		log.ErrorContext(ctx, "reminder failed on its last attempt; archived", "max_retry", retries, "error", mail.Describe(err))
+		log.ErrorContext(ctx, "reminder failed on its last attempt; archived", "attempts", p.Tried+retried+1, "error", mail.Describe(err))
 		h.record(ctx, log, p, policy.Failed, exhausted(err), nil)
 		h.opts.Metrics.Reminders.WithLabelValues(OutcomeFailed).Inc()
 	}
@@ -206,14 +206,15 @@ func exhausted(err error) policy.Reason {
 
 // lastAttempt reports whether err, returned by the task's run in ctx, has
 // asynq archive the task: a failure (not a deferral, not one archived at
-// once, which records its own reason) with none of its retries left.
-func lastAttempt(ctx context.Context, err error) (retries int, last bool) {
+// once, which records its own reason) with none of its retries left, and
+// how many times the task had been retried before this run.
+func lastAttempt(ctx context.Context, err error) (retried int, last bool) {
 	if err == nil || errors.As(err, new(*Deferred)) || errors.Is(err, asynq.SkipRetry) {
 		return 0, false
 	}
 	retried, ok := asynq.GetRetryCount(ctx)
 	retries, ok2 := asynq.GetMaxRetry(ctx)
-	return retries, ok && ok2 && retried >= retries
+	return retried, ok && ok2 && retried >= retries
 }
 
 // logFor is the logger of one reminder's attempt.

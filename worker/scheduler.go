@@ -122,6 +122,7 @@ func (s *scheduler) continueAlone(ctx context.Context, p reminderPayload, cause 
 		}
 		return nil
 	}
+	p.Tried++ // the batch's attempt was its first
 	return s.enqueueAlone(ctx, p, retryBase, max(s.maxRetry-1, 0))
 }
 

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/internal/logtest"
 	"github.com/basketassist/basketassist/internal/redistest"
 	"github.com/basketassist/basketassist/internal/smtptest"
 	"github.com/basketassist/basketassist/mail"
@@ -280,6 +282,8 @@ func TestTheLastFailedAttemptIsRecorded(t *testing.T) {
 func lastFailureIsRecorded(t *testing.T, fault smtptest.Fault, reason policy.Reason) {
 	rdb := redistest.Private(t)
 	b := setupWorker(t, rdb, time.Hour)
+	var logs logtest.Buffer
+	b.h.opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	ctx := context.Background()
 	b.due(t, "b1")
 	b.smtp.Fail(fault, fault)
@@ -311,6 +315,8 @@ func lastFailureIsRecorded(t *testing.T, fault smtptest.Fault, reason policy.Rea
 	assert.Equal(t, 1, failed[0].Step)
 	assert.Equal(t, 1.0, counted(t, b.h.opts.Metrics.Reminders.WithLabelValues(OutcomeFailed)), "ops alert on failed")
 	assert.Equal(t, 2.0, counted(t, b.h.opts.Metrics.Reminders.WithLabelValues(OutcomeRetry)), "each attempt failed and was retried")
+	assert.Contains(t, logs.String(), "reminder failed on its last attempt; archived", logs.String())
+	assert.Contains(t, logs.String(), " attempts=2 ", "the first and its one retry")
 }
 
 // counted reads a counter's value.

@@ -47,6 +47,10 @@ type reminderPayload struct {
 	Step       int       `json:"step"`
 	Version    int64     `json:"version"`
 	Due        time.Time `json:"due"` // never sent before this instant
+	// Tried counts the attempts made before this task's first: 1 for a
+	// reminder that failed in its batch and goes on alone (continueAlone),
+	// so that the last attempt's log says how many there were in all.
+	Tried int `json:"tried,omitempty"`
 }
 
 // remindersPayload is a batch of due reminders, sent in one task.
