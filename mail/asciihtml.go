@@ -4,6 +4,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 	"unsafe"
 
@@ -96,6 +97,17 @@ func nonASCII(s string) int {
 // "<scripts" or one inside a comment) only costs quoted-printable.
 var rawTextOpeners = []string{"<script", "<style", "<![cdata[", "<noscript", "<iframe", "<xmp", "<noembed", "<noframes", "<plaintext"}
 
+// rawTextSeconds marks the bytes that follow "<" in some rawTextOpeners,
+// in either case: most tags ("<td", "<a", "</p") are passed over on that
+// byte alone.
+var rawTextSeconds = func() (seconds [256]bool) {
+	for _, opener := range rawTextOpeners {
+		c := opener[1]
+		seconds[c], seconds[unicode.ToUpper(rune(c))] = true, true
+	}
+	return seconds
+}()
+
 // holdsRawText reports whether html opens any of rawTextOpeners.
 func holdsRawText(html string) bool {
 	for rest := html; ; {
@@ -104,6 +116,10 @@ func holdsRawText(html string) bool {
 			return false
 		}
 		rest = rest[i:]
+		if len(rest) < 2 || !rawTextSeconds[rest[1]] {
+			rest = rest[1:]
+			continue
+		}
 		for _, opener := range rawTextOpeners {
 			if len(rest) >= len(opener) && strings.EqualFold(rest[:len(opener)], opener) {
 				return true

@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
 	"unicode/utf8"
@@ -72,6 +73,14 @@ func partEncoding(body string, unencoded bool) (gomail.PartOption, bool) {
 func plainLines(body string, refs bool) (int, bool) {
 	n, line := 0, 0
 	for i := 0; i < len(body); i++ {
+		// Most of a body is printable ASCII: skip it eight bytes a test.
+		run := printableRun(body[i:])
+		if line += run; line > maxLine {
+			return 0, false
+		}
+		if i += run; i == len(body) {
+			break
+		}
 		switch c := body[i]; {
 		case c == '\n':
 			n += line + 1
@@ -100,6 +109,23 @@ func plainLines(body string, refs bool) (int, bool) {
 		}
 	}
 	return n + line, true
+}
+
+// printableRun returns how many of s's leading bytes, counted in whole
+// words of eight, are printable US-ASCII (0x20 to 0x7f). A word holds
+// another byte exactly when, with every byte taken less 0x20, some high bit
+// is set: in the word itself (0x80 and above) or in the difference (the
+// first byte under 0x20 wraps, and no borrow reaches it from below).
+func printableRun(s string) int {
+	const low, high = 0x2020202020202020, 0x8080808080808080
+	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read only; see writeString
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if x := binary.LittleEndian.Uint64(b[i:]); (x|(x-low))&high != 0 {
+			break
+		}
+	}
+	return i
 }
 
 // isC1 reports whether r is a C1 control (U+0080 to U+009F), which no

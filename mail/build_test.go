@@ -178,3 +178,30 @@ func mimeParts(t *testing.T, eml []byte) (text, html part) {
 	}
 	return text, html
 }
+
+// printableRun's word test against the byte-wise rule, for every byte
+// value at every place in two words, alone and after another byte that is
+// not printable (whose borrow could hide or fake one).
+func TestPrintableRunFindsTheFirstWordWithAnotherByte(t *testing.T) {
+	t.Parallel()
+	printable := func(c byte) bool { return c >= 0x20 && c < 0x80 }
+	for c := range 256 {
+		for k := range 16 {
+			for _, before := range []int{-1, 0x00, 0x1f, 0x80, 0xff} {
+				b := []byte(strings.Repeat("a", 16))
+				b[k] = byte(c)
+				first := k // the first byte that is not printable
+				if before >= 0 && k > 0 {
+					b[k-1] = byte(before)
+					first = k - 1
+				} else if printable(byte(c)) {
+					first = 16
+				}
+				want := first / 8 * 8
+				if got := printableRun(string(b)); got != want {
+					t.Fatalf("%q: printableRun %d, want %d", b, got, want)
+				}
+			}
+		}
+	}
+}
