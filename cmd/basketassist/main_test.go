@@ -25,6 +25,7 @@ import (
 	"github.com/basketassist/basketassist/basket"
 	"github.com/basketassist/basketassist/config"
 	"github.com/basketassist/basketassist/internal/logtest"
+	"github.com/basketassist/basketassist/internal/redisinfo"
 	"github.com/basketassist/basketassist/internal/redistest"
 	"github.com/basketassist/basketassist/internal/smtptest"
 	"github.com/basketassist/basketassist/mail"
@@ -466,24 +467,8 @@ func assertNoAddress(t *testing.T, rdb *redis.Client, addr string) {
 	require.NoError(t, iter.Err())
 	require.NotEmpty(t, keys)
 	for _, k := range keys {
-		var blobs []string
-		switch typ := rdb.Type(ctx, k).Val(); typ {
-		case "string":
-			blobs = append(blobs, rdb.Get(ctx, k).Val())
-		case "hash":
-			for f, v := range rdb.HGetAll(ctx, k).Val() {
-				blobs = append(blobs, f, v)
-			}
-		case "list":
-			blobs = rdb.LRange(ctx, k, 0, -1).Val()
-		case "set":
-			blobs = rdb.SMembers(ctx, k).Val()
-		case "zset":
-			blobs = rdb.ZRange(ctx, k, 0, -1).Val()
-		case "none":
-		default:
-			t.Fatalf("key %s has type %s, which this scan does not read", k, typ)
-		}
+		blobs, err := redisinfo.Values(ctx, rdb, k)
+		require.NoError(t, err)
 		blobs = append(blobs, k)
 		for _, blob := range blobs {
 			for _, n := range needles {

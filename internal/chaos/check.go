@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/internal/redisinfo"
 	"github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/worker"
 )
@@ -212,32 +213,9 @@ func scanRedis(ctx context.Context, rdb *redis.Client) ([]string, error) {
 	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
 	for iter.Next(ctx) {
 		key := iter.Val()
-		var vals []string
-		typ, err := rdb.Type(ctx, key).Result()
+		vals, err := redisinfo.Values(ctx, rdb, key)
 		if err != nil {
 			return nil, err
-		}
-		switch typ {
-		case "string":
-			vals = []string{rdb.Get(ctx, key).Val()}
-		case "hash":
-			for f, v := range rdb.HGetAll(ctx, key).Val() {
-				vals = append(vals, f, v)
-			}
-		case "list":
-			vals = rdb.LRange(ctx, key, 0, -1).Val()
-		case "set":
-			vals = rdb.SMembers(ctx, key).Val()
-		case "zset":
-			vals = rdb.ZRange(ctx, key, 0, -1).Val()
-		case "stream":
-			for _, m := range rdb.XRange(ctx, key, "-", "+").Val() {
-				vals = append(vals, fmt.Sprint(m.Values))
-			}
-		case "none":
-			continue // expired meanwhile
-		default:
-			return nil, fmt.Errorf("key %s: type %s not scanned", key, typ)
 		}
 		if strings.Contains(key, needle) || strings.Contains(strings.Join(vals, "\x00"), needle) {
 			found = append(found, key)

@@ -1,10 +1,13 @@
-// Package redisinfo reads Redis's INFO replies: one field of a section,
-// and the per-command figures of INFO commandstats. Tests that count a
-// feature's Redis commands and the benchmark share it.
+// Package redisinfo reads what Redis says of itself and holds: one field
+// of an INFO section, the per-command figures of INFO commandstats, and
+// everything one key holds, whatever its type. Tests that count a
+// feature's Redis commands, the benchmark, and the scans for personal
+// data (the end-to-end tests, the fault suite) share it.
 package redisinfo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -65,4 +68,49 @@ func Commands(ctx context.Context, rdb redis.UniversalClient) (map[string]Comman
 		stats[name] = c
 	}
 	return stats, nil
+}
+
+// Values returns everything key holds, as strings: a string's value, a
+// hash's fields and values, the members of a list, a set or a sorted set,
+// the fields and values of a stream's entries. A key that is gone (it
+// expired meanwhile) holds nothing; a type not named here is an error, so
+// that a scan for personal data never passes a key over unread.
+func Values(ctx context.Context, rdb redis.UniversalClient, key string) ([]string, error) {
+	typ, err := rdb.Type(ctx, key).Result()
+	if err != nil {
+		return nil, err
+	}
+	switch typ {
+	case "string":
+		v, err := rdb.Get(ctx, key).Result()
+		if errors.Is(err, redis.Nil) {
+			return nil, nil
+		}
+		return []string{v}, err
+	case "hash":
+		fields, err := rdb.HGetAll(ctx, key).Result()
+		vals := make([]string, 0, 2*len(fields))
+		for f, v := range fields {
+			vals = append(vals, f, v)
+		}
+		return vals, err
+	case "list":
+		return rdb.LRange(ctx, key, 0, -1).Result()
+	case "set":
+		return rdb.SMembers(ctx, key).Result()
+	case "zset":
+		return rdb.ZRange(ctx, key, 0, -1).Result()
+	case "stream":
+		entries, err := rdb.XRange(ctx, key, "-", "+").Result()
+		var vals []string
+		for _, e := range entries {
+			for f, v := range e.Values {
+				vals = append(vals, f, fmt.Sprint(v))
+			}
+		}
+		return vals, err
+	case "none":
+		return nil, nil
+	}
+	return nil, fmt.Errorf("key %s: type %s is not read", key, typ)
 }

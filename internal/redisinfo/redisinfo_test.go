@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -34,4 +35,23 @@ func TestFieldReadsASection(t *testing.T) {
 	assert.Regexp(t, `^\d+\.\d+`, v)
 	_, err = Field(context.Background(), rdb, "server", "no_such_field")
 	assert.ErrorContains(t, err, "no_such_field")
+}
+
+func TestValuesReadsEveryType(t *testing.T) {
+	rdb := redistest.Client(t)
+	ctx := context.Background()
+	require.NoError(t, rdb.Set(ctx, "s", "a string", 0).Err())
+	require.NoError(t, rdb.HSet(ctx, "h", "field", "value").Err())
+	require.NoError(t, rdb.RPush(ctx, "l", "first", "second").Err())
+	require.NoError(t, rdb.SAdd(ctx, "set", "member").Err())
+	require.NoError(t, rdb.ZAdd(ctx, "z", redis.Z{Score: 1, Member: "ranked"}).Err())
+	require.NoError(t, rdb.XAdd(ctx, &redis.XAddArgs{Stream: "x", Values: []string{"name", "entry"}}).Err())
+	for key, want := range map[string][]string{
+		"s": {"a string"}, "h": {"field", "value"}, "l": {"first", "second"}, "set": {"member"},
+		"z": {"ranked"}, "x": {"name", "entry"}, "gone": nil,
+	} {
+		got, err := Values(ctx, rdb, key)
+		require.NoError(t, err, key)
+		assert.ElementsMatch(t, want, got, key)
+	}
 }
