@@ -10,12 +10,13 @@ import (
 	"github.com/basketassist/basketassist/internal/redisinfo"
 	"github.com/basketassist/basketassist/internal/redistest"
 	"github.com/basketassist/basketassist/policy"
+	"github.com/basketassist/basketassist/secrets"
 )
 
 // BenchmarkSealEvent measures sealing one validated event's customer and
 // hashing its address: ingest does it for every event.
 func BenchmarkSealEvent(b *testing.B) {
-	keys := testKeys(b)
+	keys := secrets.Throwaway()
 	e, err := testValidator().Decode([]byte(validEvent))
 	if err != nil {
 		b.Fatal(err)
@@ -83,7 +84,7 @@ func BenchmarkDecodeOne(b *testing.B) {
 // figure runs claim, hand-over and finish once per reminder.
 func BenchmarkScripts(b *testing.B) {
 	rdb := redistest.Private(b)
-	keys := testKeys(b)
+	keys := secrets.Throwaway()
 	store := NewStore(rdb, keys, StoreOptions{Prefix: "bench:", Steps: []time.Duration{time.Hour}})
 	ctx := context.Background()
 	at := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)

@@ -24,19 +24,9 @@ type storeBundle struct {
 	n     int
 }
 
-// testKeys returns keys from a fresh master key, for tests and benchmarks.
-func testKeys(tb testing.TB) *secrets.Keys {
-	tb.Helper()
-	master, err := secrets.ParseKey(secrets.GenerateKey())
-	require.NoError(tb, err)
-	keys, err := secrets.New(master)
-	require.NoError(tb, err)
-	return keys
-}
-
 func setupStore(t *testing.T, steps int) *storeBundle {
 	t.Helper()
-	keys := testKeys(t)
+	keys := secrets.Throwaway()
 	rdb := redistest.Client(t)
 	delays := make([]time.Duration, steps)
 	for i := range delays {

@@ -3,6 +3,8 @@ package bounce
 import (
 	"bytes"
 	"testing"
+
+	"github.com/basketassist/basketassist/secrets"
 )
 
 // FuzzParse: any mail to the bounce domain (it is the internet's to send)
@@ -13,7 +15,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("Subject: out of office\r\n\r\nback Monday\r\n"))
 	f.Add([]byte("Content-Type: multipart/report; report-type=feedback-report; boundary=y\r\n\r\n--y\r\n" +
 		"Content-Type: message/feedback-report\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!\r\n--y--\r\n"))
-	keys := testKeys(f)
+	keys := secrets.Throwaway()
 	f.Fuzz(func(t *testing.T, mail []byte) {
 		_, _ = Parse(bytes.NewReader(mail))
 		_, _, _ = ParseReturnPath(keys, string(mail))

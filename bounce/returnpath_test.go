@@ -11,18 +11,9 @@ import (
 	"github.com/basketassist/basketassist/secrets"
 )
 
-func testKeys(t testing.TB) *secrets.Keys {
-	t.Helper()
-	master, err := secrets.ParseKey(secrets.GenerateKey())
-	require.NoError(t, err)
-	k, err := secrets.New(master)
-	require.NoError(t, err)
-	return k
-}
-
 func TestReturnPathRoundTripsAndRefusesForgeries(t *testing.T) {
 	t.Parallel()
-	keys, other := testKeys(t), testKeys(t)
+	keys, other := secrets.Throwaway(), secrets.Throwaway()
 	key := basket.SendKey("pink", "b_42")
 	rp := ReturnPath(keys, key, 2, "bounces.pink.example")
 	assert.LessOrEqual(t, len(strings.Split(rp, "@")[0]), 64, "fits an SMTP local part")

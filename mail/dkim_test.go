@@ -30,9 +30,7 @@ import (
 // sampleMessage composes a real reminder, as the worker would.
 func sampleMessage(t *testing.T, locale string, step int) *mail.Message {
 	t.Helper()
-	master, _ := secrets.ParseKey(secrets.GenerateKey())
-	keys, err := secrets.New(master)
-	require.NoError(t, err)
+	keys := secrets.Throwaway()
 	renderer, err := templates.New(templates.Options{})
 	require.NoError(t, err)
 	c := &worker.Composer{Tokens: suppression.NewTokens(keys), Keys: keys, Renderer: renderer, PublicURL: "https://basket.pink.example"}

@@ -55,10 +55,23 @@ func ParseKey(encoded string) ([]byte, error) {
 }
 
 // GenerateKey returns a fresh random key, base64-encoded, for dev mode and docs.
-func GenerateKey() string {
+func GenerateKey() string { return base64.StdEncoding.EncodeToString(randomKey()) }
+
+// Throwaway returns the keys of a fresh random master key that nothing
+// else holds: for tokens that must work nowhere else (a preview's sample
+// links), and for tests.
+func Throwaway() *Keys {
+	k, err := New(randomKey())
+	if err != nil {
+		panic(err) // randomKey is KeySize bytes
+	}
+	return k
+}
+
+func randomKey() []byte {
 	b := make([]byte, KeySize)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
-	return base64.StdEncoding.EncodeToString(b)
+	return b
 }
 
 // New derives the purpose keys from master, which must be KeySize bytes.

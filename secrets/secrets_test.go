@@ -8,18 +8,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func newKeys(t *testing.T) *Keys {
-	t.Helper()
-	master, err := ParseKey(GenerateKey())
-	require.NoError(t, err)
-	k, err := New(master)
-	require.NoError(t, err)
-	return k
-}
-
 func TestSealOpenBindsContext(t *testing.T) {
 	t.Parallel()
-	k := newKeys(t)
+	k := Throwaway()
 	sealed := k.Seal([]byte(`{"email":"ann@example.com"}`), "customer/pink/b_1")
 	assert.NotContains(t, string(sealed), "ann@example.com")
 	plain, err := k.Open(sealed, "customer/pink/b_1")
@@ -28,8 +19,8 @@ func TestSealOpenBindsContext(t *testing.T) {
 
 	_, err = k.Open(sealed, "customer/pink/b_2")
 	assert.ErrorIs(t, err, ErrOpen, "moved to another basket")
-	_, err = newKeys(t).Open(sealed, "customer/pink/b_1")
-	assert.ErrorIs(t, err, ErrOpen, "another key")
+	_, err = Throwaway().Open(sealed, "customer/pink/b_1")
+	assert.ErrorIs(t, err, ErrOpen, "another key: each Throwaway is its own")
 	sealed[len(sealed)-1] ^= 1
 	_, err = k.Open(sealed, "customer/pink/b_1")
 	assert.ErrorIs(t, err, ErrOpen, "tampered")
@@ -72,6 +63,6 @@ func TestCheckTypedAddress(t *testing.T) {
 	assert.NoError(t, CheckTypedAddress(" ann@example.com\n"))
 	assert.Error(t, CheckTypedAddress(" Ann <ann@example.com> "))
 	assert.Error(t, CheckTypedAddress("  "))
-	k := newKeys(t)
+	k := Throwaway()
 	assert.Equal(t, k.Recipient(" Ann@Example.com "), k.Recipient("ann@example.com"))
 }

@@ -12,20 +12,11 @@ import (
 	"github.com/basketassist/basketassist/secrets"
 )
 
-func testKeys(t *testing.T) *secrets.Keys {
-	t.Helper()
-	master, err := secrets.ParseKey(secrets.GenerateKey())
-	require.NoError(t, err)
-	k, err := secrets.New(master)
-	require.NoError(t, err)
-	return k
-}
-
 func TestScopes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := NewStore(redistest.Client(t), "t:", nil)
-	ann := testKeys(t).Recipient("ann@example.com")
+	ann := secrets.Throwaway().Recipient("ann@example.com")
 
 	blocked := func(storefront string, scope Scope) bool {
 		t.Helper()
@@ -56,7 +47,7 @@ func TestAddIsIdempotentAndKeepsTheFirstEntry(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := NewStore(redistest.Client(t), "t:", nil)
-	r := testKeys(t).Recipient("bob@example.com")
+	r := secrets.Throwaway().Recipient("bob@example.com")
 	added, err := s.Add(ctx, Entry{Recipient: r, Scope: BasketAssistance, Reason: Unsubscribed, Origin: Recipient})
 	require.NoError(t, err)
 	assert.True(t, added)
@@ -71,15 +62,15 @@ func TestAddIsIdempotentAndKeepsTheFirstEntry(t *testing.T) {
 
 func TestRecipientIsNormalised(t *testing.T) {
 	t.Parallel()
-	k := testKeys(t)
+	k := secrets.Throwaway()
 	assert.Equal(t, k.Recipient("ann@example.com"), k.Recipient("  Ann@Example.COM "))
 	assert.NotEqual(t, k.Recipient("ann@example.com"), k.Recipient("ann+x@example.com"))
-	assert.NotEqual(t, k.Recipient("ann@example.com"), testKeys(t).Recipient("ann@example.com"), "keyed: another key, another hash")
+	assert.NotEqual(t, k.Recipient("ann@example.com"), secrets.Throwaway().Recipient("ann@example.com"), "keyed: another key, another hash")
 }
 
 func TestTokenRoundTripAndTamper(t *testing.T) {
 	t.Parallel()
-	k := testKeys(t)
+	k := secrets.Throwaway()
 	ts := NewTokens(k)
 	tok := Token{Scope: BasketAssistance, Storefront: "pink", Recipient: k.Recipient("ann@example.com"),
 		Masked: secrets.MaskAddress("ann@example.com"), BasketID: "b_42", Step: 2, Locale: "de-AT"}
@@ -97,7 +88,7 @@ func TestTokenRoundTripAndTamper(t *testing.T) {
 		_, err := ts.Decode(string(tampered))
 		assert.ErrorIs(t, err, ErrInvalidToken, "byte %d changed", i)
 	}
-	_, err = NewTokens(testKeys(t)).Decode(s)
+	_, err = NewTokens(secrets.Throwaway()).Decode(s)
 	assert.ErrorIs(t, err, ErrInvalidToken, "another key")
 	_, err = ts.Decode(s[:len(s)-3])
 	assert.ErrorIs(t, err, ErrInvalidToken, "truncated")
@@ -119,7 +110,7 @@ func TestCheckAddressesAcrossChunks(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := NewStore(redistest.Client(t), "t:", nil)
-	keys := testKeys(t)
+	keys := secrets.Throwaway()
 	var addresses []string
 	var entries []Entry
 	for i := range 600 {

@@ -46,9 +46,7 @@ type webBundle struct {
 func setupWeb(t *testing.T, adjust ...func(*Options)) *webBundle {
 	t.Helper()
 	rdb := redistest.Client(t)
-	master, _ := secrets.ParseKey(secrets.GenerateKey())
-	keys, err := secrets.New(master)
-	require.NoError(t, err)
+	keys := secrets.Throwaway()
 	renderer, err := templates.New(templates.Options{})
 	require.NoError(t, err)
 	b := &webBundle{rdb: rdb, keys: keys, tokens: suppression.NewTokens(keys), sup: suppression.NewStore(rdb, "t:", nil)}

@@ -38,9 +38,7 @@ var testHandOverLife = HandOverLife(5*time.Second, 0)
 // setupWorker builds Handlers on rdb, sending to a real SMTP server.
 func setupWorker(t *testing.T, rdb *redis.Client, steps ...time.Duration) *workerBundle {
 	t.Helper()
-	master, _ := secrets.ParseKey(secrets.GenerateKey())
-	keys, err := secrets.New(master)
-	require.NoError(t, err)
+	keys := secrets.Throwaway()
 	renderer, err := templates.New(templates.Options{})
 	require.NoError(t, err)
 	smtpSrv := smtptest.Start(t)

@@ -111,10 +111,7 @@ func newPreviewer(cfg config.Config) (*previewer, error) {
 	}
 	// Sample links are signed with a throwaway key: a preview must not mint
 	// tokens that work against the real service.
-	master, _ := secrets.ParseKey(secrets.GenerateKey())
-	if p.keys, err = secrets.New(master); err != nil {
-		return nil, err
-	}
+	p.keys = secrets.Throwaway()
 	p.composer = &worker.Composer{Tokens: suppression.NewTokens(p.keys), Keys: p.keys, Renderer: p.renderer, PublicURL: cfg.Web.PublicURL}
 	return p, nil
 }
