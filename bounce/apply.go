@@ -93,7 +93,7 @@ func (a *Applier) Unparsed(source string) {
 
 func (a *Applier) apply(ctx context.Context, source string, addressedTo []string, rep *Report) string {
 	log := a.logger().With("source", source, "kind", string(rep.Kind))
-	sendKey, step, via := a.find(addressedTo, rep)
+	sendKey, step, via := a.find(source, addressedTo, rep)
 	if sendKey == "" {
 		log.Info("bounce report matches no send; ignored")
 		return OutcomeUnmatched
@@ -128,8 +128,9 @@ func (a *Applier) apply(ctx context.Context, source string, addressedTo []string
 
 // find names the send a report is about: the signed return-path token the
 // report was addressed to, else one in the returned headers, else the
-// returned Message-ID.
-func (a *Applier) find(addressedTo []string, rep *Report) (sendKey string, step int, via string) {
+// returned Message-ID, signed, or unsigned (ParseMessageID) when a
+// provider's signed webhook vouches for it.
+func (a *Applier) find(source string, addressedTo []string, rep *Report) (sendKey string, step int, via string) {
 	for _, addr := range addressedTo {
 		if k, s, ok := ParseReturnPath(a.Keys, addr); ok {
 			return k, s, "return_path"
@@ -138,7 +139,7 @@ func (a *Applier) find(addressedTo []string, rep *Report) (sendKey string, step 
 	if k, s, ok := ParseReturnPath(a.Keys, rep.ReturnPath); ok {
 		return k, s, "returned_return_path"
 	}
-	if k, s, ok := ParseMessageID(rep.MessageID); ok {
+	if k, s, signed, ok := ParseMessageID(a.Keys, rep.MessageID); ok && (signed || source != SourceSMTP) {
 		return k, s, "message_id"
 	}
 	return "", 0, ""

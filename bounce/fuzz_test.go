@@ -19,6 +19,6 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, mail []byte) {
 		_, _ = Parse(bytes.NewReader(mail))
 		_, _, _ = ParseReturnPath(keys, string(mail))
-		_, _, _ = ParseMessageID(string(mail))
+		_, _, _, _ = ParseMessageID(keys, string(mail))
 	})
 }

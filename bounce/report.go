@@ -29,8 +29,8 @@ const (
 // message's Message-ID and return path from the returned headers.
 type Report struct {
 	Kind         Kind
-	Statuses     []string // DSN: the Status of each recipient whose Action is "failed", e.g. "5.1.1"
-	FeedbackType string   // complaint: e.g. "abuse"
+	Statuses     []string // DSN: the enhanced code of each failed recipient's Status, e.g. "5.1.1" ("" if none)
+	FeedbackType string   // complaint: a registered type (feedbackType), e.g. "abuse"
 	MessageID    string   // of the original message, if returned
 	ReturnPath   string   // of the original message, if returned
 	// Recipients are the addresses a provider names as failed or
@@ -102,7 +102,7 @@ func Parse(r io.Reader) (*Report, error) {
 			for {
 				h, err := blocks.ReadMIMEHeader()
 				if len(h) > 0 && strings.EqualFold(strings.TrimSpace(h.Get("Action")), "failed") {
-					rep.Statuses = append(rep.Statuses, statusCode(h.Get("Status")))
+					rep.Statuses = append(rep.Statuses, mail.EnhancedStatus(h.Get("Status")))
 				}
 				if err != nil {
 					break
@@ -113,7 +113,7 @@ func Parse(r io.Reader) (*Report, error) {
 			if err != nil && !errors.Is(err, io.EOF) {
 				return nil, fmt.Errorf("read feedback-report: %w", err)
 			}
-			rep.FeedbackType = strings.ToLower(strings.TrimSpace(h.Get("Feedback-Type")))
+			rep.FeedbackType = feedbackType(h.Get("Feedback-Type"))
 		case "message/rfc822", "text/rfc822-headers", "message/rfc822-headers", "message/global", "message/global-headers":
 			h, err := blocks.ReadMIMEHeader()
 			if err != nil && !errors.Is(err, io.EOF) {
@@ -123,11 +123,25 @@ func Parse(r io.Reader) (*Report, error) {
 			rep.ReturnPath = strings.TrimSpace(h.Get("Return-Path"))
 		}
 	}
+	if rep.Kind == Complaint && rep.FeedbackType == "" {
+		// RFC 5965 requires the field: without it nothing says the
+		// report is a complaint, and a complaint suppresses globally.
+		return nil, fmt.Errorf("feedback report without a Feedback-Type: %w", ErrNotAReport)
+	}
 	return rep, nil
 }
 
-// statusCode keeps the code of a Status field ("5.1.1 (bad mailbox)").
-func statusCode(s string) string {
-	code, _, _ := strings.Cut(strings.TrimSpace(s), " ")
-	return code
+// feedbackTypes are the registered ARF feedback types (RFC 5965, 6430,
+// 6591, 6650), which are also those SES names.
+var feedbackTypes = map[string]bool{"abuse": true, "auth-failure": true, "fraud": true, "not-spam": true, "other": true, "virus": true}
+
+// feedbackType keeps a registered feedback type, in lower case; any other
+// value is "other", so that no text of the report's reaches a log. ""
+// stays "": SES sends complaints without a type.
+func feedbackType(s string) string {
+	t := strings.ToLower(strings.TrimSpace(s))
+	if t == "" || feedbackTypes[t] {
+		return t
+	}
+	return "other"
 }

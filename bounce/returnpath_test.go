@@ -32,14 +32,38 @@ func TestReturnPathRoundTripsAndRefusesForgeries(t *testing.T) {
 	assert.False(t, ok)
 }
 
-func TestParseMessageID(t *testing.T) {
+func TestMessageIDIsDeterministicAndSigned(t *testing.T) {
 	t.Parallel()
-	key, step, ok := ParseMessageID("<basket." + basket.SendKey("pink", "b_1") + ".s1@pink.example>")
+	keys, other := secrets.Throwaway(), secrets.Throwaway()
+	sendKey := basket.SendKey("pink", "b_1")
+	id := MessageID(keys, sendKey, 1, "pink.example")
+	assert.Regexp(t, `^basket\.[0-9a-f]{24}\.s1\.[0-9a-f]{12}@pink\.example$`, id)
+	assert.Equal(t, id, MessageID(keys, sendKey, 1, "pink.example"), "the same for every retry")
+	assert.NotEqual(t, id, MessageID(keys, sendKey, 2, "pink.example"))
+
+	key, step, signed, ok := ParseMessageID(keys, "<"+id+">")
 	require.True(t, ok)
-	assert.Equal(t, basket.SendKey("pink", "b_1"), key)
+	assert.True(t, signed)
+	assert.Equal(t, sendKey, key)
 	assert.Equal(t, 1, step)
-	_, _, ok = ParseMessageID("<CAF1234@mail.example>")
+	_, _, _, ok = ParseMessageID(keys, strings.ToUpper(id))
+	assert.True(t, ok, "read in any case")
+
+	_, _, _, ok = ParseMessageID(other, id)
+	assert.False(t, ok, "another deployment's key does not verify it")
+	_, _, _, ok = ParseMessageID(keys, strings.Replace(id, ".s1.", ".s2.", 1))
+	assert.False(t, ok, "the step is signed")
+	_, _, _, ok = ParseMessageID(keys, MessageID(keys, sendKey, 1, "x")[:len("basket.")+24+3]+".000000000000@pink.example")
+	assert.False(t, ok, "a made-up signature")
+	_, _, _, ok = ParseMessageID(keys, "<CAF1234@mail.example>")
 	assert.False(t, ok)
+
+	// The form of reminders sent before Message-IDs were signed: read, but
+	// marked unsigned (anyone can work out a send key).
+	key, _, signed, ok = ParseMessageID(keys, "<basket."+sendKey+".s1@pink.example>")
+	require.True(t, ok)
+	assert.False(t, signed)
+	assert.Equal(t, sendKey, key)
 }
 
 func TestParseReadsDSNStatusesAndRefusesOtherMail(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/basketassist/basketassist/mail"
 )
 
 // Headers of SendGrid's signed event webhook.
@@ -86,7 +88,7 @@ func SendGridReports(body []byte) ([]*Report, error) {
 		rep := &Report{MessageID: e.SMTPID, Recipients: []string{e.Email}}
 		switch {
 		case e.Event == "bounce":
-			rep.Kind, rep.Statuses, rep.Permanent = DSN, []string{e.Status}, e.Type != "blocked"
+			rep.Kind, rep.Statuses, rep.Permanent = DSN, []string{mail.EnhancedStatus(e.Status)}, e.Type != "blocked"
 		case e.Event == "spamreport", e.Event == "dropped" && e.Reason == "Spam Reporting Address":
 			rep.Kind = Complaint
 		case e.Event == "dropped" && e.Reason == "Bounced Address":

@@ -83,11 +83,19 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 
 func (s *session) Data(r io.Reader) error {
 	err := s.h.handle(context.Background(), s.rcpts, r)
-	if errors.Is(err, smtp.ErrDataTooLarge) {
+	switch {
+	case errors.Is(err, smtp.ErrDataTooLarge):
 		return err
+	case errors.Is(err, errNotApplied):
+		// Redis failed: a 4xx has the sending system try again later,
+		// where a 250 would lose the report.
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Report not applied; try again later"}
 	}
 	return nil // accepted whatever it was: a bounce is never bounced back
 }
+
+// errNotApplied is a report read but not applied (OutcomeError).
+var errNotApplied = errors.New("bounce report not applied")
 
 func (s *session) Reset()        { s.rcpts = nil }
 func (s *session) Logout() error { return nil }
@@ -108,7 +116,9 @@ func (h *handler) handle(ctx context.Context, rcpts []string, r io.Reader) error
 		a.logger().Info("mail to the bounce domain is not a report; ignored", "why", reason(err))
 		return nil
 	}
-	a.Apply(ctx, SourceSMTP, rcpts, rep)
+	if a.Apply(ctx, SourceSMTP, rcpts, rep) == OutcomeError {
+		return errNotApplied
+	}
 	return nil
 }
 

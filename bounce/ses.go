@@ -20,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/basketassist/basketassist/mail"
 )
 
 // SNSMessage is one Amazon SNS delivery to an HTTPS endpoint: a
@@ -247,6 +249,11 @@ type sesNotification struct {
 // names some failures only by subtype.
 var sesSubtypeStatus = map[string]string{"NoEmail": "5.1.1", "MailboxFull": "4.2.2"}
 
+// sesSenderSubtypes are bounce subtypes about the message, not the
+// mailbox: whatever bounceType says, they never suppress the recipient
+// (SES documents them as Transient).
+var sesSenderSubtypes = map[string]bool{"MessageTooLarge": true, "ContentRejected": true, "AttachmentRejected": true}
+
 // SESReport turns an SES notification (an SNS Notification's Message) into
 // a report; nil for deliveries and other events, which need nothing done.
 func SESReport(message string) (*Report, error) {
@@ -266,9 +273,10 @@ func SESReport(message string) (*Report, error) {
 	}
 	switch kind {
 	case "Bounce":
-		rep.Kind, rep.Permanent = DSN, n.Bounce.BounceType == "Permanent"
+		rep.Kind = DSN
+		rep.Permanent = n.Bounce.BounceType == "Permanent" && !sesSenderSubtypes[n.Bounce.BounceSubType]
 		for _, r := range n.Bounce.BouncedRecipients {
-			status := r.Status
+			status := mail.EnhancedStatus(r.Status)
 			if status == "" {
 				status = sesSubtypeStatus[n.Bounce.BounceSubType]
 			}
@@ -276,7 +284,7 @@ func SESReport(message string) (*Report, error) {
 			rep.Recipients = append(rep.Recipients, r.EmailAddress)
 		}
 	case "Complaint":
-		rep.Kind, rep.FeedbackType = Complaint, strings.ToLower(n.Complaint.ComplaintFeedbackType)
+		rep.Kind, rep.FeedbackType = Complaint, feedbackType(n.Complaint.ComplaintFeedbackType)
 		for _, r := range n.Complaint.ComplainedRecipients {
 			rep.Recipients = append(rep.Recipients, r.EmailAddress)
 		}

@@ -153,6 +153,19 @@ func SoftBounceStatus(enhanced string) bool {
 
 var enhancedCode = regexp.MustCompile(`^([245])\.(\d{1,3})\.(\d{1,3})(?:\s|$)`)
 
+// EnhancedStatus returns the RFC 3463 enhanced status code that s starts
+// with ("5.1.1 (bad destination mailbox)" gives "5.1.1"), or "" when it
+// starts with none. It is all that is kept of a reply's text or of a
+// report's Status field: the rest is another system's words, which can
+// carry an address.
+func EnhancedStatus(s string) string {
+	m := enhancedCode.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return ""
+	}
+	return m[1] + "." + m[2] + "." + m[3]
+}
+
 // reduce turns any error met at stage into a SendError, keeping codes only.
 // At StageDot, after the final dot was written, a failure without a reply
 // leaves the message in doubt.
@@ -163,10 +176,7 @@ func reduce(stage Stage, err error) *SendError {
 	}
 	var te *textproto.Error
 	if errors.As(err, &te) {
-		enh := ""
-		if m := enhancedCode.FindStringSubmatch(te.Msg); m != nil {
-			enh = m[1] + "." + m[2] + "." + m[3]
-		}
+		enh := EnhancedStatus(te.Msg)
 		return &SendError{Class: Classify(stage, te.Code, enh), Stage: stage, Code: te.Code, Enhanced: enh, Desc: describe(te.Code, enh)}
 	}
 	class := Temporary

@@ -10,11 +10,8 @@ package mail
 
 import (
 	"context"
-	"fmt"
 	"net/mail"
 	"time"
-
-	"github.com/basketassist/basketassist/basket"
 )
 
 // Message is one email ready to send.
@@ -42,9 +39,3 @@ type Message struct {
 // an error the message is not handed over (the SMTP transaction is
 // abandoned) and Send returns that error, unwrapped from any SendError.
 type HandOver func(ctx context.Context) error
-
-// MessageID is deterministic per (storefront, basket, step), so that even a
-// receiving system can recognise a duplicate; it reveals no basket id.
-func MessageID(storefront, basketID string, step int, domain string) string {
-	return fmt.Sprintf("basket.%s.s%d@%s", basket.SendKey(storefront, basketID), step, domain)
-}

@@ -70,7 +70,7 @@ func (c *Composer) Compose(sf basket.Storefront, b basket.Basket, step int, rcpt
 		ReturnPath: returnPath,
 		From:       sender.From, To: &netmail.Address{Name: cust.Name, Address: cust.Email},
 		Subject: r.Subject, Text: r.Text, HTML: r.HTML, Date: now(), Lang: r.Lang,
-		MessageID:   mail.MessageID(sf.ID, b.ID, step, domain),
+		MessageID:   bounce.MessageID(c.Keys, basket.SendKey(sf.ID, b.ID), step, domain),
 		ListID:      fmt.Sprintf("%s basket assistance <basket-assistance.%s.%s>", sf.Name, sf.ID, domain),
 		Unsubscribe: data.UnsubscribeURL,
 	}, nil

@@ -167,7 +167,7 @@ func TestComplaintThroughTheFeedbackLoopSuppresses(t *testing.T) {
 }
 
 // What cannot be mapped is accepted and ignored, never bounced back; a
-// forged token suppresses nobody; other domains are refused.
+// forged token or Message-ID suppresses nobody; other domains are refused.
 func TestBounceListenerIgnoresWhatItCannotMap(t *testing.T) {
 	t.Parallel()
 	b := setup(t, realRedis, withBounces)
@@ -177,6 +177,13 @@ func TestBounceListenerIgnoresWhatItCannotMap(t *testing.T) {
 	addr := b.main.BounceAddr.String()
 	require.NoError(t, netsmtp.SendMail(addr, nil, "", []string{forged}, []byte(dsn("5.1.1", "someone@else.example"))))
 	require.NoError(t, netsmtp.SendMail(addr, nil, "", []string{"postmaster@bounces.pink.example"}, []byte("Subject: out of office\r\n\r\nback Monday\r\n")))
+	// Anyone can work out a send key from the storefront and basket id:
+	// a Message-ID without the signature, or with a made-up one, names no send.
+	sendKey := basket.SendKey("pink", "b_safe")
+	for _, id := range []string{"basket." + sendKey + ".s1@pink.example", "basket." + sendKey + ".s1.000000000000@pink.example"} {
+		require.NoError(t, netsmtp.SendMail(addr, nil, "", []string{"postmaster@bounces.pink.example"}, []byte(dsn("5.1.1", id))))
+		require.NoError(t, netsmtp.SendMail(addr, nil, "", []string{"fbl@bounces.pink.example"}, []byte(arf("abuse", id))))
+	}
 	assert.Equal(t, false, b.check("safe@example.com", "basket_assistance")["suppressed"])
 	assert.Contains(t, b.logs.String(), "bounce report matches no send")
 	assert.Contains(t, b.logs.String(), "is not a report")

@@ -19,6 +19,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/bounce"
 	"github.com/basketassist/basketassist/config"
 	"github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/policy"
@@ -469,7 +470,7 @@ func (s *simulator) run(ctx context.Context, rec *recordingSender, m *Main, out 
 		for {
 			select {
 			case msg := <-rec.sent:
-				step := stepOf(msg.MessageID)
+				_, step, _, _ := bounce.ParseMessageID(m.core.keys, msg.MessageID)
 				mu.Lock()
 				key := msg.To.Address + "/" + strconv.Itoa(step)
 				if seen[key] {
@@ -592,17 +593,6 @@ func (s *simulator) cancelSleepers(insp *asynq.Inspector) error {
 		}
 	}
 	return nil
-}
-
-// stepOf reads the step from a Message-ID "basket.<hash>.s<step>@domain".
-func stepOf(messageID string) int {
-	at := strings.LastIndexByte(messageID, '@')
-	dot := strings.LastIndex(messageID[:max(at, 0)], ".s")
-	if at < 0 || dot < 0 {
-		return 0
-	}
-	n, _ := strconv.Atoi(messageID[dot+2 : at])
-	return n
 }
 
 // metricsByLabel reads one counter, the same numbers an operator sees on

@@ -23,12 +23,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/bounce"
 	"github.com/basketassist/basketassist/config"
 	"github.com/basketassist/basketassist/internal/logtest"
 	"github.com/basketassist/basketassist/internal/redisinfo"
 	"github.com/basketassist/basketassist/internal/redistest"
 	"github.com/basketassist/basketassist/internal/smtptest"
-	"github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/policy"
 	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/worker"
@@ -241,8 +241,8 @@ func TestAbandonedBasketGetsExactlyOneEmailWithHeaders(t *testing.T) {
 		assert.Regexp(t, `^<`+b.baseURL+`/u/[A-Za-z0-9_-]+>$`, unsub)
 		assert.Equal(t, "List-Unsubscribe=One-Click", smtptest.Header(pm, "List-Unsubscribe-Post"))
 		assert.Equal(t, "Pink Shirts basket assistance <basket-assistance.pink.pink.example>", smtptest.Header(pm, "List-Id"))
-		assert.Regexp(t, `^<basket\.[0-9a-f]{24}\.s1@pink\.example>$`, smtptest.Header(pm, "Message-Id"))
-		assert.Equal(t, "<"+messageIDFor("pink", "b_1", 1)+">", smtptest.Header(pm, "Message-Id"), "deterministic per (storefront, basket, step)")
+		assert.Regexp(t, `^<basket\.[0-9a-f]{24}\.s1\.[0-9a-f]{12}@pink\.example>$`, smtptest.Header(pm, "Message-Id"))
+		assert.Equal(t, "<"+messageIDFor(t, b, "pink", "b_1", 1)+">", smtptest.Header(pm, "Message-Id"), "deterministic per (storefront, basket, step)")
 		assert.Empty(t, pm.Header.Get("User-Agent"))
 		assert.Empty(t, pm.Header.Get("X-Mailer"))
 		assert.Contains(t, smtptest.Header(pm, "Subject"), "Can we help")
@@ -313,8 +313,12 @@ func (b *bundle) get(t *testing.T, path, token string) string {
 }
 
 // messageIDFor mirrors the worker's scheme, to check it is deterministic.
-func messageIDFor(storefront, basketID string, step int) string {
-	return mail.MessageID(storefront, basketID, step, "pink.example")
+func messageIDFor(t *testing.T, b *bundle, storefront, basketID string, step int) string {
+	master, err := secrets.ParseKey(b.cfg.Secrets.Key)
+	require.NoError(t, err)
+	keys, err := secrets.New(master)
+	require.NoError(t, err)
+	return bounce.MessageID(keys, basket.SendKey(storefront, basketID), step, "pink.example")
 }
 
 func TestPurchaseBeforeDueSendsNothing(t *testing.T) {

@@ -14,8 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/bounce"
 	"github.com/basketassist/basketassist/internal/redisinfo"
-	"github.com/basketassist/basketassist/mail"
 	"github.com/basketassist/basketassist/worker"
 )
 
@@ -111,7 +111,7 @@ func (h *harness) check(name string) (*report, error) {
 	for i, sh := range h.baskets {
 		claim := claims[i].Val()
 		// Counted by Message-ID, which names the basket and step.
-		got := delivered[mail.MessageID("chaos", sh.id, 1, "chaos.example")]
+		got := delivered[bounce.MessageID(h.keys, basket.SendKey("chaos", sh.id), 1, "chaos.example")]
 		for _, d := range got {
 			if d.Rcpt != sh.email {
 				r.mismatched++

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/basketassist/basketassist/basket"
+	"github.com/basketassist/basketassist/secrets"
 	"github.com/basketassist/basketassist/worker"
 )
 
@@ -36,6 +38,7 @@ type harness struct {
 	admin    string
 	http     *http.Client
 	baskets  []*shopper
+	keys     *secrets.Keys // the service's: it signs the Message-IDs the checks count by
 }
 
 // shopper is one basket and what its owner did around the due time.
@@ -89,7 +92,13 @@ func newHarness(bin, dir, fsync string, seed uint64, failover bool) (*harness, e
 		h.close()
 		return nil, err
 	}
-	cfg, apiKey, admin, err := writeConfig(dir, redisYAML, h.sink.port(), webPort)
+	secret := make([]byte, secrets.KeySize)
+	_, _ = rand.Read(secret) // crypto/rand.Read never fails on supported platforms
+	if h.keys, err = secrets.New(secret); err != nil {
+		h.close()
+		return nil, err
+	}
+	cfg, apiKey, admin, err := writeConfig(dir, redisYAML, h.sink.port(), webPort, secret)
 	if err != nil {
 		h.close()
 		return nil, err

@@ -138,11 +138,7 @@ func runScenario(bin string, s scenario, fsync string, seed uint64, keep bool) (
 // writeConfig writes the service's configuration: one reminder step 5 s
 // after the basket, quick retries, 4 SMTP connections shared by 20 tasks
 // per worker, debug JSON logs (the most that could leak).
-func writeConfig(dir, redisYAML string, smtpPort, webPort int) (path, apiKey, adminToken string, err error) {
-	secret := make([]byte, 32)
-	if _, err := rand.Read(secret); err != nil {
-		return "", "", "", err
-	}
+func writeConfig(dir, redisYAML string, smtpPort, webPort int, secret []byte) (path, apiKey, adminToken string, err error) {
 	apiKey, adminToken = randHex(24), randHex(24)
 	webAddr := fmt.Sprintf("127.0.0.1:%d", webPort)
 	yaml := strings.Join([]string{
