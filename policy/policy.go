@@ -251,14 +251,17 @@ func inQuiet(start, end int, local time.Time) bool {
 
 // capUntil reports whether another email at t would exceed the cap, and
 // the first instant it would not: when the oldest email that keeps the
-// count at Max leaves the period.
+// count at Max leaves the period. An email dated after t counts too, as in
+// the hand-over's check (basket/lua/handover.lua): another worker whose
+// clock runs ahead dated it, and the two checks must agree, or each retry
+// would pass the one and be refused by the other.
 func capUntil(c Cap, sent []time.Time, t time.Time) (time.Time, bool) {
 	if c.Max <= 0 || c.Per <= 0 {
 		return time.Time{}, false
 	}
 	var in []time.Time
 	for _, s := range sent {
-		if s.After(t.Add(-c.Per)) && !s.After(t) {
+		if s.After(t.Add(-c.Per)) {
 			in = append(in, s)
 		}
 	}

@@ -118,6 +118,12 @@ func TestFrequencyCapDefersToTheExactNextSlot(t *testing.T) {
 		assertDefer(t, decide(c, []time.Time{T.Add(-24*time.Hour + time.Second)}, T), T.Add(time.Second))
 	})
 
+	t.Run("an email dated ahead of this clock counts, as in the hand-over's check", func(t *testing.T) {
+		c := Cap{Max: 1, Per: 24 * time.Hour}
+		ahead := T.Add(3 * time.Second) // another worker's clock runs 3 s ahead
+		assertDefer(t, decide(c, []time.Time{ahead}, T), ahead.Add(24*time.Hour))
+	})
+
 	t.Run("max 0 disables", func(t *testing.T) {
 		sent := []time.Time{T, T.Add(time.Minute), T.Add(2 * time.Minute)}
 		assert.Equal(t, Decision{Outcome: Send}, decide(Cap{Max: 0, Per: 24 * time.Hour}, sent, T.Add(3*time.Minute)))

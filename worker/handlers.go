@@ -397,8 +397,15 @@ func (a *sendAttempt) deliver(ctx context.Context, msg *mail.Message) error {
 	h, p, sf, b, rcpt, now := a.h, a.p, a.sf, a.b, a.rcpt, a.now
 	key, fields := h.Suppressions.Blocking(rcpt, p.Storefront, suppression.BasketAssistance)
 	pace := h.pace(sf, now)
+	zone := recipientZone(sf, b)
 	err := h.Sender.Send(ctx, msg, func(ctx context.Context) error {
 		pace.Now = h.opts.Now()
+		// The policy decided before the wait for a connection, which may
+		// have lasted into the night: the quiet hours have the last word
+		// too (the cap has it in the script).
+		if until, quiet := policy.QuietUntil(sf.Policy.QuietHours, pace.Now, zone); quiet {
+			return &quietNow{until: until}
+		}
 		if err := h.Baskets.HandOver(ctx, p.Storefront, p.BasketID, p.Version, p.Step, a.id,
 			basket.Suppression{Key: key, Fields: fields, Recipient: rcpt.String()}, pace); err != nil {
 			return err
@@ -422,16 +429,24 @@ func (h *Handlers) decide(ctx context.Context, sf basket.Storefront, b basket.Ba
 // decideWith asks the policy about one reminder, given the recipient's
 // recent emails at the storefront and their last order there.
 func decideWith(sf basket.Storefront, b basket.Basket, step int, now time.Time, sent []time.Time, ordered time.Time) policy.Decision {
-	loc := sf.Location
-	if tz := b.Customer.Timezone; tz != "" {
-		if l, err := location(tz); err == nil { // validated at ingest
-			loc = l
-		}
-	}
 	pol := sf.Policy
 	return policy.Decide(policy.Input{Now: now, Step: step, LastActivity: b.LastActivity,
 		Consent: b.Customer.Consent.State(), Under16: b.Customer.Under16, Currency: b.Contents.Currency,
-		Total: b.Contents.Total(), Location: loc, Sent: sent, OrderedAt: ordered, Policy: pol})
+		Total: b.Contents.Total(), Location: recipientZone(sf, b), Sent: sent, OrderedAt: ordered, Policy: pol})
+}
+
+// recipientZone is the time zone quiet hours are read in: the customer's,
+// else the storefront's, else UTC.
+func recipientZone(sf basket.Storefront, b basket.Basket) *time.Location {
+	if tz := b.Customer.Timezone; tz != "" {
+		if l, err := location(tz); err == nil { // validated at ingest
+			return l
+		}
+	}
+	if sf.Location == nil {
+		return time.UTC
+	}
+	return sf.Location
 }
 
 var locations sync.Map // zone name → *time.Location: LoadLocation reads tzdata from disk each call
@@ -512,6 +527,15 @@ func (a *sendAttempt) settle(ctx context.Context, sf basket.Storefront, b basket
 			}
 		}
 		return a.finish(ctx, basket.Sent, OutcomeSent, h.decision(p, policy.Send, ""))
+	}
+	var quiet *quietNow
+	if errors.As(sendErr, &quiet) {
+		// Night began while the email waited for a connection: nothing
+		// was handed over; it goes out when the quiet hours end.
+		if err := a.release(nil); err != nil {
+			return err
+		}
+		return h.postpone(ctx, a.log, p, policy.Decision{Outcome: policy.Defer, Reason: policy.QuietHours, Until: quiet.until}, h.opts.Now())
 	}
 	var dropped *basket.ErrDropped
 	if errors.As(sendErr, &dropped) {
@@ -733,6 +757,13 @@ func (h *Handlers) drop(ctx context.Context, log *slog.Logger, p reminderPayload
 }
 
 // errClaimLost is the retry of an attempt whose claim another took over.
+// quietNow is the hand-over's refusal when the quiet hours began after the
+// decision: until is when they end.
+type quietNow struct{ until time.Time }
+
+func (q *quietNow) Error() string { return "the quiet hours began before the hand-over" }
+func (*quietNow) FixedWords()     {}
+
 var errClaimLost error = claimLostError{}
 
 type claimLostError struct{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,6 +88,32 @@ func TestPurchaseWhileWaitingForAConnectionIsHonoured(t *testing.T) {
 	}}
 	require.NoError(t, b.h.SendReminder(ctx, reminderTask("b1", 1, 1)))
 	assert.Empty(t, b.smtp.Messages())
+}
+
+// A decision taken just before the quiet hours, and a connection that came
+// free only once they had begun: the hand-over defers the email to their
+// end, and nothing is sent.
+func TestQuietHoursThatBeginWhileWaitingForAConnectionDefer(t *testing.T) {
+	t.Parallel()
+	b := setupWorker(t, redistest.Client(t), time.Hour)
+	ctx := context.Background()
+	b.due(t, "b1")
+	sf := b.h.opts.Storefronts["pink"]
+	sf.Policy.QuietHours, sf.Location = policy.Hours{Start: "21:00", End: "08:00"}, time.UTC
+	b.h.opts.Storefronts = map[string]basket.Storefront{"pink": sf}
+	y, m, d := b.now.Date()
+	var clock atomic.Int64
+	clock.Store(time.Date(y, m, d+1, 20, 59, 59, 0, time.UTC).UnixNano()) // a second before the quiet hours
+	b.h.opts.Now = func() time.Time { return time.Unix(0, clock.Load()).UTC() }
+	b.h.Sender = beforeSend{next: b.h.Sender, hook: func() { clock.Add(int64(2 * time.Second)) }}
+
+	err := b.h.SendReminder(ctx, reminderTask("b1", 1, 1))
+	var deferred *Deferred
+	require.ErrorAs(t, err, &deferred)
+	assert.Equal(t, string(policy.QuietHours), deferred.Reason)
+	assert.True(t, time.Date(y, m, d+2, 8, 0, 0, 0, time.UTC).Equal(deferred.Until), "until 08:00, got %s", deferred.Until)
+	assert.Empty(t, b.smtp.Messages(), "nothing sent in the night")
+	assert.Empty(t, b.claim(t, "b1"), "the step is free for the run at 08:00")
 }
 
 func mustSeal(t *testing.T, b *workerBundle, e basket.Event) basket.Sealed {
