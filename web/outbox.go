@@ -52,14 +52,16 @@ func (s *Server) outboxEmail(w http.ResponseWriter, r *http.Request) {
 }
 
 // outboxHTML serves an email's HTML part, sandboxed: no scripts, no forms,
-// images over https only.
+// images over https only. The email's outbox page frames it, so it may be
+// framed by this origin (guard forbids framing everywhere else).
 func (s *Server) outboxHTML(w http.ResponseWriter, r *http.Request) {
 	_, html, _, ok := s.outboxParts(w, r)
 	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; img-src https: data:; style-src 'unsafe-inline'")
+	w.Header().Set("Content-Security-Policy", "sandbox allow-popups allow-popups-to-escape-sandbox; default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; frame-ancestors 'self'")
+	w.Header().Set("X-Frame-Options", "SAMEORIGIN")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	_, _ = io.WriteString(w, html)
 }

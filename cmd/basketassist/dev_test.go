@@ -91,6 +91,15 @@ func TestEmbeddedModeRunsTheCoreFlow(t *testing.T) {
 	assert.Contains(t, view, "List-Unsubscribe-Post")
 	assert.Contains(t, view, "Linen shirt")
 	assert.Contains(t, getWithToken(t, cfg.Web.PublicURL+"/outbox/"+name+"/html", cfg.Web.AdminToken), "Return to your basket")
+	// The email's page frames its HTML part: this origin may frame it, no other.
+	req, err := http.NewRequest(http.MethodGet, cfg.Web.PublicURL+"/outbox/"+name+"/html", nil)
+	require.NoError(t, err)
+	req.SetBasicAuth("ops", cfg.Web.AdminToken)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, "SAMEORIGIN", resp.Header.Get("X-Frame-Options"))
+	assert.Contains(t, resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'self'")
 
 	blocked, _, err := m.core.suppressions.Check(context.Background(), m.core.keys.Recipient("lea@example.com"), demoStorefront, "basket_assistance")
 	require.NoError(t, err)
