@@ -123,17 +123,37 @@ type Send struct {
 	Recipient  string // the recipient hash
 }
 
-// SentTo looks up the send record that the hand-over wrote for sendKey. A
-// record that expired or never existed gives ok false.
-func (s *Store) SentTo(ctx context.Context, sendKey string) (Send, bool, error) {
-	m, err := s.rdb.HGetAll(ctx, s.sentKey(sendKey)).Result()
+// SentTo looks up the send record that the hand-over wrote for sendKey,
+// and the recipient of its step: a basket's customer may change between
+// steps. A record that expired or never existed gives ok false; one
+// written until 2026-12 names only the latest step's recipient.
+func (s *Store) SentTo(ctx context.Context, sendKey string, step int) (Send, bool, error) {
+	v, err := s.rdb.HMGet(ctx, s.sentKey(sendKey), "sf", "b", "r"+strconv.Itoa(step), "r").Result()
 	if err != nil {
 		return Send{}, false, fmt.Errorf("read send record: %w", err)
 	}
-	if m["r"] == "" {
+	field := func(i int) string { f, _ := v[i].(string); return f }
+	rcpt := field(2)
+	if rcpt == "" {
+		rcpt = field(3)
+	}
+	if rcpt == "" {
 		return Send{}, false, nil
 	}
-	return Send{Storefront: m["sf"], BasketID: m["b"], Recipient: m["r"]}, true, nil
+	return Send{Storefront: field(0), BasketID: field(1), Recipient: rcpt}, true, nil
+}
+
+// FirstSoftBounce notes that a soft bounce of step's send was counted, and
+// reports whether it is the first: a report delivered twice, or one DSN
+// with a block for each of several expansions of an address, is one
+// failed email, so it counts towards bounces.soft_limit once. The note
+// lives in the send record, and expires with it.
+func (s *Store) FirstSoftBounce(ctx context.Context, sendKey string, step int) (bool, error) {
+	first, err := s.rdb.HSetNX(ctx, s.sentKey(sendKey), "soft"+strconv.Itoa(step), "1").Result()
+	if err != nil {
+		return false, fmt.Errorf("note soft bounce: %w", err)
+	}
+	return first, nil
 }
 
 // TaskPrefix is the stem of reminder task ids for a basket. A task id is
@@ -410,10 +430,10 @@ func (s *Store) HandOver(ctx context.Context, storefront, basketID string, versi
 	keys := []string{s.stateKey(storefront, basketID), s.claimKey(storefront, basketID, step), sup.Key,
 		s.sentKey(SendKey(storefront, basketID)), s.historyKey(sup.Recipient, false), s.orderKey(sup.Recipient),
 		s.legacyStateKey(storefront, basketID), s.legacyDataKey(storefront, basketID)}
-	args := make([]any, 0, 12+len(sup.Fields))
+	args := make([]any, 0, 13+len(sup.Fields))
 	args = append(args, version, attempt, seconds(s.opts.ClaimTTL), storefront, basketID, sup.Recipient,
 		pace.Max, pace.Now.Add(-pace.Per).UnixMilli(), pace.Now.UnixMilli(), historyMember(storefront, basketID, step),
-		pace.Now.Add(-pace.Keep).UnixMilli(), max(pace.Keep, time.Second).Milliseconds())
+		pace.Now.Add(-pace.Keep).UnixMilli(), max(pace.Keep, time.Second).Milliseconds(), step)
 	for _, f := range sup.Fields {
 		args = append(args, f)
 	}

@@ -522,3 +522,35 @@ func TestHeaderChangesKeepTheBodyAndTheTTL(t *testing.T) {
 	t.Run("same length: in place", func(t *testing.T) { run(t, 1, 1) })
 	t.Run("longer: rewritten", func(t *testing.T) { run(t, 10, 10) }) // sent 0 -> 10 adds a digit
 }
+
+// A late bounce names its step: the send record keeps each step's
+// recipient, since the basket's customer may change between steps.
+func TestSentToNamesEachStepsRecipient(t *testing.T) {
+	t.Parallel()
+	b := setupStore(t, 2)
+	ctx := context.Background()
+	r := b.apply(t, Updated, 0, true)
+	for step, rcpt := range map[int]string{1: "recipient-one", 2: "recipient-two"} {
+		_, err := b.store.Claim(ctx, "pink", "b_1", r.Version, step, "a1")
+		require.NoError(t, err)
+		require.NoError(t, b.store.HandOver(ctx, "pink", "b_1", r.Version, step, "a1",
+			Suppression{Key: "ba:sup:{x}", Fields: []string{"*|all"}, Recipient: rcpt}, Pace{}))
+	}
+	for step, want := range map[int]string{1: "recipient-one", 2: "recipient-two"} {
+		send, ok, err := b.store.SentTo(ctx, SendKey("pink", "b_1"), step)
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, Send{Storefront: "pink", BasketID: "b_1", Recipient: want}, send, "step %d", step)
+	}
+
+	// A record written before steps had their own recipient names the latest.
+	legacy := SendKey("pink", "b_old")
+	require.NoError(t, b.rdb.HSet(ctx, b.store.sentKey(legacy), "sf", "pink", "b", "b_old", "r", "recipient-latest").Err())
+	send, ok, err := b.store.SentTo(ctx, legacy, 1)
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, "recipient-latest", send.Recipient)
+	_, ok, err = b.store.SentTo(ctx, SendKey("pink", "b_none"), 1)
+	require.NoError(t, err)
+	assert.False(t, ok, "no record")
+}

@@ -98,7 +98,7 @@ func (a *Applier) apply(ctx context.Context, source string, addressedTo []string
 		log.Info("bounce report matches no send; ignored")
 		return OutcomeUnmatched
 	}
-	send, ok, err := a.Sends.SentTo(ctx, sendKey)
+	send, ok, err := a.Sends.SentTo(ctx, sendKey, step)
 	if err == nil && !ok {
 		log.Info("bounce report names a send no longer on record; ignored", "via", via)
 		return OutcomeUnmatched
@@ -117,7 +117,7 @@ func (a *Applier) apply(ctx context.Context, source string, addressedTo []string
 		log.Warn("bounce report names another recipient than its send's; ignored")
 		return OutcomeUnmatched
 	}
-	outcome, err := a.act(ctx, rep, send, rcpt, log)
+	outcome, err := a.act(ctx, rep, send, sendKey, step, rcpt, log)
 	if err != nil {
 		log.Error("bounce report could not be applied", "error", "suppression not stored")
 		return OutcomeError
@@ -161,7 +161,7 @@ func (a *Applier) namesRecipient(rep *Report, rcpt secrets.Recipient) bool {
 	return false
 }
 
-func (a *Applier) act(ctx context.Context, rep *Report, send basket.Send, rcpt secrets.Recipient, log *slog.Logger) (string, error) {
+func (a *Applier) act(ctx context.Context, rep *Report, send basket.Send, sendKey string, step int, rcpt secrets.Recipient, log *slog.Logger) (string, error) {
 	m := a.Metrics
 	if rep.Kind == Complaint {
 		if rep.FeedbackType != "abuse" && rep.FeedbackType != "" {
@@ -187,6 +187,18 @@ func (a *Applier) act(ctx context.Context, rep *Report, send basket.Send, rcpt s
 			log.Warn("late bounce: address cannot receive mail; suppressing globally as hard_bounce", "status", status)
 			return OutcomeHardBounce, nil
 		case class == mail.Temporary && mail.SoftBounceStatus(status):
+			outcome = OutcomeSoftBounce
+			// Noted before it is counted: if the count then fails, the
+			// redelivered report counts nothing, and a streak falls one
+			// short rather than suppressing anyone early.
+			first, err := a.Sends.FirstSoftBounce(ctx, sendKey, step)
+			if err != nil {
+				return "", err
+			}
+			if !first {
+				log.Info("soft bounce of a send already counted; not counted again", "status", status)
+				continue
+			}
 			m.Bounces.WithLabelValues("soft").Inc()
 			limited, err := a.Suppressions.SoftBounce(ctx, rcpt, a.SoftLimit)
 			if err != nil {
@@ -196,7 +208,6 @@ func (a *Applier) act(ctx context.Context, rep *Report, send basket.Send, rcpt s
 				m.Bounces.WithLabelValues("soft_limit").Inc()
 				log.Warn("late soft bounce ends a streak: suppressing globally as soft_bounce", "status", status)
 			}
-			outcome = OutcomeSoftBounce
 		default:
 			log.Error("late bounce for a reason on the sending side (relay, policy, reputation); nobody suppressed", "status", status)
 			if outcome == OutcomeIgnored {

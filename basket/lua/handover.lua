@@ -10,8 +10,8 @@
 -- ARGV: 1 version, 2 attempt id, 3 claim and record TTL s, 4 storefront, 5 basket id,
 --       6 recipient hash ("" = no record), 7 cap max (0 = none),
 --       8 cap window start (unix ms), 9 now (unix ms), 10 history member,
---       11 history kept from (unix ms), 12 history TTL ms,
---       13.. suppression fields that block this email
+--       11 history kept from (unix ms), 12 history TTL ms, 13 step,
+--       14.. suppression fields that block this email
 -- Reply: {'ok'} or {'drop', reason[, blocking field]}; reasons are policy.Reason values.
 if redis.call('GET', KEYS[2]) ~= 'claimed:' .. ARGV[2] then
   return {'drop', 'claim_lost'} -- another attempt took the step over
@@ -40,7 +40,7 @@ if reason then
   return {'drop', reason}
 end
 local fields = {}
-for i = 13, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 14, #ARGV do fields[#fields + 1] = ARGV[i] end
 local sup = redis.call('HMGET', KEYS[3], unpack(fields))
 for i = 1, #fields do
   if sup[i] then
@@ -55,7 +55,10 @@ end
 -- A fresh TTL dates the hand-over: claim.lua reads its age from it.
 redis.call('SET', KEYS[2], 'handing_over:' .. ARGV[2], 'EX', ARGV[3])
 if ARGV[6] ~= '' then
-  redis.call('HSET', KEYS[4], 'sf', ARGV[4], 'b', ARGV[5], 'r', ARGV[6])
+  -- r<step> is this step's recipient: the basket's customer may change
+  -- between steps, and a late bounce names its step. r, the latest, is
+  -- all that records written until 2026-12 hold.
+  redis.call('HSET', KEYS[4], 'sf', ARGV[4], 'b', ARGV[5], 'r', ARGV[6], 'r' .. ARGV[13], ARGV[6])
   redis.call('EXPIRE', KEYS[4], ARGV[3])
   redis.call('ZADD', KEYS[5], ARGV[9], ARGV[10])
   redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', '(' .. ARGV[11])

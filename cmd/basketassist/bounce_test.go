@@ -190,3 +190,25 @@ func TestBounceListenerIgnoresWhatItCannotMap(t *testing.T) {
 	err := netsmtp.SendMail(addr, nil, "", []string{"anyone@elsewhere.example"}, []byte(dsn("5.1.1", "x@y")))
 	assert.ErrorContains(t, err, "550", "not an open relay")
 }
+
+// One failed email counts once towards bounces.soft_limit (3): a DSN with a
+// block for each of three expansions of an address, delivered three times,
+// suppresses nobody.
+func TestALateSoftBounceCountsOncePerEmail(t *testing.T) {
+	t.Parallel()
+	b := setup(t, realRedis, withBounces)
+	b.send(b.event(basket.Updated, "b_soft", "soft@example.com"))
+	msg := b.smtp.WaitFor(t, 1, 15*time.Second)[0]
+	b.settle(10 * time.Second)
+	report := dsn("4.2.2", strings.Trim(msg.Parsed(t).Header.Get("Message-Id"), "<>"))
+	i := strings.Index(report, "Original-Recipient:")
+	j := i + strings.Index(report[i:], "\r\n\r\n")
+	block := report[i:j]
+	report = report[:j] + "\r\n\r\n" + block + "\r\n\r\n" + block + report[j:]
+	require.Equal(t, 3, strings.Count(report, "Action: failed"))
+	for range 3 {
+		require.NoError(t, netsmtp.SendMail(b.main.BounceAddr.String(), nil, "", []string{msg.From}, []byte(report)))
+	}
+	assert.Equal(t, false, b.check("soft@example.com", "newsletter")["suppressed"], "one email, one soft bounce")
+	assert.Equal(t, 8, strings.Count(b.logs.String(), "soft bounce of a send already counted"))
+}
