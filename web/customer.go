@@ -61,6 +61,12 @@ func (s *Server) link(w http.ResponseWriter, r *http.Request) (link, bool) {
 	return l, true
 }
 
+// unsubscribeRef and preferencesRef are where the pages' forms go, relative
+// to the page (<public_url>/u/{token} or /p/{token}): behind a proxy that
+// serves web.public_url under a path, the forms stay under it too.
+func (l link) unsubscribeRef() string { return "../u/" + l.raw }
+func (l link) preferencesRef() string { return "../p/" + l.raw }
+
 // unsubscribePage answers GET /u/{token} with a confirmation form. It changes
 // nothing: mail security scanners fetch every link in a message.
 func (s *Server) unsubscribePage(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +75,7 @@ func (s *Server) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.page(w, http.StatusOK, templates.PageUnsubscribe, templates.Page{Lang: l.lang, Title: templates.PageText(l.lang)["unsub_title"],
-		StorefrontName: l.storefrontName, Masked: l.Masked, Action: "/u/" + l.raw, Preferences: "/p/" + l.raw})
+		StorefrontName: l.storefrontName, Masked: l.Masked, Action: l.unsubscribeRef(), Preferences: l.preferencesRef()})
 }
 
 // unsubscribe answers POST /u/{token}: the page's button, or an RFC 8058
@@ -92,7 +98,7 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.page(w, http.StatusOK, templates.PageUnsubscribe, templates.Page{Lang: l.lang, Title: templates.PageText(l.lang)["unsub_done_title"],
-		StorefrontName: l.storefrontName, Masked: l.Masked, Done: true, Preferences: "/p/" + l.raw})
+		StorefrontName: l.storefrontName, Masked: l.Masked, Done: true, Preferences: l.preferencesRef()})
 }
 
 // setScope makes the recipient of l receive (on) or not receive emails of
@@ -132,7 +138,7 @@ func (s *Server) showPreferences(w http.ResponseWriter, r *http.Request, l link,
 		return
 	}
 	p.Lang, p.Title = l.lang, templates.PageText(l.lang)["prefs_title"]
-	p.StorefrontName, p.Masked, p.Contact, p.Action = l.storefrontName, l.Masked, l.contact, "/p/"+l.raw
+	p.StorefrontName, p.Masked, p.Contact, p.Action = l.storefrontName, l.Masked, l.contact, l.preferencesRef()
 	p.Basket, p.Newsletter = true, true
 	for _, e := range entries {
 		p.Basket = p.Basket && !e.Blocks(l.Storefront, suppression.BasketAssistance)
