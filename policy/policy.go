@@ -199,9 +199,9 @@ func Decide(in Input) Decision {
 	return Decision{Outcome: Send}
 }
 
-// quietUntil reports whether t is within the quiet hours in loc, and when
-// they end: the next local wall-clock End, which time.Date places correctly
-// on either side of a DST change.
+// QuietUntil reports whether t is within the quiet hours in loc, and when
+// they end: the first instant after t at which loc's wall clock shows a
+// time outside them.
 func QuietUntil(h Hours, t time.Time, loc *time.Location) (time.Time, bool) {
 	start, err1 := ParseClock(h.Start)
 	end, err2 := ParseClock(h.End)
@@ -209,32 +209,26 @@ func QuietUntil(h Hours, t time.Time, loc *time.Location) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	local := t.In(loc)
-	m := local.Hour()*60 + local.Minute()
 	if !inQuiet(start, end, local) {
 		return time.Time{}, false
 	}
 	y, mo, d := local.Date()
-	if m >= end { // the period ends tomorrow
+	if local.Hour()*60+local.Minute() >= end { // the period ends tomorrow
 		d++
 	}
 	until := time.Date(y, mo, d, end/60, end%60, 0, 0, loc)
-	if lt := until.In(loc); lt.Hour()*60+lt.Minute() != end {
-		// End fell in a DST gap (the clock jumps over it): the period ends
-		// when the clock first shows a time past it.
-		for until = until.Truncate(time.Minute); inQuiet(start, end, until.In(loc)); until = until.Add(time.Minute) {
-		}
+	_, before := local.Zone()
+	if _, after := until.Zone(); before == after && until.After(t) && until.Hour()*60+until.Minute() == end {
+		// The offset is the same at both ends and End is where time.Date
+		// put it: the wall clock runs on from t to End without a jump.
+		return until, true
 	}
-	if !until.After(t) {
-		// End fell in a DST fold (the clock shows it twice) and time.Date
-		// chose the first: the period ends at the second, else tomorrow.
-		until = time.Date(y, mo, d+1, end/60, end%60, 0, 0, loc)
-		for _, fold := range []time.Duration{30 * time.Minute, time.Hour} {
-			if alt := time.Date(y, mo, d, end/60, end%60, 0, 0, loc).Add(fold); alt.After(t) &&
-				alt.In(loc).Hour()*60+alt.In(loc).Minute() == end {
-				until = alt
-				break
-			}
-		}
+	// A clock change lies between: the wall clock jumps over End or comes
+	// back out of the period before it (a gap or a fold), and time.Date
+	// may place End on either side of the change. The period ends when the
+	// clock first shows a time outside it, found minute by minute, on the
+	// days a clock changes only.
+	for until = t.Truncate(time.Minute).Add(time.Minute); inQuiet(start, end, until.In(loc)); until = until.Add(time.Minute) {
 	}
 	return until, true
 }

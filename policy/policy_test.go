@@ -625,7 +625,7 @@ func TestParseClockAndValidate(t *testing.T) {
 
 // Quiet hours whose end falls inside a DST change: in the repeated hour
 // the period ends at the second showing of End; in the skipped hour, when
-// the clock jumps past it. Never a day late.
+// the clock jumps past it.
 func TestQuietHoursEndingInsideADSTChange(t *testing.T) {
 	la, err := time.LoadLocation("America/Los_Angeles")
 	require.NoError(t, err)
@@ -643,5 +643,55 @@ func TestQuietHoursEndingInsideADSTChange(t *testing.T) {
 		d = decide(Hours{Start: "22:00", End: "02:30"}, now)
 		require.Equal(t, Defer, d.Outcome)
 		assert.Equal(t, time.Date(2026, 3, 8, 10, 0, 0, 0, time.UTC), d.Until.UTC(), "03:00 PDT, when the clock jumps past 02:30")
+	}
+}
+
+// QuietUntil against its definition, the first minute after t at which the
+// wall clock shows a time outside the quiet hours, found by walking the
+// clock minute by minute: around clock changes of 30 minutes, one hour and
+// two hours, forward and back, for quiet hours starting and ending every
+// 90 minutes and at the times that fall in or beside the changes.
+func TestQuietUntilIsTheFirstMinuteOutsideTheQuietHours(t *testing.T) {
+	walk := func(h Hours, at time.Time, loc *time.Location) (time.Time, bool) {
+		start, _ := ParseClock(h.Start)
+		end, _ := ParseClock(h.End)
+		if start == end || !inQuiet(start, end, at.In(loc)) {
+			return time.Time{}, false
+		}
+		u := at.Truncate(time.Minute)
+		for inQuiet(start, end, u.In(loc)) {
+			u = u.Add(time.Minute)
+		}
+		return u, true
+	}
+	clocks := []string{"00:00", "00:30", "01:30", "02:00", "02:30", "03:00", "23:00", "23:30"}
+	for m := 0; m < 24*60; m += 90 {
+		clocks = append(clocks, fmt.Sprintf("%02d:%02d", m/60, m%60))
+	}
+	for _, zone := range []string{"Europe/London", "America/Los_Angeles", "America/Havana", "Australia/Lord_Howe", "Antarctica/Troll"} {
+		loc := loadLoc(t, zone)
+		var changes []time.Time // this zone's clock changes in 2026
+		_, was := time.Date(2026, 1, 1, 0, 0, 0, 0, loc).Zone()
+		for u := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC); u.Year() == 2026; u = u.Add(15 * time.Minute) {
+			if _, off := u.In(loc).Zone(); off != was {
+				changes, was = append(changes, u), off
+			}
+		}
+		require.Len(t, changes, 2, zone)
+		for _, change := range changes {
+			for _, start := range clocks {
+				for _, end := range clocks {
+					h := Hours{Start: start, End: end}
+					for at := change.Add(-14 * time.Hour); at.Before(change.Add(14 * time.Hour)); at = at.Add(110 * time.Minute) {
+						want, wantQuiet := walk(h, at, loc)
+						got, quiet := QuietUntil(h, at, loc)
+						if quiet != wantQuiet || !got.Equal(want) {
+							t.Fatalf("%s %s-%s at %s: got %v %s, want %v %s", zone, start, end, at.In(loc).Format(wall),
+								quiet, got.In(loc).Format(wall), wantQuiet, want.In(loc).Format(wall))
+						}
+					}
+				}
+			}
+		}
 	}
 }
