@@ -8,7 +8,7 @@ func ScriptNames() map[string]string {
 	for name, s := range map[string]interface{ Hash() string }{
 		"apply.lua": applyScript, "claim.lua": claimScript, "handover.lua": handOverScript,
 		"release.lua": releaseScript, "finish.lua": finishScript, "due.lua": dueScript,
-		"record.lua": recordScript, "order.lua": orderScript, "forget.lua": forgetScript,
+		"record.lua": recordScript, "order.lua": orderScript, "forget.lua": forgetScript, "softbounce.lua": softBounceScript,
 	} {
 		names[s.Hash()] = name
 	}

@@ -143,17 +143,22 @@ func (s *Store) SentTo(ctx context.Context, sendKey string, step int) (Send, boo
 	return Send{Storefront: field(0), BasketID: field(1), Recipient: rcpt}, true, nil
 }
 
+//go:embed lua/softbounce.lua
+var softBounceSrc string
+var softBounceScript = redis.NewScript(softBounceSrc)
+
 // FirstSoftBounce notes that a soft bounce of step's send was counted, and
 // reports whether it is the first: a report delivered twice, or one DSN
 // with a block for each of several expansions of an address, is one
 // failed email, so it counts towards bounces.soft_limit once. The note
-// lives in the send record, and expires with it.
+// lives in the send record and expires with it; a record that is gone
+// gets none, and its bounce does not count (softbounce.lua).
 func (s *Store) FirstSoftBounce(ctx context.Context, sendKey string, step int) (bool, error) {
-	first, err := s.rdb.HSetNX(ctx, s.sentKey(sendKey), "soft"+strconv.Itoa(step), "1").Result()
+	first, err := softBounceScript.Run(ctx, s.rdb, []string{s.sentKey(sendKey)}, "soft"+strconv.Itoa(step)).Int()
 	if err != nil {
 		return false, fmt.Errorf("note soft bounce: %w", err)
 	}
-	return first, nil
+	return first == 1, nil
 }
 
 // TaskPrefix is the stem of reminder task ids for a basket. A task id is

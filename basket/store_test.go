@@ -554,3 +554,28 @@ func TestSentToNamesEachStepsRecipient(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, ok, "no record")
 }
+
+// A soft bounce of a send is noted once; a send record that is gone gets
+// no note (it would outlive the record, with no TTL).
+func TestFirstSoftBounceOncePerSendAndNeverWithoutARecord(t *testing.T) {
+	t.Parallel()
+	b := setupStore(t, 1)
+	ctx := context.Background()
+	key := SendKey("pink", "b_1")
+	require.NoError(t, b.rdb.HSet(ctx, b.store.sentKey(key), "sf", "pink", "b", "b_1", "r1", "recipient").Err())
+	require.NoError(t, b.rdb.Expire(ctx, b.store.sentKey(key), time.Hour).Err())
+	for i, want := range []bool{true, false, false} {
+		first, err := b.store.FirstSoftBounce(ctx, key, 1)
+		require.NoError(t, err)
+		assert.Equal(t, want, first, "note %d", i+1)
+	}
+	first, err := b.store.FirstSoftBounce(ctx, key, 2)
+	require.NoError(t, err)
+	assert.True(t, first, "another step is another email")
+
+	gone := SendKey("pink", "b_gone")
+	first, err = b.store.FirstSoftBounce(ctx, gone, 1)
+	require.NoError(t, err)
+	assert.False(t, first)
+	assert.Zero(t, b.rdb.Exists(ctx, b.store.sentKey(gone)).Val(), "no record made")
+}

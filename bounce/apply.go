@@ -187,7 +187,6 @@ func (a *Applier) act(ctx context.Context, rep *Report, send basket.Send, sendKe
 			log.Warn("late bounce: address cannot receive mail; suppressing globally as hard_bounce", "status", status)
 			return OutcomeHardBounce, nil
 		case class == mail.Temporary && mail.SoftBounceStatus(status):
-			outcome = OutcomeSoftBounce
 			// Noted before it is counted: if the count then fails, the
 			// redelivered report counts nothing, and a streak falls one
 			// short rather than suppressing anyone early.
@@ -196,9 +195,12 @@ func (a *Applier) act(ctx context.Context, rep *Report, send basket.Send, sendKe
 				return "", err
 			}
 			if !first {
+				// Neither counted nor recorded again: the basket's
+				// record says it once, as the streak counts it once.
 				log.Info("soft bounce of a send already counted; not counted again", "status", status)
 				continue
 			}
+			outcome = OutcomeSoftBounce
 			m.Bounces.WithLabelValues("soft").Inc()
 			limited, err := a.Suppressions.SoftBounce(ctx, rcpt, a.SoftLimit)
 			if err != nil {

@@ -756,7 +756,6 @@ func (h *Handlers) drop(ctx context.Context, log *slog.Logger, p reminderPayload
 	}
 }
 
-// errClaimLost is the retry of an attempt whose claim another took over.
 // quietNow is the hand-over's refusal when the quiet hours began after the
 // decision: until is when they end.
 type quietNow struct{ until time.Time }
@@ -764,6 +763,7 @@ type quietNow struct{ until time.Time }
 func (q *quietNow) Error() string { return "the quiet hours began before the hand-over" }
 func (*quietNow) FixedWords()     {}
 
+// errClaimLost is the retry of an attempt whose claim another took over.
 var errClaimLost error = claimLostError{}
 
 type claimLostError struct{}

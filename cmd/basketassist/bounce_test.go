@@ -211,4 +211,12 @@ func TestALateSoftBounceCountsOncePerEmail(t *testing.T) {
 	}
 	assert.Equal(t, false, b.check("soft@example.com", "newsletter")["suppressed"], "one email, one soft bounce")
 	assert.Equal(t, 8, strings.Count(b.logs.String(), "soft bounce of a send already counted"))
+	ex, _ := b.explain("b_soft")
+	soft := 0
+	for _, d := range ex.Decisions {
+		if d.Reason == policy.SoftBounce {
+			soft++
+		}
+	}
+	assert.Equal(t, 1, soft, "recorded once in the basket's decisions too")
 }

@@ -465,12 +465,13 @@ func (s *simulator) run(ctx context.Context, rec *recordingSender, m *Main, out 
 	duplicates := 0
 	var mu sync.Mutex
 	done := make(chan struct{})
-	go func() { // route each sent email to its shopper
+	keys := m.core.keys // the goroutine may outlive a failed run, and Close clears m.core
+	go func() {         // route each sent email to its shopper
 		defer close(done)
 		for {
 			select {
 			case msg := <-rec.sent:
-				_, step, _, _ := bounce.ParseMessageID(m.core.keys, msg.MessageID)
+				_, step, _, _ := bounce.ParseMessageID(keys, msg.MessageID)
 				mu.Lock()
 				key := msg.To.Address + "/" + strconv.Itoa(step)
 				if seen[key] {
