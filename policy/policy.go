@@ -167,14 +167,10 @@ func Decide(in Input) Decision {
 	if min, ok := p.MinValue[in.Currency]; ok && in.Total < min {
 		return Decision{Outcome: Drop, Reason: BelowMinValue}
 	}
-	loc := in.Location
-	if loc == nil {
-		loc = time.UTC
-	}
 	t, first := in.Now, Reason("")
 	for range 8 { // each pass moves t forward; two constraints settle in a few
 		moved := false
-		if until, quiet := QuietUntil(p.QuietHours, t, loc); quiet {
+		if until, quiet := QuietUntil(p.QuietHours, t, in.Location); quiet {
 			t, moved = until, true
 			if first == "" {
 				first = QuietHours
@@ -199,10 +195,13 @@ func Decide(in Input) Decision {
 	return Decision{Outcome: Send}
 }
 
-// QuietUntil reports whether t is within the quiet hours in loc, and when
-// they end: the first instant after t at which loc's wall clock shows a
-// time outside them.
+// QuietUntil reports whether t is within the quiet hours in loc (nil is
+// UTC), and when they end: the first instant after t at which loc's wall
+// clock shows a time outside them.
 func QuietUntil(h Hours, t time.Time, loc *time.Location) (time.Time, bool) {
+	if loc == nil {
+		loc = time.UTC
+	}
 	start, err1 := ParseClock(h.Start)
 	end, err2 := ParseClock(h.End)
 	if err1 != nil || err2 != nil || start == end {

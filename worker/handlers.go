@@ -436,15 +436,12 @@ func decideWith(sf basket.Storefront, b basket.Basket, step int, now time.Time, 
 }
 
 // recipientZone is the time zone quiet hours are read in: the customer's,
-// else the storefront's, else UTC.
+// else the storefront's (nil: UTC, policy.QuietUntil).
 func recipientZone(sf basket.Storefront, b basket.Basket) *time.Location {
 	if tz := b.Customer.Timezone; tz != "" {
 		if l, err := location(tz); err == nil { // validated at ingest
 			return l
 		}
-	}
-	if sf.Location == nil {
-		return time.UTC
 	}
 	return sf.Location
 }
